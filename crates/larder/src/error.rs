@@ -1,0 +1,86 @@
+//! Typed errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors from cache operations other than the factory of `get_or_fetch`.
+///
+/// A failing remote store is not among them: the cache is an optimisation, so store failures are
+/// logged, counted in [`Stats`](crate::Stats) and degrade to the memory tier, never to an error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The entry under `key` holds a value of another type than the one asked for.
+    #[error("cache entry {key:?} holds another type than the requested {expected}")]
+    TypeMismatch {
+        /// The key that was read.
+        key: String,
+        /// The type the caller asked for.
+        expected: &'static str,
+    },
+    /// The value could not be encoded for a remote store (for example a map with non-string keys
+    /// under the JSON codec).
+    #[error("cannot encode the value for {key:?}: {source}")]
+    Encode {
+        /// The key that was written.
+        key: String,
+        /// What the codec reported.
+        #[source]
+        source: crate::codec::CodecError,
+    },
+    /// A builder setting is out of range.
+    #[error("invalid cache configuration: {0}")]
+    Config(&'static str),
+}
+
+/// Why `get_or_fetch` could not produce a value.
+///
+/// `E` is the factory's own error type; every coalesced waiter receives the same error, shared
+/// through an `Arc`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError<E> {
+    /// The factory returned an error and no stale value was available. Not cached.
+    #[error("factory failed: {0}")]
+    Factory(Arc<E>),
+    /// The factory ran past the hard timeout and no stale value was available.
+    #[error("factory timed out after {0:?}")]
+    Timeout(Duration),
+    /// The factory panicked; the panic is contained and reported to every waiter.
+    #[error("factory panicked: {0}")]
+    Panicked(Arc<str>),
+    /// The task running the factory was cancelled (the runtime is shutting down).
+    #[error("factory task was cancelled")]
+    Cancelled,
+    /// A cache error, such as a type mismatch with a value stored under the same key.
+    #[error(transparent)]
+    Cache(#[from] Error),
+}
+
+impl<E> Clone for FetchError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Factory(e) => Self::Factory(Arc::clone(e)),
+            Self::Timeout(d) => Self::Timeout(*d),
+            Self::Panicked(m) => Self::Panicked(Arc::clone(m)),
+            Self::Cancelled => Self::Cancelled,
+            Self::Cache(e) => Self::Cache(e.clone()),
+        }
+    }
+}
+
+impl<E> FetchError<E> {
+    /// The factory's error, if that is what this is.
+    ///
+    /// ```
+    /// use larder::FetchError;
+    /// let err: FetchError<String> = FetchError::Factory(std::sync::Arc::new("down".into()));
+    /// assert_eq!(err.factory_error().map(String::as_str), Some("down"));
+    /// ```
+    pub fn factory_error(&self) -> Option<&E> {
+        match self {
+            Self::Factory(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `get_or_fetch`: the one read path that ties the tiers, single-flight, timeouts, fail-safe and
+//! eager refresh together.
+//!
+//! ```text
+//! memory fresh            -> value (past the eager-refresh point: start one background refresh)
+//! otherwise               -> join the flight for the key (start it if none)
+//!   flight task:             remote fresh? -> fill memory, value
+//!                            factory under the hard timeout
+//!       Ok(v)             -> write memory (+ remote), v
+//!       Err/timeout/panic -> stale value if one is within its window (fail-safe), else the error
+//!   caller with a stale value and a soft timeout: the stale value once the soft timeout passes,
+//!   while the flight finishes in the background
+//! ```
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::cache::{Cache, CacheValue, downcast};
+use crate::clock;
+use crate::error::{Error, FetchError};
+use crate::flight::{Join, Outcome, Source, Ticket, panic_message, spawn_or_inline};
+use crate::memory::{AnyValue, Lookup};
+use crate::options::{EntryOptions, Resolved};
+use crate::remote::RemoteLookup;
+use crate::stats::Counter;
+
+/// Why a flight runs: a caller needs the value, or a hit asked for an early refresh.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Miss,
+    Refresh,
+}
+
+/// A stale value a caller or the flight can fall back on, with the end of its window.
+#[derive(Clone)]
+struct Fallback {
+    value: AnyValue,
+    stale_until: u64,
+}
+
+impl Fallback {
+    fn usable(&self) -> bool {
+        clock::now_nanos() < self.stale_until
+    }
+}
+
+impl Cache {
+    /// Returns the fresh value under `key`, or runs `factory` to produce it — once, however many
+    /// callers ask for the same cold key at the same time.
+    ///
+    /// - The factory runs in a task of its own: a caller that gives up (its future is dropped)
+    ///   cancels nobody else's result, and the value is still cached.
+    /// - An `Err` (or a panic, or the hard timeout) reaches every waiter and is not cached; with a
+    ///   stale value inside its window, that value is served instead (fail-safe).
+    /// - With a soft timeout and a stale value at hand, a slow factory is left to finish in the
+    ///   background while the caller gets the stale value.
+    /// - With eager refresh, a hit late in the entry's ttl starts one background refresh.
+    ///
+    /// `opts` override the handle's defaults field by field.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use larder::{Cache, EntryOptions, FetchError};
+    ///
+    /// let cache = Cache::new();
+    /// let opts = EntryOptions::new()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale(Duration::from_secs(600))
+    ///     .hard_timeout(Duration::from_secs(2));
+    /// let v = cache.get_or_fetch("answer", opts.clone(), || async { Ok::<_, String>(42u64) }).await;
+    /// assert_eq!(*v.unwrap(), 42);
+    ///
+    /// let err = cache
+    ///     .get_or_fetch::<u64, _, _, _>("other", opts, || async { Err("upstream down".to_string()) })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, FetchError::Factory(_)));
+    /// # }
+    /// ```
+    pub async fn get_or_fetch<T, E, F, Fut>(
+        &self,
+        key: &str,
+        opts: EntryOptions,
+        factory: F,
+    ) -> Result<Arc<T>, FetchError<E>>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let ns = opts.namespace.as_ref().unwrap_or(&self.defaults.namespace);
+        let mut fallback = None;
+        if let Some(mem) = &self.inner.memory {
+            let now = clock::now_nanos();
+            match mem.lookup(ns, key, now) {
+                Lookup::Fresh(entry) => {
+                    self.inner.stats.incr(Counter::Hit);
+                    let eager = match opts.eager_refresh {
+                        Some(f) => (f > 0.0 && f < 1.0).then_some(f),
+                        None => self.defaults.eager_refresh,
+                    };
+                    if let Some(fraction) = eager
+                        && entry.wants_refresh(now, fraction)
+                    {
+                        self.refresh_in_background(key, &opts, factory);
+                    }
+                    return downcast(entry.value, key).map_err(FetchError::Cache);
+                }
+                Lookup::Stale(entry) => {
+                    fallback = Some(Fallback {
+                        value: entry.value,
+                        stale_until: entry.stale_until,
+                    })
+                }
+                Lookup::Miss => {}
+            }
+        }
+        let opts = opts.or(&self.defaults);
+        let (shared, inline) = match self.inner.flights.join(&opts.namespace, key) {
+            Join::Leader(ticket, shared) => {
+                let task = self.fetch_task(
+                    ticket,
+                    key,
+                    opts.clone(),
+                    fallback.clone(),
+                    factory,
+                    Kind::Miss,
+                );
+                (shared, spawn_or_inline(task))
+            }
+            Join::Follower(shared) => {
+                self.inner.stats.incr(Counter::Coalesced);
+                (shared, None)
+            }
+        };
+        if let Some(task) = inline {
+            // No tokio runtime: the caller drives the fetch itself.
+            task.await;
+        }
+        let outcome = match (&fallback, opts.soft_timeout) {
+            (Some(stale), Some(soft)) => match tokio::time::timeout(soft, shared).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Value {
+                    value: stale.value.clone(),
+                    source: Source::Stale,
+                },
+            },
+            _ => shared.await,
+        };
+        self.resolve(key, outcome, fallback)
+    }
+
+    /// Starts one background refresh of `key` unless a fetch for it is already running.
+    fn refresh_in_background<T, E, F, Fut>(&self, key: &str, opts: &EntryOptions, factory: F)
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let opts = opts.or(&self.defaults);
+        if let Join::Leader(ticket, _) = self.inner.flights.join(&opts.namespace, key) {
+            self.inner.stats.incr(Counter::EagerRefresh);
+            let task = self.fetch_task(ticket, key, opts, None, factory, Kind::Refresh);
+            // Outside a runtime there is nothing to run it on; dropping the task unregisters it.
+            drop(spawn_or_inline(task));
+        }
+    }
+
+    /// Turns the flight's outcome into this caller's answer, applying its own fallback.
+    fn resolve<T: CacheValue, E: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        outcome: Outcome,
+        fallback: Option<Fallback>,
+    ) -> Result<Arc<T>, FetchError<E>> {
+        let stats = &self.inner.stats;
+        let failure = match outcome {
+            Outcome::Value { value, source } => {
+                stats.incr(match source {
+                    Source::Remote => Counter::Hit,
+                    Source::Factory | Source::Stale => Counter::Miss,
+                });
+                if source == Source::Stale {
+                    stats.incr(Counter::StaleServed);
+                }
+                return downcast(value, key).map_err(FetchError::Cache);
+            }
+            Outcome::Factory(e) => match e.downcast::<E>() {
+                Ok(e) => FetchError::Factory(e),
+                Err(_) => FetchError::Cache(Error::TypeMismatch {
+                    key: key.to_owned(),
+                    expected: std::any::type_name::<E>(),
+                }),
+            },
+            Outcome::Timeout(d) => FetchError::Timeout(d),
+            Outcome::Panicked(m) => FetchError::Panicked(m),
+            Outcome::Cancelled => FetchError::Cancelled,
+        };
+        stats.incr(Counter::Miss);
+        // A waiter that joined a flight with a stale value of its own still gets fail-safe.
+        match fallback.filter(Fallback::usable) {
+            Some(stale) => {
+                stats.incr(Counter::StaleServed);
+                downcast(stale.value, key).map_err(FetchError::Cache)
+            }
+            None => Err(failure),
+        }
+    }
+
+    /// The task that runs one flight to its end and reports through `ticket`.
+    fn fetch_task<T, E, F, Fut>(
+        &self,
+        ticket: Ticket,
+        key: &str,
+        opts: Resolved,
+        mut fallback: Option<Fallback>,
+        factory: F,
+        kind: Kind,
+    ) -> BoxFuture<'static, ()>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let cache = self.clone();
+        let key = key.to_owned();
+        async move {
+            let started = clock::now_nanos();
+            if kind == Kind::Miss
+                && let Some(remote) = &cache.inner.remote
+            {
+                match remote.lookup::<T>(&cache, &opts.namespace, &key).await {
+                    RemoteLookup::Fresh(value) => {
+                        ticket.finish(Outcome::Value {
+                            value,
+                            source: Source::Remote,
+                        });
+                        return;
+                    }
+                    RemoteLookup::Stale(value, stale_until) if fallback.is_none() => {
+                        fallback = Some(Fallback { value, stale_until });
+                    }
+                    _ => {}
+                }
+            }
+            cache.inner.stats.incr(Counter::FactoryRun);
+            let run = AssertUnwindSafe(async move { factory().await }).catch_unwind();
+            let result = match opts.hard_timeout {
+                Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| limit),
+                None => Ok(run.await),
+            };
+            let failure = match result {
+                Ok(Ok(Ok(value))) => {
+                    let value = Arc::new(value);
+                    if let Err(error) = cache.store(&key, value.clone(), &opts, started).await {
+                        tracing::warn!(cache = %cache.inner.name, key, %error, "fetched value not cached");
+                    }
+                    ticket.finish(Outcome::Value {
+                        value,
+                        source: Source::Factory,
+                    });
+                    return;
+                }
+                Ok(Ok(Err(e))) => Outcome::Factory(Arc::new(e)),
+                Ok(Err(panic)) => Outcome::Panicked(panic_message(&*panic)),
+                Err(limit) => Outcome::Timeout(limit),
+            };
+            cache.inner.stats.incr(Counter::FactoryError);
+            let outcome = match fallback.filter(Fallback::usable) {
+                Some(stale) if kind == Kind::Miss => Outcome::Value {
+                    value: stale.value,
+                    source: Source::Stale,
+                },
+                _ => failure,
+            };
+            ticket.finish(outcome);
+        }
+        .boxed()
+    }
+}

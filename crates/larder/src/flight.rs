@@ -1,0 +1,175 @@
+//! Single-flight: one factory run per cold key, shared by every caller that wants it.
+//!
+//! The first caller of a cold key registers a flight and spawns the fetch as a task of its own;
+//! every caller, the first included, awaits the task's result through a shared future. So dropping
+//! any caller cancels nobody else, and the task always reports an outcome: a value, an error, a
+//! contained panic, or — if the runtime drops the task — `Cancelled`, never a hang.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use ahash::HashMap;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::memory::AnyValue;
+
+/// What a flight produced.
+#[derive(Clone)]
+pub(crate) enum Outcome {
+    /// A value, and where it came from.
+    Value {
+        value: AnyValue,
+        source: Source,
+    },
+    /// The factory's own error (type-erased `E`).
+    Factory(Arc<dyn Any + Send + Sync>),
+    Timeout(Duration),
+    Panicked(Arc<str>),
+    Cancelled,
+}
+
+/// Where a flight's value came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Source {
+    /// Found fresh in the remote store.
+    Remote,
+    /// Produced by the factory.
+    Factory,
+    /// A stale fallback served because the factory failed or timed out.
+    Stale,
+}
+
+pub(crate) type SharedOutcome = Shared<BoxFuture<'static, Outcome>>;
+
+type FlightKey = (Arc<str>, Box<str>);
+
+struct Flight {
+    id: u64,
+    outcome: SharedOutcome,
+}
+
+/// The in-flight fetches of one cache.
+pub(crate) struct Flights {
+    shards: Box<[Mutex<HashMap<FlightKey, Flight>>]>,
+    next_id: AtomicU64,
+}
+
+/// Handed to the caller that started a flight: the task must report through it.
+pub(crate) struct Ticket {
+    flights: Arc<Flights>,
+    key: FlightKey,
+    id: u64,
+    tx: Option<oneshot::Sender<Outcome>>,
+}
+
+impl Ticket {
+    /// Ends the flight: later callers no longer join it (they will see whatever the task wrote to
+    /// the cache), and every waiter receives `outcome`.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.flights.remove(&self.key, self.id);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    // Reached without `finish` only if the task was dropped mid-way (runtime shutdown): unregister
+    // so the next caller starts afresh; waiters see the closed channel as `Cancelled`.
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            self.flights.remove(&self.key, self.id);
+        }
+    }
+}
+
+/// The result of joining: either this caller must start the fetch, or it is already running.
+pub(crate) enum Join {
+    Leader(Ticket, SharedOutcome),
+    Follower(SharedOutcome),
+}
+
+impl Flights {
+    pub(crate) fn new() -> Self {
+        let shards = std::thread::available_parallelism()
+            .map(|n| n.get() * 4)
+            .unwrap_or(16)
+            .next_power_of_two();
+        Self {
+            shards: (0..shards)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn shard(&self, ns: &str, key: &str) -> &Mutex<HashMap<FlightKey, Flight>> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+        ns.hash(&mut h);
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) & (self.shards.len() - 1)]
+    }
+
+    /// Joins the flight for `(ns, key)`, registering a new one if none is running.
+    pub(crate) fn join(self: &Arc<Self>, ns: &Arc<str>, key: &str) -> Join {
+        let mut map = self.shard(ns, key).lock();
+        let flight_key: FlightKey = (Arc::clone(ns), key.into());
+        if let Some(f) = map.get(&flight_key) {
+            return Join::Follower(f.outcome.clone());
+        }
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let outcome = rx.map(|r| r.unwrap_or(Outcome::Cancelled)).boxed().shared();
+        map.insert(
+            flight_key.clone(),
+            Flight {
+                id,
+                outcome: outcome.clone(),
+            },
+        );
+        drop(map);
+        let ticket = Ticket {
+            flights: Arc::clone(self),
+            key: flight_key,
+            id,
+            tx: Some(tx),
+        };
+        Join::Leader(ticket, outcome)
+    }
+
+    fn remove(&self, key: &FlightKey, id: u64) {
+        let mut map = self.shard(&key.0, &key.1).lock();
+        if map.get(key).is_some_and(|f| f.id == id) {
+            map.remove(key);
+        }
+    }
+}
+
+/// Runs `fut` on the current tokio runtime, or — outside one — returns it for the caller to drive,
+/// so a cache used without a runtime degrades (the fetch is tied to its caller) instead of panicking.
+pub(crate) fn spawn_or_inline(fut: BoxFuture<'static, ()>) -> Option<BoxFuture<'static, ()>> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(fut);
+            None
+        }
+        Err(_) => Some(fut),
+    }
+}
+
+/// Turns a panic payload into a message.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("non-string panic payload")
+    }
+}

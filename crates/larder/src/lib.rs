@@ -1,0 +1,51 @@
+//! # larder
+//!
+//! Async caching for Rust web services.
+//!
+//! A [`Cache`] has an in-process memory tier (decoded values, bounded by count and weight,
+//! S3-FIFO eviction) and optionally a remote [`Store`] shared by every process. Its read path,
+//! [`Cache::get_or_fetch`], runs the expensive work once per cold key however many callers ask
+//! (single-flight), serves stale values when the source fails (fail-safe), bounds the work with
+//! soft and hard timeouts, and refreshes hot entries before they expire (eager refresh).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::time::Duration;
+//! use larder::{Cache, EntryOptions};
+//!
+//! let cache = Cache::new();
+//! let opts = EntryOptions::new().ttl(Duration::from_secs(300));
+//! let weather = cache
+//!     .get_or_fetch(&larder::key!("weather", "Berlin"), opts, || async {
+//!         // a slow upstream call
+//!         Ok::<_, std::io::Error>("sunny".to_string())
+//!     })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(*weather, "sunny");
+//! # }
+//! ```
+//!
+//! Stats are available as a snapshot ([`Cache::stats`]) and through the `metrics` facade.
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod cache;
+mod clock;
+pub mod codec;
+mod error;
+mod fetch;
+mod flight;
+mod key;
+mod memory;
+mod options;
+mod remote;
+mod stats;
+mod store;
+
+pub use cache::{Cache, CacheBuilder, CacheValue};
+pub use error::{Error, FetchError};
+pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
+pub use options::EntryOptions;
+pub use stats::Stats;
+pub use store::{InProcessStore, Store, StoreEntry, StoreError, StoreFuture, StoreKey};

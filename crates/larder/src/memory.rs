@@ -1,0 +1,368 @@
+//! The in-process tier: decoded values (`Arc<dyn Any>`), bounded by entry count and by weight,
+//! evicted by quick_cache's S3-FIFO policy (scan-resistant, hit ratios in the W-TinyLFU class).
+//!
+//! An entry stays in memory until the end of its stale window so that fail-safe has something to
+//! serve; readers decide fresh vs stale from its two instants. Tags are checked lazily: invalidating
+//! a tag records when it happened, and a tagged entry created before that instant reads as absent.
+//! That keeps `invalidate_tag` O(1) whatever the number of tagged entries.
+
+use std::any::Any;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use ahash::HashMap;
+use parking_lot::RwLock;
+use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter, sync::Cache as QuickCache};
+
+use crate::stats::{Counter, Recorder};
+
+/// A value of any cached type.
+pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
+
+/// Computes the byte weight of a value; `None` falls back to the default estimate.
+pub(crate) type WeigherFn = dyn Fn(&str, &(dyn Any + Send + Sync)) -> Option<u64> + Send + Sync;
+
+/// One cached value and its lifetimes (monotonic nanoseconds, see `clock`).
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub value: AnyValue,
+    /// When the entry was produced (the start of the fetch that made it).
+    pub created: u64,
+    pub fresh_until: u64,
+    pub stale_until: u64,
+    pub tags: Option<Arc<[Arc<str>]>>,
+    /// Weight in the tier's internal units (see [`Bounds::units`]).
+    weight: u64,
+}
+
+impl Entry {
+    pub(crate) fn new(
+        value: AnyValue,
+        created: u64,
+        fresh_until: u64,
+        stale_until: u64,
+        tags: Option<Arc<[Arc<str>]>>,
+    ) -> Self {
+        Self {
+            value,
+            created,
+            fresh_until,
+            stale_until: stale_until.max(fresh_until),
+            tags,
+            weight: 1,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_fresh(&self, now: u64) -> bool {
+        now < self.fresh_until
+    }
+
+    /// Whether a hit at `now` is past `fraction` of the entry's ttl.
+    pub(crate) fn wants_refresh(&self, now: u64, fraction: f64) -> bool {
+        let ttl = self.fresh_until.saturating_sub(self.created);
+        let age = now.saturating_sub(self.created);
+        ttl != u64::MAX - self.created && (age as f64) >= (ttl as f64) * fraction
+    }
+}
+
+/// The key as stored: namespace and user key, kept apart so lookups need no allocation.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct MemKey {
+    ns: Arc<str>,
+    key: Box<str>,
+}
+
+impl Hash for MemKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        KeyRef::new(&self.ns, &self.key).hash(state)
+    }
+}
+
+/// A borrowed key for lookups; hashes exactly like [`MemKey`].
+#[derive(Clone, Copy)]
+pub(crate) struct KeyRef<'a> {
+    ns: &'a str,
+    key: &'a str,
+}
+
+impl<'a> KeyRef<'a> {
+    #[inline]
+    pub(crate) fn new(ns: &'a str, key: &'a str) -> Self {
+        Self { ns, key }
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.ns.hash(state);
+        self.key.hash(state);
+    }
+}
+
+impl Equivalent<MemKey> for KeyRef<'_> {
+    #[inline]
+    fn equivalent(&self, k: &MemKey) -> bool {
+        *k.key == *self.key && *k.ns == *self.ns
+    }
+}
+
+#[derive(Clone)]
+struct EntryWeighter;
+
+impl Weighter<MemKey, Entry> for EntryWeighter {
+    #[inline]
+    fn weight(&self, _key: &MemKey, val: &Entry) -> u64 {
+        val.weight
+    }
+}
+
+#[derive(Clone)]
+struct EvictionCounter(Arc<Recorder>);
+
+impl Lifecycle<MemKey, Entry> for EvictionCounter {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), _key: MemKey, _val: Entry) {
+        self.0.incr(Counter::Eviction);
+    }
+}
+
+/// The memory tier's limits. Both bounds hold at once: each entry weighs
+/// `max(max_bytes, bytes × max_entries)` units against a capacity of `max_entries × max_bytes`
+/// units, so the sum of weights within capacity implies both `count ≤ max_entries` and
+/// `Σ bytes ≤ max_bytes`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub max_entries: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+impl Bounds {
+    /// Capacity in units, and the right shift applied to keep units within u64.
+    fn capacity(&self) -> (u64, u32) {
+        match (self.max_entries, self.max_bytes) {
+            (Some(e), None) => (e, 0),
+            (None, Some(b)) => (b, 0),
+            (Some(e), Some(b)) => {
+                let full = u128::from(e) * u128::from(b);
+                let shift = (128 - full.leading_zeros()).saturating_sub(62);
+                ((full >> shift) as u64, shift)
+            }
+            (None, None) => (u64::MAX >> 2, 0),
+        }
+    }
+
+    pub(crate) fn needs_bytes(&self) -> bool {
+        self.max_bytes.is_some()
+    }
+
+    /// The weight in units of an entry of `bytes` bytes.
+    fn units(&self, bytes: u64, shift: u32) -> u64 {
+        let units = match (self.max_entries, self.max_bytes) {
+            (Some(_), None) | (None, None) => 1,
+            (None, Some(_)) => u128::from(bytes),
+            (Some(e), Some(b)) => (u128::from(bytes) * u128::from(e)).max(u128::from(b)),
+        };
+        u64::try_from(units >> shift).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// What a lookup found.
+pub(crate) enum Lookup {
+    Fresh(Entry),
+    /// Past its ttl but inside its stale window: usable as a fail-safe fallback.
+    Stale(Entry),
+    Miss,
+}
+
+pub(crate) struct MemoryTier {
+    cache:
+        QuickCache<MemKey, Entry, EntryWeighter, quick_cache::DefaultHashBuilder, EvictionCounter>,
+    bounds: Bounds,
+    shift: u32,
+    /// Tag → the instant it was last invalidated.
+    tag_stamps: RwLock<HashMap<Arc<str>, u64>>,
+    /// The longest remaining lifetime any entry was inserted with, to prune old tag stamps.
+    max_lifetime: AtomicU64,
+}
+
+impl MemoryTier {
+    pub(crate) fn new(bounds: Bounds, recorder: Arc<Recorder>) -> Self {
+        let (capacity, shift) = bounds.capacity();
+        let estimated = bounds.max_entries.unwrap_or(10_000).clamp(16, 1 << 24) as usize;
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(estimated)
+            .weight_capacity(capacity.max(1))
+            .build()
+            .unwrap_or_else(|_| unreachable!("capacities are positive"));
+        Self {
+            cache: QuickCache::with_options(
+                options,
+                EntryWeighter,
+                quick_cache::DefaultHashBuilder::default(),
+                EvictionCounter(recorder),
+            ),
+            bounds,
+            shift,
+            tag_stamps: RwLock::new(HashMap::default()),
+            max_lifetime: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// Looks up `key`, dropping it if it outlived its stale window or one of its tags was
+    /// invalidated after it was created.
+    #[inline]
+    pub(crate) fn lookup(&self, ns: &str, key: &str, now: u64) -> Lookup {
+        let k = KeyRef::new(ns, key);
+        let Some(entry) = self.cache.get(&k) else {
+            return Lookup::Miss;
+        };
+        if entry.fresh_until > now && entry.tags.is_none() {
+            return Lookup::Fresh(entry);
+        }
+        self.lookup_slow(k, entry, now)
+    }
+
+    #[cold]
+    fn lookup_slow(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
+        if now >= entry.stale_until || self.tag_invalidated(&entry) {
+            self.cache.remove_if(&k, |e| {
+                e.created == entry.created && Arc::ptr_eq(&e.value, &entry.value)
+            });
+            return Lookup::Miss;
+        }
+        if entry.is_fresh(now) {
+            Lookup::Fresh(entry)
+        } else {
+            Lookup::Stale(entry)
+        }
+    }
+
+    fn tag_invalidated(&self, entry: &Entry) -> bool {
+        let Some(tags) = &entry.tags else {
+            return false;
+        };
+        let stamps = self.tag_stamps.read();
+        if stamps.is_empty() {
+            return false;
+        }
+        tags.iter()
+            .any(|t| stamps.get(t).is_some_and(|&at| at >= entry.created))
+    }
+
+    /// Inserts `entry`, weighing it with `bytes` (only consulted under a byte bound).
+    pub(crate) fn insert(&self, ns: &Arc<str>, key: &str, mut entry: Entry, bytes: u64, now: u64) {
+        entry.weight = self.bounds.units(bytes, self.shift);
+        self.max_lifetime
+            .fetch_max(entry.stale_until.saturating_sub(now), Relaxed);
+        let key = MemKey {
+            ns: Arc::clone(ns),
+            key: key.into(),
+        };
+        self.cache.insert(key, entry);
+    }
+
+    pub(crate) fn remove(&self, ns: &str, key: &str) -> bool {
+        self.cache.remove(&KeyRef::new(ns, key)).is_some()
+    }
+
+    pub(crate) fn clear_namespace(&self, ns: &str) {
+        self.cache.retain(|k, _| &*k.ns != ns);
+    }
+
+    pub(crate) fn invalidate_tags(&self, tags: &[&str], now: u64) {
+        let mut stamps = self.tag_stamps.write();
+        for tag in tags {
+            stamps.insert(Arc::from(*tag), now);
+        }
+        // A stamp older than the longest-lived entry can no longer match anything.
+        if stamps.len() > 1024 {
+            let horizon = now.saturating_sub(self.max_lifetime.load(Relaxed));
+            stamps.retain(|_, at| *at >= horizon);
+        }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.cache.len() as u64
+    }
+
+    /// Total weight, in bytes where a byte bound is set, in entries otherwise.
+    pub(crate) fn weight(&self) -> u64 {
+        let units = self.cache.weight() << self.shift;
+        match (self.bounds.max_entries, self.bounds.max_bytes) {
+            (Some(e), Some(_)) => units / e.max(1),
+            _ => units,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(bounds: Bounds) -> MemoryTier {
+        MemoryTier::new(bounds, Arc::new(Recorder::new("test")))
+    }
+
+    fn entry(v: u32, now: u64, ttl: u64, stale: u64) -> Entry {
+        Entry::new(Arc::new(v), now, now + ttl, now + ttl + stale, None)
+    }
+
+    #[test]
+    fn fresh_then_stale_then_gone() {
+        let t = tier(Bounds {
+            max_entries: Some(100),
+            max_bytes: None,
+        });
+        let ns: Arc<str> = Arc::from("");
+        t.insert(&ns, "k", entry(1, 1000, 10, 10), 0, 1000);
+        assert!(matches!(t.lookup("", "k", 1005), Lookup::Fresh(_)));
+        assert!(matches!(t.lookup("", "k", 1015), Lookup::Stale(_)));
+        assert!(matches!(t.lookup("", "k", 1020), Lookup::Miss));
+        assert_eq!(t.len(), 0, "an expired entry is dropped when found");
+    }
+
+    #[test]
+    fn namespaces_are_separate() {
+        let t = tier(Bounds {
+            max_entries: Some(100),
+            max_bytes: None,
+        });
+        t.insert(&Arc::from("a"), "k", entry(1, 0, 100, 0), 0, 0);
+        assert!(matches!(t.lookup("b", "k", 1), Lookup::Miss));
+        assert!(matches!(t.lookup("a", "k", 1), Lookup::Fresh(_)));
+        t.clear_namespace("a");
+        assert!(matches!(t.lookup("a", "k", 1), Lookup::Miss));
+    }
+
+    #[test]
+    fn both_bounds_hold_at_once() {
+        let b = Bounds {
+            max_entries: Some(10),
+            max_bytes: Some(1000),
+        };
+        let (cap, shift) = b.capacity();
+        // 10 small entries fill the count bound...
+        assert!(10 * b.units(1, shift) <= cap && 11 * b.units(1, shift) > cap);
+        // ...and 2 entries of 500 bytes fill the byte bound.
+        assert!(2 * b.units(500, shift) <= cap && 3 * b.units(500, shift) > cap);
+    }
+
+    #[test]
+    fn huge_bounds_do_not_overflow() {
+        let b = Bounds {
+            max_entries: Some(u64::MAX),
+            max_bytes: Some(u64::MAX),
+        };
+        let (cap, shift) = b.capacity();
+        assert!(cap > 0 && shift > 0);
+        assert!(b.units(u64::MAX, shift) >= 1);
+    }
+}

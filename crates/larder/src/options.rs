@@ -1,0 +1,211 @@
+//! Per-entry options: how long an entry is fresh, how long it may serve as a fallback, how long a
+//! factory may take, when to refresh early, its tags and namespace.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options for an entry. Set on the cache as defaults with
+/// [`CacheBuilder::default_options`](crate::CacheBuilder::default_options); any field set on a
+/// per-call `EntryOptions` overrides the default, unset fields inherit it.
+///
+/// ```
+/// use std::time::Duration;
+/// use larder::EntryOptions;
+///
+/// let opts = EntryOptions::new()
+///     .ttl(Duration::from_secs(300))
+///     .stale(Duration::from_secs(3600)) // serve up to 1 h past ttl if the source fails
+///     .soft_timeout(Duration::from_millis(100))
+///     .hard_timeout(Duration::from_secs(2))
+///     .eager_refresh(0.8)
+///     .tags(["user:42"]);
+/// assert_eq!(opts.get_ttl(), Some(Duration::from_secs(300)));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryOptions {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) stale: Option<Duration>,
+    pub(crate) soft_timeout: Option<Duration>,
+    pub(crate) hard_timeout: Option<Duration>,
+    pub(crate) eager_refresh: Option<f64>,
+    pub(crate) tags: Option<Arc<[Arc<str>]>>,
+    pub(crate) namespace: Option<Arc<str>>,
+}
+
+impl EntryOptions {
+    /// No field set: everything is inherited from the cache's defaults.
+    pub const fn new() -> Self {
+        Self {
+            ttl: None,
+            stale: None,
+            soft_timeout: None,
+            hard_timeout: None,
+            eager_refresh: None,
+            tags: None,
+            namespace: None,
+        }
+    }
+
+    /// How long the entry is fresh. `Duration::MAX` means it never expires.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// The fail-safe window: how long past its ttl the entry is kept to be served when the factory
+    /// fails or times out. `Duration::ZERO` (the default) turns fail-safe off.
+    pub fn stale(mut self, stale: Duration) -> Self {
+        self.stale = Some(stale);
+        self
+    }
+
+    /// When a stale value is at hand and the factory has not answered after this long, return the
+    /// stale value and let the factory finish in the background.
+    pub fn soft_timeout(mut self, timeout: Duration) -> Self {
+        self.soft_timeout = Some(timeout);
+        self
+    }
+
+    /// Stop the factory after this long: the caller gets the stale value if there is one, or
+    /// [`FetchError::Timeout`](crate::FetchError::Timeout).
+    pub fn hard_timeout(mut self, timeout: Duration) -> Self {
+        self.hard_timeout = Some(timeout);
+        self
+    }
+
+    /// A hit on an entry older than this fraction of its ttl (0.0 < f < 1.0) returns the value and
+    /// starts one background refresh. Values outside (0, 1) turn eager refresh off.
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.eager_refresh = Some(fraction);
+        self
+    }
+
+    /// Tags for [`Cache::invalidate_tag`](crate::Cache::invalidate_tag).
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        self.tags = Some(tags.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The namespace the key lives in; [`Cache::clear`](crate::Cache::clear) empties one.
+    pub fn namespace(mut self, namespace: impl Into<Arc<str>>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// The ttl, if set.
+    pub fn get_ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
+
+    /// The namespace, if set.
+    pub fn get_namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// Fields set in `self` win; unset ones come from `defaults`.
+    pub(crate) fn or(&self, defaults: &Resolved) -> Resolved {
+        Resolved {
+            ttl: self.ttl.unwrap_or(defaults.ttl),
+            stale: self.stale.unwrap_or(defaults.stale),
+            soft_timeout: self.soft_timeout.or(defaults.soft_timeout),
+            hard_timeout: self.hard_timeout.or(defaults.hard_timeout),
+            eager_refresh: match self.eager_refresh {
+                Some(f) => valid_fraction(f),
+                None => defaults.eager_refresh,
+            },
+            tags: self.tags.clone().or_else(|| defaults.tags.clone()),
+            namespace: self
+                .namespace
+                .clone()
+                .unwrap_or_else(|| defaults.namespace.clone()),
+        }
+    }
+}
+
+fn valid_fraction(f: f64) -> Option<f64> {
+    (f > 0.0 && f < 1.0).then_some(f)
+}
+
+/// Options with every field decided.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub ttl: Duration,
+    pub stale: Duration,
+    pub soft_timeout: Option<Duration>,
+    pub hard_timeout: Option<Duration>,
+    pub eager_refresh: Option<f64>,
+    pub tags: Option<Arc<[Arc<str>]>>,
+    pub namespace: Arc<str>,
+}
+
+impl Resolved {
+    /// The built-in defaults: 5 minutes fresh, no fail-safe, no timeouts, no eager refresh.
+    pub(crate) fn builtin() -> Self {
+        Self {
+            ttl: Duration::from_secs(300),
+            stale: Duration::ZERO,
+            soft_timeout: None,
+            hard_timeout: None,
+            eager_refresh: None,
+            tags: None,
+            namespace: Arc::from(""),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_call_fields_override_defaults_and_unset_ones_inherit() {
+        let defaults = EntryOptions::new()
+            .ttl(Duration::from_secs(10))
+            .stale(Duration::from_secs(20))
+            .namespace("app")
+            .or(&Resolved::builtin());
+        let r = EntryOptions::new()
+            .ttl(Duration::from_secs(1))
+            .or(&defaults);
+        assert_eq!(r.ttl, Duration::from_secs(1));
+        assert_eq!(r.stale, Duration::from_secs(20));
+        assert_eq!(&*r.namespace, "app");
+    }
+
+    #[test]
+    fn eager_refresh_outside_unit_interval_is_off() {
+        let base = Resolved::builtin();
+        assert_eq!(
+            EntryOptions::new()
+                .eager_refresh(1.5)
+                .or(&base)
+                .eager_refresh,
+            None
+        );
+        assert_eq!(
+            EntryOptions::new()
+                .eager_refresh(0.0)
+                .or(&base)
+                .eager_refresh,
+            None
+        );
+        assert_eq!(
+            EntryOptions::new()
+                .eager_refresh(f64::NAN)
+                .or(&base)
+                .eager_refresh,
+            None
+        );
+        assert_eq!(
+            EntryOptions::new()
+                .eager_refresh(0.5)
+                .or(&base)
+                .eager_refresh,
+            Some(0.5)
+        );
+    }
+}

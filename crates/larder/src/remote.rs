@@ -1,0 +1,290 @@
+//! The cache's side of a remote [`Store`]: time limits, envelope encoding and decoding, tag
+//! checks, filling the memory tier, and degrading quietly when the store fails.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::cache::{Cache, CacheValue};
+use crate::clock;
+use crate::codec::Envelope;
+use crate::error::Error;
+use crate::memory::Entry;
+use crate::options::Resolved;
+use crate::stats::Counter;
+use crate::store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+
+pub(crate) struct Remote {
+    store: Arc<dyn Store>,
+    timeout: Duration,
+    healthy: AtomicBool,
+    cache_name: Arc<str>,
+}
+
+/// What the remote store holds under a key.
+pub(crate) enum RemoteLookup<T> {
+    Fresh(Arc<T>),
+    /// Past its ttl, inside its stale window, with that window's end (monotonic).
+    Stale(Arc<T>, u64),
+    Miss,
+}
+
+impl<T> RemoteLookup<T> {
+    pub(crate) fn fresh(self) -> Option<Arc<T>> {
+        match self {
+            Self::Fresh(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl Remote {
+    pub(crate) fn new(store: Arc<dyn Store>, timeout: Duration, cache_name: Arc<str>) -> Self {
+        Self {
+            store,
+            timeout,
+            healthy: AtomicBool::new(true),
+            cache_name,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.store.name()
+    }
+
+    /// Runs one store call under the time limit. A failure is counted and logged once per outage,
+    /// and becomes `None`: the caller carries on without the store.
+    async fn call<R>(&self, cache: &Cache, fut: StoreFuture<'_, R>) -> Option<R> {
+        let result = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        };
+        match result {
+            Ok(r) => {
+                if !self.healthy.load(Relaxed) && !self.healthy.swap(true, Relaxed) {
+                    tracing::info!(cache = %self.cache_name, store = self.name(), "remote store recovered");
+                }
+                Some(r)
+            }
+            Err(e) => {
+                cache.inner.stats.incr(Counter::StoreError);
+                if self.healthy.swap(false, Relaxed) {
+                    tracing::warn!(
+                        cache = %self.cache_name, store = self.name(), error = %e,
+                        "remote store failing; serving from memory and factories until it recovers"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    pub(crate) async fn lookup<T: CacheValue>(
+        &self,
+        cache: &Cache,
+        ns: &Arc<str>,
+        key: &str,
+    ) -> RemoteLookup<T> {
+        let bytes = self
+            .call(cache, self.store.get(StoreKey::new(ns, key)))
+            .await;
+        self.decode(cache, ns, key, bytes.flatten()).await
+    }
+
+    pub(crate) async fn lookup_many<T: CacheValue>(
+        &self,
+        cache: &Cache,
+        ns: &Arc<str>,
+        keys: &[&str],
+    ) -> Vec<Option<Arc<T>>> {
+        let store_keys: Vec<StoreKey<'_>> = keys.iter().map(|k| StoreKey::new(ns, k)).collect();
+        let Some(found) = self.call(cache, self.store.get_many(&store_keys)).await else {
+            return vec![None; keys.len()];
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            let bytes = found.get(i).cloned().flatten();
+            out.push(self.decode::<T>(cache, ns, key, bytes).await.fresh());
+        }
+        out
+    }
+
+    /// Decodes what the store returned, checks its tags, and fills the memory tier.
+    async fn decode<T: CacheValue>(
+        &self,
+        cache: &Cache,
+        ns: &Arc<str>,
+        key: &str,
+        bytes: Option<Bytes>,
+    ) -> RemoteLookup<T> {
+        let stats = &cache.inner.stats;
+        let Some(bytes) = bytes else {
+            stats.incr(Counter::RemoteMiss);
+            return RemoteLookup::Miss;
+        };
+        let decoded = Envelope::decode(&bytes).and_then(|env| Ok((env.value::<T>()?, env)));
+        let (value, env) = match decoded {
+            Ok(v) => v,
+            Err(error) => {
+                tracing::debug!(cache = %cache.inner.name, key, %error, "undecodable remote entry");
+                stats.incr(Counter::DecodeError);
+                stats.incr(Counter::RemoteMiss);
+                return RemoteLookup::Miss;
+            }
+        };
+        let now_unix = clock::unix_millis();
+        if now_unix >= env.stale_until_ms || !self.tags_current(cache, &env).await {
+            stats.incr(Counter::RemoteMiss);
+            return RemoteLookup::Miss;
+        }
+        let now = clock::now_nanos();
+        let fresh_until = clock::unix_millis_to_mono(env.fresh_until_ms, now, now_unix);
+        let stale_until = clock::unix_millis_to_mono(env.stale_until_ms, now, now_unix);
+        let value = Arc::new(value);
+        if let Some(mem) = &cache.inner.memory {
+            let tags = (!env.tags.is_empty()).then(|| {
+                env.tags
+                    .iter()
+                    .map(|(t, _)| Arc::from(t.as_ref()))
+                    .collect()
+            });
+            let entry = Entry::new(value.clone(), now, fresh_until, stale_until, tags);
+            mem.insert(ns, key, entry, bytes.len() as u64, now);
+        }
+        if now_unix < env.fresh_until_ms {
+            stats.incr(Counter::RemoteHit);
+            RemoteLookup::Fresh(value)
+        } else {
+            stats.incr(Counter::RemoteMiss);
+            RemoteLookup::Stale(value, stale_until)
+        }
+    }
+
+    /// Whether every tag of the envelope still has the version it was written under.
+    async fn tags_current(&self, cache: &Cache, env: &Envelope<'_>) -> bool {
+        if env.tags.is_empty() {
+            return true;
+        }
+        let names: Vec<&str> = env.tags.iter().map(|(t, _)| t.as_ref()).collect();
+        match self.call(cache, self.store.tag_versions(&names)).await {
+            Some(current) => {
+                current.len() == env.tags.len()
+                    && env.tags.iter().zip(current).all(|((_, v), c)| *v == c)
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) async fn contains(&self, cache: &Cache, ns: &str, key: &str) -> bool {
+        let Some(Some(bytes)) = self
+            .call(cache, self.store.get(StoreKey::new(ns, key)))
+            .await
+        else {
+            return false;
+        };
+        match Envelope::decode(&bytes) {
+            Ok(env) => {
+                clock::unix_millis() < env.fresh_until_ms && self.tags_current(cache, &env).await
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Encodes and writes one value; returns the envelope's size, or `None` if nothing was
+    /// written (store down, or a ttl of zero).
+    pub(crate) async fn set<T: CacheValue>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        value: &Arc<T>,
+        opts: &Resolved,
+    ) -> Result<Option<u64>, Error> {
+        let Some((bytes, ttl)) = self.encode(cache, key, &**value, opts).await? else {
+            return Ok(None);
+        };
+        let len = bytes.len() as u64;
+        let key = StoreKey::new(&opts.namespace, key);
+        self.call(cache, self.store.set(key, bytes, ttl)).await;
+        Ok(Some(len))
+    }
+
+    pub(crate) async fn set_many<K: AsRef<str>, T: CacheValue>(
+        &self,
+        cache: &Cache,
+        opts: &Resolved,
+        items: &[(K, Arc<T>)],
+    ) -> Result<(), Error> {
+        let mut entries = Vec::with_capacity(items.len());
+        for (key, value) in items {
+            if let Some((bytes, ttl)) = self.encode(cache, key.as_ref(), &**value, opts).await? {
+                entries.push(StoreEntry {
+                    key: StoreKey::new(&opts.namespace, key.as_ref()),
+                    value: bytes,
+                    ttl,
+                });
+            }
+        }
+        if !entries.is_empty() {
+            self.call(cache, self.store.set_many(entries)).await;
+        }
+        Ok(())
+    }
+
+    /// The envelope and its physical ttl (end of the stale window).
+    async fn encode<T: CacheValue>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        value: &T,
+        opts: &Resolved,
+    ) -> Result<Option<(Bytes, Duration)>, Error> {
+        let physical = opts.ttl.saturating_add(opts.stale);
+        if physical.is_zero() {
+            return Ok(None);
+        }
+        let tag_names: Vec<&str> = opts
+            .tags
+            .iter()
+            .flat_map(|t| t.iter().map(|s| &**s))
+            .collect();
+        let versions = if tag_names.is_empty() {
+            Vec::new()
+        } else {
+            // Without the current versions a tagged entry could outlive an invalidation: skip it.
+            match self.call(cache, self.store.tag_versions(&tag_names)).await {
+                Some(v) if v.len() == tag_names.len() => v,
+                _ => return Ok(None),
+            }
+        };
+        let tags: Vec<(&str, u64)> = tag_names.iter().copied().zip(versions).collect();
+        let now = clock::unix_millis();
+        let fresh_until = now.saturating_add(millis(opts.ttl));
+        let stale_until = fresh_until.saturating_add(millis(opts.stale));
+        let bytes = Envelope::encode(value, fresh_until, stale_until, &tags, cache.inner.encode)
+            .map_err(|source| Error::Encode {
+                key: key.to_owned(),
+                source,
+            })?;
+        Ok(Some((bytes, physical)))
+    }
+
+    pub(crate) async fn delete(&self, cache: &Cache, ns: &str, key: &str) -> bool {
+        self.call(cache, self.store.delete(StoreKey::new(ns, key)))
+            .await
+            .unwrap_or(false)
+    }
+
+    pub(crate) async fn clear_namespace(&self, cache: &Cache, ns: &str) {
+        self.call(cache, self.store.clear_namespace(ns)).await;
+    }
+
+    pub(crate) async fn invalidate_tags(&self, cache: &Cache, tags: &[&str]) {
+        self.call(cache, self.store.invalidate_tags(tags)).await;
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,1 +1,154 @@
+//! Memory-tier hit cost: larder's `get` and `get_or_fetch` beside quick_cache's `get` and moka's
+//! `future::Cache::get`, on the same keys and values, with 1 and 2 threads.
+//!
+//! Run: `cargo bench -p larder --bench memory_hit`
+//!
+//! Async calls that complete without waiting (every hit) are polled once with a no-op waker, the
+//! same way for larder and moka, so the executor's cost is not part of either figure.
 
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use larder::{Cache, EntryOptions};
+
+/// Working sets: 1,024 keys stay in the CPU caches, so the figure is the lookup's own work;
+/// 65,536 keys spill to DRAM, as a large cache does. Powers of two: picking a key is a mask.
+const WORKING_SETS: [usize; 2] = [1 << 10, 1 << 16];
+
+fn keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user:{i}:profile")).collect()
+}
+
+fn value(i: usize) -> String {
+    format!("{i:0>64}")
+}
+
+/// Polls a future that must complete at once.
+fn ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a hit must not wait"),
+    }
+}
+
+/// The contestants, each a function from key index to "found".
+struct Subjects {
+    keys: Vec<String>,
+    mask: usize,
+    larder: Cache,
+    quick: quick_cache::sync::Cache<String, Arc<String>>,
+    moka: moka::future::Cache<String, Arc<String>>,
+}
+
+impl Subjects {
+    fn new(n: usize) -> Self {
+        let keys = keys(n);
+        let larder = Cache::builder().max_entries(2 * n as u64).build();
+        let quick = quick_cache::sync::Cache::new(2 * n);
+        let moka = moka::future::Cache::new(2 * n as u64);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for (i, k) in keys.iter().enumerate() {
+                larder.set(k, value(i)).await.unwrap();
+                quick.insert(k.clone(), Arc::new(value(i)));
+                moka.insert(k.clone(), Arc::new(value(i))).await;
+            }
+            moka.run_pending_tasks().await;
+        });
+        Self {
+            keys,
+            mask: n - 1,
+            larder,
+            quick,
+            moka,
+        }
+    }
+
+    fn run(&self, subject: &str, i: usize) -> bool {
+        let key = &self.keys[i & self.mask];
+        match subject {
+            "larder_get" => ready(self.larder.get::<String>(key)).unwrap().is_some(),
+            "larder_get_or_fetch" => ready(self.larder.get_or_fetch(
+                key,
+                EntryOptions::new(),
+                || async { Ok::<String, std::io::Error>(String::new()) },
+            ))
+            .is_ok(),
+            "quick_cache_get" => self.quick.get(key.as_str()).is_some(),
+            "moka_get" => ready(self.moka.get(key.as_str())).is_some(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+const SUBJECTS: [&str; 4] = [
+    "quick_cache_get",
+    "larder_get",
+    "larder_get_or_fetch",
+    "moka_get",
+];
+
+/// Spreads consecutive iterations over the key space.
+fn index(i: usize) -> usize {
+    i.wrapping_mul(7919)
+}
+
+fn hits(c: &mut Criterion) {
+    for n in WORKING_SETS {
+        hits_on(c, n);
+    }
+}
+
+fn hits_on(c: &mut Criterion, n: usize) {
+    let subjects = Arc::new(Subjects::new(n));
+    let mut group = c.benchmark_group(format!("memory_hit_{n}_keys"));
+    group.measurement_time(Duration::from_secs(4));
+    group.warm_up_time(Duration::from_secs(1));
+    for threads in [1usize, 2] {
+        for name in SUBJECTS {
+            group.bench_with_input(
+                BenchmarkId::new(name, format!("{threads}t")),
+                &threads,
+                |b, &threads| {
+                    b.iter_custom(|iters| {
+                        let iters = iters as usize;
+                        let barrier = Arc::new(Barrier::new(threads + 1));
+                        let workers: Vec<_> = (0..threads)
+                            .map(|t| {
+                                let (s, barrier) = (subjects.clone(), barrier.clone());
+                                std::thread::spawn(move || {
+                                    barrier.wait();
+                                    let start = Instant::now();
+                                    let mut found = 0usize;
+                                    for i in 0..iters {
+                                        found += s.run(name, index(i + t * 104_729)) as usize;
+                                    }
+                                    assert_eq!(black_box(found), iters);
+                                    start.elapsed()
+                                })
+                            })
+                            .collect();
+                        barrier.wait();
+                        // The slowest thread's time: every thread did `iters` operations in it.
+                        workers
+                            .into_iter()
+                            .map(|w| w.join().unwrap())
+                            .max()
+                            .unwrap()
+                    });
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hits);
+criterion_main!(benches);

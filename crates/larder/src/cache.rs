@@ -2,9 +2,12 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::{Future, ready};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::Either;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::{EncodeOptions, Format};
@@ -148,24 +151,35 @@ impl Cache {
     /// assert!(cache.get::<String>("n").await.is_err()); // wrong type: an error, not a panic
     /// # }
     /// ```
-    pub async fn get<T: CacheValue>(&self, key: &str) -> Result<Option<Arc<T>>, Error> {
+    pub fn get<'a, T: CacheValue>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Future<Output = Result<Option<Arc<T>>, Error>> + Send + 'a {
+        // The memory tier answers synchronously; only a trip to the remote store needs a state
+        // machine, so only that path pays for one (boxed, off the hit path).
         let ns = &self.defaults.namespace;
         if let Some(mem) = &self.inner.memory
             && let Lookup::Fresh(entry) = mem.lookup(ns, key, clock::now_nanos())
         {
             self.inner.stats.incr(Counter::Hit);
-            return downcast(entry.value, key).map(Some);
+            return Either::Left(ready(downcast(entry.value, key).map(Some)));
         }
-        let found = match &self.inner.remote {
-            Some(remote) => remote.lookup::<T>(self, ns, key).await.fresh(),
-            None => None,
+        let Some(remote) = &self.inner.remote else {
+            self.inner.stats.incr(Counter::Miss);
+            return Either::Left(ready(Ok(None)));
         };
-        self.inner.stats.incr(if found.is_some() {
-            Counter::Hit
-        } else {
-            Counter::Miss
-        });
-        Ok(found)
+        Either::Right(
+            async move {
+                let found = remote.lookup::<T>(self, ns, key).await.fresh();
+                self.inner.stats.incr(if found.is_some() {
+                    Counter::Hit
+                } else {
+                    Counter::Miss
+                });
+                Ok(found)
+            }
+            .boxed(),
+        )
     }
 
     /// Whether a fresh entry exists under `key` (memory, then remote), without decoding it.

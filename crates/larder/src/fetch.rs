@@ -12,12 +12,12 @@
 //!   while the flight finishes in the background
 //! ```
 
-use std::future::Future;
+use std::future::{Future, ready};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 
 use crate::cache::{Cache, CacheValue, downcast};
 use crate::clock;
@@ -82,18 +82,20 @@ impl Cache {
     /// assert!(matches!(err, FetchError::Factory(_)));
     /// # }
     /// ```
-    pub async fn get_or_fetch<T, E, F, Fut>(
-        &self,
-        key: &str,
+    pub fn get_or_fetch<'a, T, E, F, Fut>(
+        &'a self,
+        key: &'a str,
         opts: EntryOptions,
         factory: F,
-    ) -> Result<Arc<T>, FetchError<E>>
+    ) -> impl Future<Output = Result<Arc<T>, FetchError<E>>> + Send + 'a
     where
         T: CacheValue,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        // A fresh memory hit is answered synchronously; everything else runs in one boxed state
+        // machine, which a hit never builds.
         let ns = opts.namespace.as_ref().unwrap_or(&self.defaults.namespace);
         let mut fallback = None;
         if let Some(mem) = &self.inner.memory {
@@ -110,7 +112,9 @@ impl Cache {
                     {
                         self.refresh_in_background(key, &opts, factory);
                     }
-                    return downcast(entry.value, key).map_err(FetchError::Cache);
+                    return Either::Left(ready(
+                        downcast(entry.value, key).map_err(FetchError::Cache),
+                    ));
                 }
                 Lookup::Stale(entry) => {
                     fallback = Some(Fallback {
@@ -121,6 +125,23 @@ impl Cache {
                 Lookup::Miss => {}
             }
         }
+        Either::Right(self.fetch(key, opts, fallback, factory).boxed())
+    }
+
+    /// The miss path: join (or start) the flight and wait for it, with this caller's fallback.
+    async fn fetch<T, E, F, Fut>(
+        &self,
+        key: &str,
+        opts: EntryOptions,
+        fallback: Option<Fallback>,
+        factory: F,
+    ) -> Result<Arc<T>, FetchError<E>>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
         let opts = opts.or(&self.defaults);
         let (shared, inline) = match self.inner.flights.join(&opts.namespace, key) {
             Join::Leader(ticket, shared) => {
@@ -184,7 +205,7 @@ impl Cache {
         let failure = match outcome {
             Outcome::Value { value, source } => {
                 stats.incr(match source {
-                    Source::Remote => Counter::Hit,
+                    Source::Memory | Source::Remote => Counter::Hit,
                     Source::Factory | Source::Stale => Counter::Miss,
                 });
                 if source == Source::Stale {
@@ -234,6 +255,18 @@ impl Cache {
         let key = key.to_owned();
         async move {
             let started = clock::now_nanos();
+            // A caller can miss in memory just before another flight fills it and join just after
+            // that flight ends: look again, now that this flight is registered.
+            if kind == Kind::Miss
+                && let Some(mem) = &cache.inner.memory
+                && let Lookup::Fresh(entry) = mem.lookup(&opts.namespace, &key, started)
+            {
+                ticket.finish(Outcome::Value {
+                    value: entry.value,
+                    source: Source::Memory,
+                });
+                return;
+            }
             if kind == Kind::Miss
                 && let Some(remote) = &cache.inner.remote
             {

@@ -36,6 +36,8 @@ pub(crate) enum Outcome {
 /// Where a flight's value came from.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Source {
+    /// Found fresh in memory by the flight's own re-check (another flight just filled it).
+    Memory,
     /// Found fresh in the remote store.
     Remote,
     /// Produced by the factory.

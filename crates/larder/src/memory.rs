@@ -97,7 +97,11 @@ impl<'a> KeyRef<'a> {
 impl Hash for KeyRef<'_> {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.ns.hash(state);
+        // Most keys live in the default namespace: hash one string, not two. Keys that differ
+        // only in how namespace and key split may collide in hash; equality still tells them apart.
+        if !self.ns.is_empty() {
+            self.ns.hash(state);
+        }
         self.key.hash(state);
     }
 }
@@ -105,7 +109,8 @@ impl Hash for KeyRef<'_> {
 impl Equivalent<MemKey> for KeyRef<'_> {
     #[inline]
     fn equivalent(&self, k: &MemKey) -> bool {
-        *k.key == *self.key && *k.ns == *self.ns
+        // Key first: it tells entries apart; the namespace is usually the same short string.
+        *k.key == *self.key && ((k.ns.is_empty() && self.ns.is_empty()) || *k.ns == *self.ns)
     }
 }
 

@@ -1,9 +1,10 @@
-//! Counters: kept per cache in sharded atomics (so two threads hitting the cache never contend on
-//! one cache line), read as a [`Stats`] snapshot, and mirrored to the `metrics` facade.
+//! Counters: kept per cache in per-thread shards (so a hit costs a plain store and two threads
+//! never contend on one cache line), read as a [`Stats`] snapshot, and mirrored to the `metrics`
+//! facade.
 
-use std::cell::Cell;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use parking_lot::Mutex;
 
 /// What is counted. The order is the layout of a shard.
 #[derive(Debug, Clone, Copy)]
@@ -45,9 +46,12 @@ const NAMES: [&str; COUNTERS] = [
 #[derive(Default)]
 struct Shard([AtomicU64; COUNTERS]);
 
+/// Threads that own a slot (see [`thread_slot`]); the rest share one atomic shard.
+const EXCLUSIVE_SLOTS: usize = 64;
+
 pub(crate) struct Recorder {
+    /// `EXCLUSIVE_SLOTS` shards each written by one thread only, then one shared shard.
     shards: Box<[Shard]>,
-    mask: usize,
     facade: [metrics::Counter; COUNTERS],
 }
 
@@ -55,24 +59,25 @@ impl Recorder {
     /// `name` labels the metrics (`cache="name"`). Handles are taken now, so a `metrics` recorder
     /// must be installed before the cache is built for the facade to see anything.
     pub(crate) fn new(name: &str) -> Self {
-        let shards = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(4)
-            .saturating_mul(2)
-            .next_power_of_two()
-            .clamp(4, 128);
         let label = name.to_owned();
         Self {
-            shards: (0..shards).map(|_| Shard::default()).collect(),
-            mask: shards - 1,
+            shards: (0..=EXCLUSIVE_SLOTS).map(|_| Shard::default()).collect(),
             facade: NAMES.map(|n| metrics::counter!(n, "cache" => label.clone())),
         }
     }
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter, n: u64) {
-        let shard = &self.shards[thread_slot() & self.mask];
-        shard.0[counter as usize].fetch_add(n, Relaxed);
+        match thread_slot() {
+            // Only this thread writes this shard: a plain load and store, no locked instruction.
+            Some(slot) => {
+                let cell = &self.shards[slot].0[counter as usize];
+                cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
+            }
+            None => {
+                self.shards[EXCLUSIVE_SLOTS].0[counter as usize].fetch_add(n, Relaxed);
+            }
+        }
         self.facade[counter as usize].increment(n);
     }
 
@@ -108,20 +113,36 @@ impl Recorder {
     }
 }
 
-/// A per-thread index into the shards, handed out round-robin on first use.
+/// The slot this thread owns exclusively, if any. Slots are handed out lowest-free-first and given
+/// back when the thread exits, so live threads never share one; past `EXCLUSIVE_SLOTS` live
+/// threads (or while a thread is being torn down) there is none and the shared shard is used.
 #[inline]
-fn thread_slot() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static SLOT: Cell<usize> = const { Cell::new(usize::MAX) });
-    SLOT.with(|slot| {
-        let s = slot.get();
-        if s != usize::MAX {
-            return s;
+fn thread_slot() -> Option<usize> {
+    thread_local!(static SLOT: SlotGuard = SlotGuard::acquire());
+    SLOT.try_with(|s| s.0).ok().flatten()
+}
+
+static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+struct SlotGuard(Option<usize>);
+
+impl SlotGuard {
+    fn acquire() -> Self {
+        if let Some(slot) = FREE_SLOTS.lock().pop() {
+            return Self(Some(slot));
         }
-        let s = NEXT.fetch_add(1, Relaxed);
-        slot.set(s);
-        s
-    })
+        let slot = NEXT_SLOT.fetch_add(1, Relaxed);
+        Self((slot < EXCLUSIVE_SLOTS).then_some(slot))
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0 {
+            FREE_SLOTS.lock().push(slot);
+        }
+    }
 }
 
 /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
@@ -190,7 +211,8 @@ mod tests {
     #[test]
     fn counts_from_many_threads_add_up() {
         let rec = std::sync::Arc::new(Recorder::new("t"));
-        let handles: Vec<_> = (0..8)
+        // More threads than exclusive slots, so both the owned and the shared shards are used.
+        let handles: Vec<_> = (0..EXCLUSIVE_SLOTS + 16)
             .map(|_| {
                 let rec = rec.clone();
                 std::thread::spawn(move || {
@@ -203,6 +225,9 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(rec.snapshot(0, 0).hits, 8000);
+        assert_eq!(
+            rec.snapshot(0, 0).hits,
+            (EXCLUSIVE_SLOTS as u64 + 16) * 1000
+        );
     }
 }

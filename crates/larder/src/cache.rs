@@ -13,7 +13,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::codec::{EncodeOptions, Format};
 use crate::error::Error;
 use crate::flight::Flights;
-use crate::memory::{Bounds, Entry, Lookup, MemoryTier, WeigherFn};
+use crate::memory::{Bounds, Entry, Lookup, MemoryTier, Origin, WeigherFn};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::Remote;
 use crate::stats::{Counter, Recorder, Stats};
@@ -215,8 +215,7 @@ impl Cache {
     /// ```
     pub async fn set<T: CacheValue>(&self, key: &str, value: T) -> Result<(), Error> {
         let opts = (*self.defaults).clone();
-        self.store(key, Arc::new(value), &opts, clock::now_nanos())
-            .await
+        self.store(key, Arc::new(value), &opts, self.origin()).await
     }
 
     /// Stores `value` under `key` with `opts` over the handle's defaults.
@@ -237,8 +236,7 @@ impl Cache {
         opts: EntryOptions,
     ) -> Result<(), Error> {
         let opts = opts.or(&self.defaults);
-        self.store(key, Arc::new(value), &opts, clock::now_nanos())
-            .await
+        self.store(key, Arc::new(value), &opts, self.origin()).await
     }
 
     /// Removes `key` from memory and from the remote store; whether either held it.
@@ -324,10 +322,10 @@ impl Cache {
         I: IntoIterator<Item = (K, T)>,
     {
         let opts = &*self.defaults;
-        let now = clock::now_nanos();
+        let origin = self.origin();
         let items: Vec<(K, Arc<T>)> = items.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         for (key, value) in &items {
-            self.store_memory(key.as_ref(), value, opts, now, None);
+            self.store_memory(key.as_ref(), value, opts, origin, None);
         }
         if let Some(remote) = &self.inner.remote {
             remote.set_many(self, opts, &items).await?;
@@ -407,21 +405,30 @@ impl Cache {
         &self.inner.name
     }
 
-    /// Writes a value to both tiers. `created` is when the work that produced it started, so a tag
+    /// Where new work starts from: now, in the current tag epoch.
+    pub(crate) fn origin(&self) -> Origin {
+        let now = clock::now_nanos();
+        match &self.inner.memory {
+            Some(mem) => mem.origin(now),
+            None => Origin { at: now, epoch: 0 },
+        }
+    }
+
+    /// Writes a value to both tiers. `origin` is when the work that produced it started, so a tag
     /// invalidated while that work ran still applies to the result.
     pub(crate) async fn store<T: CacheValue>(
         &self,
         key: &str,
         value: Arc<T>,
         opts: &Resolved,
-        created: u64,
+        origin: Origin,
     ) -> Result<(), Error> {
         match &self.inner.remote {
             Some(remote) => {
                 let bytes = remote.set(self, key, &value, opts).await?;
-                self.store_memory(key, &value, opts, created, bytes);
+                self.store_memory(key, &value, opts, origin, bytes);
             }
-            None => self.store_memory(key, &value, opts, created, None),
+            None => self.store_memory(key, &value, opts, origin, None),
         }
         Ok(())
     }
@@ -432,13 +439,13 @@ impl Cache {
         key: &str,
         value: &Arc<T>,
         opts: &Resolved,
-        created: u64,
+        origin: Origin,
         encoded: Option<u64>,
     ) {
         let Some(mem) = &self.inner.memory else {
             return;
         };
-        let fresh_until = clock::deadline(created, opts.ttl);
+        let fresh_until = clock::deadline(origin.at, opts.ttl);
         let stale_until = clock::deadline(fresh_until, opts.stale);
         let bytes = if mem.bounds().needs_bytes() {
             self.weigh(key, value, encoded)
@@ -446,7 +453,7 @@ impl Cache {
             0
         };
         let any: Arc<dyn Any + Send + Sync> = value.clone();
-        let entry = Entry::new(any, created, fresh_until, stale_until, opts.tags.clone());
+        let entry = Entry::new(any, origin, fresh_until, stale_until, opts.tags.clone());
         mem.insert(&opts.namespace, key, entry, bytes, clock::now_nanos());
     }
 

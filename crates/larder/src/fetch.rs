@@ -254,12 +254,12 @@ impl Cache {
         let cache = self.clone();
         let key = key.to_owned();
         async move {
-            let started = clock::now_nanos();
+            let origin = cache.origin();
             // A caller can miss in memory just before another flight fills it and join just after
             // that flight ends: look again, now that this flight is registered.
             if kind == Kind::Miss
                 && let Some(mem) = &cache.inner.memory
-                && let Lookup::Fresh(entry) = mem.lookup(&opts.namespace, &key, started)
+                && let Lookup::Fresh(entry) = mem.lookup(&opts.namespace, &key, origin.at)
             {
                 ticket.finish(Outcome::Value {
                     value: entry.value,
@@ -293,7 +293,7 @@ impl Cache {
             let failure = match result {
                 Ok(Ok(Ok(value))) => {
                     let value = Arc::new(value);
-                    if let Err(error) = cache.store(&key, value.clone(), &opts, started).await {
+                    if let Err(error) = cache.store(&key, value.clone(), &opts, origin).await {
                         tracing::warn!(cache = %cache.inner.name, key, %error, "fetched value not cached");
                     }
                     ticket.finish(Outcome::Value {

@@ -2,14 +2,16 @@
 //! evicted by quick_cache's S3-FIFO policy (scan-resistant, hit ratios in the W-TinyLFU class).
 //!
 //! An entry stays in memory until the end of its stale window so that fail-safe has something to
-//! serve; readers decide fresh vs stale from its two instants. Tags are checked lazily: invalidating
-//! a tag records when it happened, and a tagged entry created before that instant reads as absent.
-//! That keeps `invalidate_tag` O(1) whatever the number of tagged entries.
+//! serve; readers decide fresh vs stale from its two instants. Tags are checked lazily: each tag
+//! invalidation bumps a logical epoch and records it against the tag, and a tagged entry whose work
+//! started in an earlier epoch reads as absent. That keeps `invalidate_tag` O(1) whatever the number
+//! of tagged entries, and orders writes and invalidations exactly even within one clock tick.
 
 use std::any::Any;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use ahash::HashMap;
 use parking_lot::RwLock;
@@ -23,12 +25,22 @@ pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
 /// Computes the byte weight of a value; `None` falls back to the default estimate.
 pub(crate) type WeigherFn = dyn Fn(&str, &(dyn Any + Send + Sync)) -> Option<u64> + Send + Sync;
 
+/// When the work behind an entry started: an instant (for its ttl) and the tag epoch (to order it
+/// against tag invalidations).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    pub at: u64,
+    pub epoch: u64,
+}
+
 /// One cached value and its lifetimes (monotonic nanoseconds, see `clock`).
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub value: AnyValue,
     /// When the entry was produced (the start of the fetch that made it).
     pub created: u64,
+    /// The tag epoch when that work started.
+    epoch: u64,
     pub fresh_until: u64,
     pub stale_until: u64,
     pub tags: Option<Arc<[Arc<str>]>>,
@@ -39,14 +51,15 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn new(
         value: AnyValue,
-        created: u64,
+        origin: Origin,
         fresh_until: u64,
         stale_until: u64,
         tags: Option<Arc<[Arc<str>]>>,
     ) -> Self {
         Self {
             value,
-            created,
+            created: origin.at,
+            epoch: origin.epoch,
             fresh_until,
             stale_until: stale_until.max(fresh_until),
             tags,
@@ -188,8 +201,10 @@ pub(crate) struct MemoryTier {
         QuickCache<MemKey, Entry, EntryWeighter, quick_cache::DefaultHashBuilder, EvictionCounter>,
     bounds: Bounds,
     shift: u32,
-    /// Tag → the instant it was last invalidated.
-    tag_stamps: RwLock<HashMap<Arc<str>, u64>>,
+    /// Tag → (epoch, instant) of its last invalidation.
+    tag_stamps: RwLock<HashMap<Arc<str>, (u64, u64)>>,
+    /// Bumped by every tag invalidation.
+    epoch: AtomicU64,
     /// The longest remaining lifetime any entry was inserted with, to prune old tag stamps.
     max_lifetime: AtomicU64,
 }
@@ -213,7 +228,16 @@ impl MemoryTier {
             bounds,
             shift,
             tag_stamps: RwLock::new(HashMap::default()),
+            epoch: AtomicU64::new(0),
             max_lifetime: AtomicU64::new(0),
+        }
+    }
+
+    /// The origin of work starting now.
+    pub(crate) fn origin(&self, now: u64) -> Origin {
+        Origin {
+            at: now,
+            epoch: self.epoch.load(Acquire),
         }
     }
 
@@ -239,7 +263,7 @@ impl MemoryTier {
     fn lookup_slow(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
         if now >= entry.stale_until || self.tag_invalidated(&entry) {
             self.cache.remove_if(&k, |e| {
-                e.created == entry.created && Arc::ptr_eq(&e.value, &entry.value)
+                e.epoch == entry.epoch && Arc::ptr_eq(&e.value, &entry.value)
             });
             return Lookup::Miss;
         }
@@ -259,7 +283,7 @@ impl MemoryTier {
             return false;
         }
         tags.iter()
-            .any(|t| stamps.get(t).is_some_and(|&at| at >= entry.created))
+            .any(|t| stamps.get(t).is_some_and(|&(epoch, _)| epoch > entry.epoch))
     }
 
     /// Inserts `entry`, weighing it with `bytes` (only consulted under a byte bound).
@@ -284,13 +308,14 @@ impl MemoryTier {
 
     pub(crate) fn invalidate_tags(&self, tags: &[&str], now: u64) {
         let mut stamps = self.tag_stamps.write();
+        let epoch = self.epoch.fetch_add(1, AcqRel) + 1;
         for tag in tags {
-            stamps.insert(Arc::from(*tag), now);
+            stamps.insert(Arc::from(*tag), (epoch, now));
         }
         // A stamp older than the longest-lived entry can no longer match anything.
         if stamps.len() > 1024 {
             let horizon = now.saturating_sub(self.max_lifetime.load(Relaxed));
-            stamps.retain(|_, at| *at >= horizon);
+            stamps.retain(|_, (_, at)| *at >= horizon);
         }
     }
 
@@ -317,7 +342,13 @@ mod tests {
     }
 
     fn entry(v: u32, now: u64, ttl: u64, stale: u64) -> Entry {
-        Entry::new(Arc::new(v), now, now + ttl, now + ttl + stale, None)
+        Entry::new(
+            Arc::new(v),
+            Origin { at: now, epoch: 0 },
+            now + ttl,
+            now + ttl + stale,
+            None,
+        )
     }
 
     #[test]

@@ -150,7 +150,13 @@ impl Remote {
                     .map(|(t, _)| Arc::from(t.as_ref()))
                     .collect()
             });
-            let entry = Entry::new(value.clone(), now, fresh_until, stale_until, tags);
+            let entry = Entry::new(
+                value.clone(),
+                mem.origin(now),
+                fresh_until,
+                stale_until,
+                tags,
+            );
             mem.insert(ns, key, entry, bytes.len() as u64, now);
         }
         if now_unix < env.fresh_until_ms {

@@ -1,0 +1,241 @@
+//! Fail-safe, soft and hard timeouts, and eager refresh.
+//!
+//! Expiry runs on the real (coarse, ~4 ms) clock, so entries here live for tens of milliseconds
+//! and the tests sleep past them with a wide margin.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use larder::{Cache, EntryOptions, FetchError};
+
+const TTL: Duration = Duration::from_millis(60);
+const PAST_TTL: Duration = Duration::from_millis(150);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+async fn prime(cache: &Cache, opts: &EntryOptions, value: &str) {
+    let value = value.to_owned();
+    cache
+        .get_or_fetch(
+            "k",
+            opts.clone(),
+            move || async move { Ok::<_, String>(value) },
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn fail_safe_serves_the_stale_value_when_the_factory_fails() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new().ttl(TTL).stale(Duration::from_secs(60));
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    assert!(
+        cache.get::<String>("k").await.unwrap().is_none(),
+        "get returns fresh values only"
+    );
+
+    let v = cache
+        .get_or_fetch::<String, _, _, _>("k", opts.clone(), || async { Err("down".to_string()) })
+        .await
+        .unwrap();
+    assert_eq!(*v, "old");
+    let stats = cache.stats();
+    assert_eq!(stats.stale_served, 1);
+    assert_eq!(stats.factory_errors, 1);
+
+    // When the source comes back, the fresh value replaces the stale one.
+    let v = cache
+        .get_or_fetch("k", opts, || async { Ok::<_, String>("new".to_string()) })
+        .await
+        .unwrap();
+    assert_eq!(*v, "new");
+}
+
+#[tokio::test]
+async fn without_a_stale_window_the_error_comes_through() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new().ttl(TTL);
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    let err = cache
+        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Factory(_)));
+}
+
+#[tokio::test]
+async fn past_the_stale_window_the_entry_is_gone() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new().ttl(ms(30)).stale(ms(30));
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(ms(150)).await;
+    let err = cache
+        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Factory(_)));
+}
+
+#[tokio::test]
+async fn hard_timeout_without_stale_is_a_timeout_error() {
+    let cache = Cache::new();
+    let started = Instant::now();
+    let err = cache
+        .get_or_fetch::<u8, std::io::Error, _, _>(
+            "slow",
+            EntryOptions::new().hard_timeout(ms(50)),
+            || async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(1)
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::Timeout(d) if d == ms(50)),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(cache.stats().factory_errors, 1);
+}
+
+#[tokio::test]
+async fn hard_timeout_with_stale_serves_stale() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(Duration::from_secs(60))
+        .hard_timeout(ms(50));
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    let v = cache
+        .get_or_fetch("k", opts, || async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, String>("never".to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(*v, "old");
+    assert_eq!(cache.stats().stale_served, 1);
+}
+
+#[tokio::test]
+async fn soft_timeout_returns_stale_at_once_and_the_factory_finishes_in_the_background() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .stale(Duration::from_secs(60))
+        .soft_timeout(ms(20));
+    // Prime with a short ttl so it is stale, but keep the soft-timeout options for the refresh.
+    prime(&cache, &opts.clone().ttl(TTL), "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let r = runs.clone();
+    let v = cache
+        .get_or_fetch("k", opts.clone(), move || async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(ms(200)).await;
+            Ok::<_, String>("new".to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(*v, "old", "stale value at the soft timeout");
+    assert!(
+        started.elapsed() < ms(150),
+        "answered before the factory finished"
+    );
+
+    // The factory keeps running and its value lands in the cache.
+    tokio::time::sleep(ms(400)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(*cache.get::<String>("k").await.unwrap().unwrap(), "new");
+}
+
+#[tokio::test]
+async fn soft_timeout_without_stale_waits_for_the_factory() {
+    let cache = Cache::new();
+    let v = cache
+        .get_or_fetch("k", EntryOptions::new().soft_timeout(ms(5)), || async {
+            tokio::time::sleep(ms(50)).await;
+            Ok::<_, String>(1u8)
+        })
+        .await
+        .unwrap();
+    assert_eq!(*v, 1);
+}
+
+#[tokio::test]
+async fn eager_refresh_returns_the_value_and_starts_exactly_one_refresh() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new().ttl(ms(400)).eager_refresh(0.25);
+    prime(&cache, &opts, "v1").await;
+    tokio::time::sleep(ms(150)).await; // past 25% of the ttl, still fresh
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..20 {
+        let r = runs.clone();
+        let v = cache
+            .get_or_fetch("k", opts.clone(), move || async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(ms(200)).await;
+                Ok::<_, String>("v2".to_string())
+            })
+            .await
+            .unwrap();
+        assert_eq!(*v, "v1", "hits return the current value without waiting");
+    }
+    tokio::time::sleep(ms(300)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one background refresh");
+    assert_eq!(cache.stats().eager_refreshes, 1);
+    assert_eq!(*cache.get::<String>("k").await.unwrap().unwrap(), "v2");
+}
+
+#[tokio::test]
+async fn eager_refresh_failure_keeps_the_current_value() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new().ttl(ms(400)).eager_refresh(0.1);
+    prime(&cache, &opts, "v1").await;
+    tokio::time::sleep(ms(100)).await;
+    let v = cache
+        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
+        .await
+        .unwrap();
+    assert_eq!(*v, "v1");
+    tokio::time::sleep(ms(50)).await;
+    assert_eq!(*cache.get::<String>("k").await.unwrap().unwrap(), "v1");
+    assert_eq!(cache.stats().factory_errors, 1);
+}
+
+#[tokio::test]
+async fn defaults_apply_and_per_call_options_override_them() {
+    let cache = Cache::builder()
+        .default_options(EntryOptions::new().ttl(TTL).stale(Duration::from_secs(60)))
+        .build();
+    prime(&cache, &EntryOptions::new(), "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    // The default stale window gives fail-safe...
+    let v = cache
+        .get_or_fetch::<String, _, _, _>("k", EntryOptions::new(), || async { Err(()) })
+        .await
+        .unwrap();
+    assert_eq!(*v, "old");
+    // ...and a per-call ttl overrides the default one.
+    cache
+        .set_with(
+            "long",
+            1u8,
+            EntryOptions::new().ttl(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(PAST_TTL).await;
+    assert!(cache.contains("long").await);
+}

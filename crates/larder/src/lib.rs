@@ -49,3 +49,8 @@ pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
 pub use options::EntryOptions;
 pub use stats::Stats;
 pub use store::{InProcessStore, Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+
+/// The README's code blocks, compiled and run as doctests so the tour cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs what the tests need first (redis-server, memcached)
+# when it is missing, so a fresh machine needs nothing but this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_updated=0
+need() { # need BINARY DEBIAN_PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "scripts/test.sh: $1 not found; installing the $2 package" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    if [ "$apt_updated" -eq 0 ]; then
+      $sudo apt-get update -qq >/dev/null 2>&1 || true
+      apt_updated=1
+    fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1 || true
+  fi
+  if ! command -v "$1" >/dev/null 2>&1; then
+    # Tests that need it will fail and say so; tests that do not still run.
+    echo "scripts/test.sh: could not install $2; tests that start $1 will fail" >&2
+  fi
+}
+
+need redis-server redis-server
+need redis-cli redis-tools
+need memcached memcached
+
+cargo test --workspace "$@"

@@ -2,17 +2,16 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::{Future, ready};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use futures::future::Either;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::{EncodeOptions, Format};
 use crate::error::Error;
 use crate::flight::Flights;
+use crate::future::Get;
 use crate::memory::{Bounds, Entry, Lookup, MemoryTier, Origin, WeigherFn};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::Remote;
@@ -151,10 +150,7 @@ impl Cache {
     /// assert!(cache.get::<String>("n").await.is_err()); // wrong type: an error, not a panic
     /// # }
     /// ```
-    pub fn get<'a, T: CacheValue>(
-        &'a self,
-        key: &'a str,
-    ) -> impl Future<Output = Result<Option<Arc<T>>, Error>> + Send + 'a {
+    pub fn get<'a, T: CacheValue>(&'a self, key: &'a str) -> Get<'a, T> {
         // The memory tier answers synchronously; only a trip to the remote store needs a state
         // machine, so only that path pays for one (boxed, off the hit path).
         let ns = &self.defaults.namespace;
@@ -162,13 +158,13 @@ impl Cache {
             && let Lookup::Fresh(entry) = mem.lookup(ns, key, clock::now_nanos())
         {
             self.inner.stats.incr(Counter::Hit);
-            return Either::Left(ready(downcast(entry.value, key).map(Some)));
+            return Get::ready(downcast(entry.value, key).map(Some));
         }
         let Some(remote) = &self.inner.remote else {
             self.inner.stats.incr(Counter::Miss);
-            return Either::Left(ready(Ok(None)));
+            return Get::ready(Ok(None));
         };
-        Either::Right(
+        Get::running(
             async move {
                 let found = remote.lookup::<T>(self, ns, key).await.fresh();
                 self.inner.stats.incr(if found.is_some() {

@@ -12,17 +12,18 @@
 //!   while the flight finishes in the background
 //! ```
 
-use std::future::{Future, ready};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::{BoxFuture, Either};
+use futures::future::BoxFuture;
 
 use crate::cache::{Cache, CacheValue, downcast};
 use crate::clock;
 use crate::error::{Error, FetchError};
 use crate::flight::{Join, Outcome, Source, Ticket, panic_message, spawn_or_inline};
+use crate::future::GetOrFetch;
 use crate::memory::{AnyValue, Lookup};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::RemoteLookup;
@@ -87,7 +88,7 @@ impl Cache {
         key: &'a str,
         opts: EntryOptions,
         factory: F,
-    ) -> impl Future<Output = Result<Arc<T>, FetchError<E>>> + Send + 'a
+    ) -> GetOrFetch<'a, T, E>
     where
         T: CacheValue,
         E: Send + Sync + 'static,
@@ -112,9 +113,7 @@ impl Cache {
                     {
                         self.refresh_in_background(key, &opts, factory);
                     }
-                    return Either::Left(ready(
-                        downcast(entry.value, key).map_err(FetchError::Cache),
-                    ));
+                    return GetOrFetch::ready(downcast(entry.value, key));
                 }
                 Lookup::Stale(entry) => {
                     fallback = Some(Fallback {
@@ -125,7 +124,7 @@ impl Cache {
                 Lookup::Miss => {}
             }
         }
-        Either::Right(self.fetch(key, opts, fallback, factory).boxed())
+        GetOrFetch::running(self.fetch(key, opts, fallback, factory).boxed())
     }
 
     /// The miss path: join (or start) the flight and wait for it, with this caller's fallback.

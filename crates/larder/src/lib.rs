@@ -36,6 +36,7 @@ pub mod codec;
 mod error;
 mod fetch;
 mod flight;
+mod future;
 mod key;
 mod memory;
 mod options;
@@ -45,6 +46,7 @@ mod store;
 
 pub use cache::{Cache, CacheBuilder, CacheValue};
 pub use error::{Error, FetchError};
+pub use future::{Get, GetOrFetch};
 pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
 pub use options::EntryOptions;
 pub use stats::Stats;

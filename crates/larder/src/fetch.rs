@@ -25,7 +25,7 @@ use crate::error::{Error, FetchError};
 use crate::flight::{Join, Outcome, Source, Ticket, panic_message, spawn_or_inline};
 use crate::future::GetOrFetch;
 use crate::memory::{AnyValue, Lookup};
-use crate::options::{EntryOptions, Resolved};
+use crate::options::{EntryOptions, Resolved, valid_fraction};
 use crate::remote::RemoteLookup;
 use crate::stats::Counter;
 
@@ -105,7 +105,7 @@ impl Cache {
                 Lookup::Fresh(entry) => {
                     self.inner.stats.incr(Counter::Hit);
                     let eager = match opts.eager_refresh {
-                        Some(f) => (f > 0.0 && f < 1.0).then_some(f),
+                        Some(f) => valid_fraction(f),
                         None => self.defaults.eager_refresh,
                     };
                     if let Some(fraction) = eager

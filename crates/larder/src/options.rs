@@ -126,7 +126,8 @@ impl EntryOptions {
     }
 }
 
-fn valid_fraction(f: f64) -> Option<f64> {
+/// An eager-refresh fraction, or `None` (off) when it is outside (0, 1) or NaN.
+pub(crate) fn valid_fraction(f: f64) -> Option<f64> {
     (f > 0.0 && f < 1.0).then_some(f)
 }
 

@@ -3,6 +3,9 @@
 use larder::{Cache, EntryOptions};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
+/// A counter's name, labels and value.
+type Exported = (String, Vec<(String, String)>, u64);
+
 #[tokio::test]
 async fn counters_are_exported_through_the_metrics_facade() {
     let recorder = DebuggingRecorder::new();
@@ -17,14 +20,17 @@ async fn counters_are_exported_through_the_metrics_facade() {
         .get_or_fetch("c", EntryOptions::new(), || async { Ok::<_, ()>(2u8) })
         .await;
 
-    let counters: Vec<(String, Vec<(String, String)>, u64)> = snapshotter
+    let counters: Vec<Exported> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
         .filter_map(|(key, _, _, value)| match value {
             DebugValue::Counter(n) => {
                 let k = key.key();
-                let labels = k.labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
+                let labels = k
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
                 Some((k.name().to_owned(), labels, n))
             }
             _ => None,

@@ -4,11 +4,13 @@
 //!
 //! Run: `cargo bench -p larder --bench stampede`
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use larder::{Cache, EntryOptions};
 
 const CALLERS: usize = 1_000;
@@ -24,71 +26,67 @@ fn stampede(c: &mut Criterion) {
     group.sample_size(50);
 
     let larder = Cache::new();
-    let runs = Arc::new(AtomicU64::new(0));
-    let next = AtomicU64::new(0);
-    group.bench_function("larder_get_or_fetch", |b| {
-        b.to_async(&rt).iter(|| {
-            let key = format!("cold:{}", next.fetch_add(1, Ordering::Relaxed));
-            let (cache, runs) = (larder.clone(), runs.clone());
-            async move {
-                let tasks: Vec<_> = (0..CALLERS)
-                    .map(|_| {
-                        let (cache, runs, key) = (cache.clone(), runs.clone(), key.clone());
-                        tokio::spawn(async move {
-                            cache
-                                .get_or_fetch(&key, EntryOptions::new(), move || async move {
-                                    runs.fetch_add(1, Ordering::Relaxed);
-                                    tokio::task::yield_now().await;
-                                    Ok::<u64, std::io::Error>(7)
-                                })
-                                .await
-                                .map(|v| *v)
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    assert_eq!(t.await.unwrap().unwrap(), 7);
-                }
-            }
-        });
+    bench_stampede(&mut group, &rt, "larder_get_or_fetch", move |key, runs| {
+        let cache = larder.clone();
+        async move {
+            let v = cache
+                .get_or_fetch(&key, EntryOptions::new(), move || async move {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                    Ok::<u64, std::io::Error>(7)
+                })
+                .await;
+            v.map(|v| *v).unwrap_or(0)
+        }
     });
-    let iterations = next.load(Ordering::Relaxed);
-    assert_eq!(
-        runs.load(Ordering::Relaxed),
-        iterations,
-        "one factory run per cold key"
-    );
 
     let moka: moka::future::Cache<String, u64> = moka::future::Cache::new(1_000_000);
+    bench_stampede(&mut group, &rt, "moka_get_with", move |key, runs| {
+        let cache = moka.clone();
+        async move {
+            cache
+                .get_with(key, async move {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                    7
+                })
+                .await
+        }
+    });
+    group.finish();
+}
+
+/// Times `CALLERS` concurrent tasks calling `call(key, runs)` for one fresh key per iteration,
+/// then checks that exactly one factory ran per key.
+fn bench_stampede<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    call: F,
+) where
+    F: Fn(String, Arc<AtomicU64>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
     let runs = Arc::new(AtomicU64::new(0));
     let next = AtomicU64::new(0);
-    group.bench_function("moka_get_with", |b| {
-        b.to_async(&rt).iter(|| {
+    group.bench_function(name, |b| {
+        b.to_async(rt).iter(|| {
             let key = format!("cold:{}", next.fetch_add(1, Ordering::Relaxed));
-            let (cache, runs) = (moka.clone(), runs.clone());
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|_| tokio::spawn(call.clone()(key.clone(), runs.clone())))
+                .collect();
             async move {
-                let tasks: Vec<_> = (0..CALLERS)
-                    .map(|_| {
-                        let (cache, runs, key) = (cache.clone(), runs.clone(), key.clone());
-                        tokio::spawn(async move {
-                            cache
-                                .get_with(key, async move {
-                                    runs.fetch_add(1, Ordering::Relaxed);
-                                    tokio::task::yield_now().await;
-                                    7
-                                })
-                                .await
-                        })
-                    })
-                    .collect();
                 for t in tasks {
                     assert_eq!(t.await.unwrap(), 7);
                 }
             }
         });
     });
-    assert_eq!(runs.load(Ordering::Relaxed), next.load(Ordering::Relaxed));
-    group.finish();
+    assert_eq!(
+        runs.load(Ordering::Relaxed),
+        next.load(Ordering::Relaxed),
+        "{name}: one factory run per cold key"
+    );
 }
 
 criterion_group!(benches, stampede);

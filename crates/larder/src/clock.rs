@@ -7,6 +7,7 @@
 //!
 //! Envelopes cross machines, so they carry wall-clock milliseconds since the Unix epoch instead.
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +38,17 @@ pub(crate) fn unix_millis_to_mono(unix_ms: u64, now_mono: u64, now_unix_ms: u64)
     } else {
         now_mono.saturating_sub((now_unix_ms - unix_ms).saturating_mul(1_000_000))
     }
+}
+
+/// `fut` bounded by `limit` on the tokio timer; `Err(())` when the limit passed first.
+///
+/// Outside a tokio runtime there is no timer to arm (tokio would panic), so the future runs
+/// unbounded: a cache driven by another executor loses its timeouts, never its answers.
+pub(crate) async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Output, ()> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(fut.await);
+    }
+    tokio::time::timeout(limit, fut).await.map_err(|_| ())
 }
 
 #[allow(dead_code)]

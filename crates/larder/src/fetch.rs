@@ -164,7 +164,7 @@ impl Cache {
             task.await;
         }
         let outcome = match (&fallback, opts.soft_timeout) {
-            (Some(stale), Some(soft)) => match tokio::time::timeout(soft, shared).await {
+            (Some(stale), Some(soft)) => match clock::timeout(soft, shared).await {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::Value {
                     value: stale.value.clone(),
@@ -286,7 +286,7 @@ impl Cache {
             cache.inner.stats.incr(Counter::FactoryRun);
             let run = AssertUnwindSafe(async move { factory().await }).catch_unwind();
             let result = match opts.hard_timeout {
-                Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| limit),
+                Some(limit) => clock::timeout(limit, run).await.map_err(|_| limit),
                 None => Ok(run.await),
             };
             let failure = match result {

@@ -57,7 +57,7 @@ impl Remote {
     /// Runs one store call under the time limit. A failure is counted and logged once per outage,
     /// and becomes `None`: the caller carries on without the store.
     async fn call<R>(&self, cache: &Cache, fut: StoreFuture<'_, R>) -> Option<R> {
-        let result = match tokio::time::timeout(self.timeout, fut).await {
+        let result = match clock::timeout(self.timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         };

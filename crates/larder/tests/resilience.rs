@@ -28,6 +28,16 @@ async fn prime(cache: &Cache, opts: &EntryOptions, value: &str) {
         .unwrap();
 }
 
+/// `get_or_fetch` of "k" with a factory that fails.
+async fn fetch_failing(
+    cache: &Cache,
+    opts: EntryOptions,
+) -> Result<Arc<String>, FetchError<String>> {
+    cache
+        .get_or_fetch("k", opts, || async { Err("down".to_string()) })
+        .await
+}
+
 #[tokio::test]
 async fn fail_safe_serves_the_stale_value_when_the_factory_fails() {
     let cache = Cache::new();
@@ -39,10 +49,7 @@ async fn fail_safe_serves_the_stale_value_when_the_factory_fails() {
         "get returns fresh values only"
     );
 
-    let v = cache
-        .get_or_fetch::<String, _, _, _>("k", opts.clone(), || async { Err("down".to_string()) })
-        .await
-        .unwrap();
+    let v = fetch_failing(&cache, opts.clone()).await.unwrap();
     assert_eq!(*v, "old");
     let stats = cache.stats();
     assert_eq!(stats.stale_served, 1);
@@ -62,10 +69,7 @@ async fn without_a_stale_window_the_error_comes_through() {
     let opts = EntryOptions::new().ttl(TTL);
     prime(&cache, &opts, "old").await;
     tokio::time::sleep(PAST_TTL).await;
-    let err = cache
-        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
-        .await
-        .unwrap_err();
+    let err = fetch_failing(&cache, opts).await.unwrap_err();
     assert!(matches!(err, FetchError::Factory(_)));
 }
 
@@ -75,10 +79,7 @@ async fn past_the_stale_window_the_entry_is_gone() {
     let opts = EntryOptions::new().ttl(ms(30)).stale(ms(30));
     prime(&cache, &opts, "old").await;
     tokio::time::sleep(ms(150)).await;
-    let err = cache
-        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
-        .await
-        .unwrap_err();
+    let err = fetch_failing(&cache, opts).await.unwrap_err();
     assert!(matches!(err, FetchError::Factory(_)));
 }
 

@@ -211,3 +211,19 @@ fn works_without_a_tokio_runtime() {
     let hit = futures::executor::block_on(cache.get::<u8>("k")).unwrap();
     assert_eq!(hit.as_deref(), Some(&5));
 }
+
+#[test]
+fn timeouts_and_a_remote_store_work_without_a_tokio_runtime() {
+    // Outside tokio the timer cannot be armed: the options are ignored instead of panicking.
+    let store = larder::InProcessStore::new();
+    let cache = Cache::builder().remote(Arc::new(store)).build();
+    let opts = EntryOptions::new()
+        .hard_timeout(Duration::from_secs(1))
+        .soft_timeout(Duration::from_millis(1));
+    let v = futures::executor::block_on(
+        cache.get_or_fetch("k", opts, || async { Ok::<_, std::io::Error>(6u8) }),
+    )
+    .unwrap();
+    assert_eq!(*v, 6);
+    assert!(futures::executor::block_on(cache.contains("k")));
+}

@@ -51,7 +51,7 @@ pub(crate) async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Out
     tokio::time::timeout(limit, fut).await.map_err(|_| ())
 }
 
-#[allow(dead_code)]
+/// The fallback clock's origin, fixed on first use.
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     *ORIGIN.get_or_init(Instant::now)

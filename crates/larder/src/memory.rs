@@ -217,7 +217,8 @@ impl MemoryTier {
             .estimated_items_capacity(estimated)
             .weight_capacity(capacity.max(1))
             .build()
-            .unwrap_or_else(|_| unreachable!("capacities are positive"));
+            // `build` fails only when a capacity is left unset; both are set just above.
+            .unwrap_or_else(|_| unreachable!("both quick_cache capacities are set"));
         Self {
             cache: QuickCache::with_options(
                 options,

@@ -74,9 +74,12 @@ impl Entry {
 
     /// Whether a hit at `now` is past `fraction` of the entry's ttl.
     pub(crate) fn wants_refresh(&self, now: u64, fraction: f64) -> bool {
+        if self.fresh_until == u64::MAX {
+            return false; // never expires: nothing to refresh ahead of
+        }
         let ttl = self.fresh_until.saturating_sub(self.created);
         let age = now.saturating_sub(self.created);
-        ttl != u64::MAX - self.created && (age as f64) >= (ttl as f64) * fraction
+        (age as f64) >= (ttl as f64) * fraction
     }
 }
 

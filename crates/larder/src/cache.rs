@@ -410,8 +410,9 @@ impl Cache {
         }
     }
 
-    /// Writes a value to both tiers. `origin` is when the work that produced it started, so a tag
-    /// invalidated while that work ran still applies to the result.
+    /// Writes a value to both tiers. `origin` carries the tag epoch of when the work that produced
+    /// it started, so a tag invalidated while that work ran still applies to the result; the ttl
+    /// counts from the write, in both tiers.
     pub(crate) async fn store<T: CacheValue>(
         &self,
         key: &str,
@@ -440,6 +441,12 @@ impl Cache {
     ) {
         let Some(mem) = &self.inner.memory else {
             return;
+        };
+        // Freshness counts from now, as in the remote envelope; only the tag epoch comes from when
+        // the work started.
+        let origin = Origin {
+            at: clock::now_nanos(),
+            ..origin
         };
         let fresh_until = clock::deadline(origin.at, opts.ttl);
         let stale_until = clock::deadline(fresh_until, opts.stale);

@@ -240,3 +240,19 @@ async fn defaults_apply_and_per_call_options_override_them() {
     tokio::time::sleep(PAST_TTL).await;
     assert!(cache.contains("long").await);
 }
+
+#[tokio::test]
+async fn the_ttl_counts_from_when_the_value_arrives_not_when_the_fetch_started() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new().ttl(ms(200));
+    cache
+        .get_or_fetch("slow", opts, || async {
+            tokio::time::sleep(ms(150)).await;
+            Ok::<_, ()>(1u8)
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(ms(100)).await;
+    // 250 ms after the fetch started, 100 ms after the value arrived: still fresh.
+    assert!(cache.contains("slow").await);
+}

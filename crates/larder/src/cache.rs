@@ -16,8 +16,8 @@ use crate::memory::{Bounds, Entry, Lookup, MemoryTier, Origin, WeigherFn};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::Remote;
 use crate::stats::{Counter, Recorder, Stats};
-use crate::store::Store;
 use crate::{clock, codec};
+use larder_store::Store;
 
 /// A value a [`Cache`] can hold: shared between threads and serializable for remote stores.
 ///

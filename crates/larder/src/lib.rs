@@ -37,20 +37,21 @@ mod error;
 mod fetch;
 mod flight;
 mod future;
+mod in_process;
 mod key;
 mod memory;
 mod options;
 mod remote;
 mod stats;
-mod store;
 
 pub use cache::{Cache, CacheBuilder, CacheValue};
 pub use error::{Error, FetchError};
 pub use future::{Get, GetOrFetch};
+pub use in_process::InProcessStore;
 pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
+pub use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 pub use options::EntryOptions;
 pub use stats::Stats;
-pub use store::{InProcessStore, Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 
 /// The README's code blocks, compiled and run as doctests so the tour cannot rot.
 #[doc = include_str!("../../../README.md")]

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::memory::Entry;
 use crate::options::Resolved;
 use crate::stats::Counter;
-use crate::store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 
 pub(crate) struct Remote {
     store: Arc<dyn Store>,

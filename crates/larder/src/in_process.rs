@@ -11,7 +11,7 @@ use ahash::HashMap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 
 /// An in-process byte store, cloneable (clones share the same data).
 ///

@@ -10,11 +10,13 @@
 //! ```
 #![warn(missing_docs)]
 
+mod contract;
 mod memcached;
 mod process;
 mod redis;
 mod wire;
 
+pub use contract::check_store_contract;
 pub use memcached::MemcachedServer;
 pub use redis::{RedisCluster, RedisServer, RedisServerBuilder};
 

@@ -1,0 +1,195 @@
+//! The URLs a [`RedisStore`](crate::RedisStore) accepts:
+//!
+//! - `redis://[user:password@]host[:port][/db][?prefix=P]`
+//! - `rediss://...` for TLS, optionally with `ca_file=/path/ca.pem` for a private CA
+//! - `redis+cluster://[user:password@]host1:port1,host2:port2[/?prefix=P]` (and `rediss+cluster`)
+//!
+//! `prefix` and `ca_file` are larder's own parameters and are taken out; any other parameter
+//! (`protocol=resp3`, ...) is passed on to redis-rs.
+
+use std::path::PathBuf;
+
+use crate::Error;
+
+/// The store's default key prefix.
+pub(crate) const DEFAULT_PREFIX: &str = "larder:";
+
+/// What a URL asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// One redis-rs URL per node (one for a standalone server).
+    pub(crate) nodes: Vec<String>,
+    pub(crate) cluster: bool,
+    pub(crate) prefix: String,
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Self, Error> {
+        let bad = |reason: &'static str| Error::InvalidUrl {
+            url: redact(url),
+            reason,
+        };
+        let (scheme, rest) = url.split_once("://").ok_or(bad("expected scheme://..."))?;
+        let (body, query) = match rest.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (rest, None),
+        };
+        let mut prefix = DEFAULT_PREFIX.to_owned();
+        let mut ca_file = None;
+        let mut passed_on = Vec::new();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "prefix" => {
+                    prefix = percent_decode(value).ok_or(bad("prefix is not valid UTF-8"))?
+                }
+                "ca_file" => {
+                    let path = percent_decode(value).ok_or(bad("ca_file is not valid UTF-8"))?;
+                    ca_file = Some(PathBuf::from(path));
+                }
+                _ => passed_on.push(pair),
+            }
+        }
+        let query = if passed_on.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", passed_on.join("&"))
+        };
+        let (node_scheme, cluster) = match scheme {
+            "redis+cluster" => ("redis", true),
+            "rediss+cluster" => ("rediss", true),
+            "redis" | "rediss" | "redis+unix" | "unix" => (scheme, false),
+            _ => {
+                return Err(bad(
+                    "the scheme must be redis, rediss, redis+unix, unix, redis+cluster or rediss+cluster",
+                ));
+            }
+        };
+        if ca_file.is_some() && node_scheme != "rediss" {
+            return Err(bad("ca_file only applies to TLS (rediss://) URLs"));
+        }
+        let nodes = if cluster {
+            let (authority, path) = body.split_once('/').unwrap_or((body, ""));
+            if !matches!(path, "" | "0") {
+                return Err(bad("Redis Cluster has only database 0"));
+            }
+            let (userinfo, hosts) = match authority.rsplit_once('@') {
+                Some((u, h)) => (format!("{u}@"), h),
+                None => (String::new(), authority),
+            };
+            let nodes: Vec<String> = hosts
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("{node_scheme}://{userinfo}{h}{query}"))
+                .collect();
+            if nodes.is_empty() {
+                return Err(bad("a cluster URL needs at least one host"));
+            }
+            nodes
+        } else {
+            if body.is_empty() {
+                return Err(bad("the URL has no host"));
+            }
+            vec![format!("{scheme}://{body}{query}")]
+        };
+        Ok(Self {
+            nodes,
+            cluster,
+            prefix,
+            ca_file,
+        })
+    }
+}
+
+/// The URL with any password replaced, fit for an error message or a log line.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{}", &rest[userinfo.len() + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_urls_keep_what_redis_rs_needs() {
+        let t = Target::parse("redis://:pw@127.0.0.1:6380/2?prefix=app%3A&protocol=resp3").unwrap();
+        assert_eq!(t.nodes, ["redis://:pw@127.0.0.1:6380/2?protocol=resp3"]);
+        assert_eq!(t.prefix, "app:");
+        assert!(!t.cluster);
+        assert_eq!(Target::parse("redis://h").unwrap().prefix, DEFAULT_PREFIX);
+    }
+
+    #[test]
+    fn cluster_urls_become_one_url_per_node() {
+        let t = Target::parse("redis+cluster://u:p@h1:7000,h2:7001/?prefix=x").unwrap();
+        assert!(t.cluster);
+        assert_eq!(t.nodes, ["redis://u:p@h1:7000", "redis://u:p@h2:7001"]);
+        assert_eq!(t.prefix, "x");
+        let t = Target::parse("rediss+cluster://h1,h2?ca_file=%2Ftmp%2Fca.pem").unwrap();
+        assert_eq!(t.nodes, ["rediss://h1", "rediss://h2"]);
+        assert_eq!(t.ca_file, Some(PathBuf::from("/tmp/ca.pem")));
+    }
+
+    #[test]
+    fn bad_urls_are_errors_that_hide_the_password() {
+        for url in [
+            "http://h",
+            "redis+cluster:///",
+            "redis+cluster://h1,h2/3",
+            "redis://",
+            "nonsense",
+            "redis://h?ca_file=/x",
+            "redis://h?prefix=%FF",
+            "redis://h?prefix=%4",
+        ] {
+            assert!(Target::parse(url).is_err(), "{url}");
+        }
+        let err = Target::parse("http://user:secret@h/")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret"), "{err}");
+        assert!(err.contains("user:***@h/"), "{err}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Just enough of the Redis and Memcached wire protocols to probe a server and administer a test
 //! cluster, with no client library, so the testkit never depends on the code it helps to test.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::breaker::BreakerConfig;
 use crate::codec::{EncodeOptions, Format};
 use crate::error::Error;
 use crate::flight::Flights;
@@ -393,7 +394,8 @@ impl Cache {
             .memory
             .as_ref()
             .map_or((0, 0), |m| (m.len(), m.weight()));
-        self.inner.stats.snapshot(entries, weight)
+        let breaker_open = self.inner.remote.as_ref().is_some_and(|r| r.breaker_open());
+        self.inner.stats.snapshot(entries, weight, breaker_open)
     }
 
     /// The cache's name (the `cache` label of its metrics).
@@ -509,6 +511,7 @@ pub struct CacheBuilder {
     defaults: EntryOptions,
     remote: Option<Arc<dyn Store>>,
     store_timeout: Duration,
+    breaker: BreakerConfig,
     encode: EncodeOptions,
 }
 
@@ -525,6 +528,7 @@ impl Default for CacheBuilder {
             defaults: EntryOptions::new(),
             remote: None,
             store_timeout: Duration::from_millis(250),
+            breaker: BreakerConfig::default(),
             encode: EncodeOptions::default(),
         }
     }
@@ -539,6 +543,7 @@ impl fmt::Debug for CacheBuilder {
             .field("defaults", &self.defaults)
             .field("remote", &self.remote.as_ref().map(|r| r.name().to_owned()))
             .field("store_timeout", &self.store_timeout)
+            .field("breaker", &self.breaker)
             .field("encode", &self.encode)
             .finish_non_exhaustive()
     }
@@ -606,6 +611,32 @@ impl CacheBuilder {
         self
     }
 
+    /// After this many consecutive failed store calls (default 3) the circuit breaker opens and
+    /// the cache stops calling the store for a back-off period, serving from memory and
+    /// factories; 0 never opens it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = larder::Cache::builder()
+    ///     .breaker_failures(5)
+    ///     .breaker_backoff(Duration::from_millis(200), Duration::from_secs(10))
+    ///     .build();
+    /// assert!(!cache.stats().breaker_open);
+    /// ```
+    pub fn breaker_failures(mut self, failures: u32) -> Self {
+        self.breaker.threshold = failures;
+        self
+    }
+
+    /// How long an open breaker skips the store: `first` after opening (default 500 ms), then
+    /// doubling after each failed probe up to `max` (default 30 s). One call probes the store
+    /// when a back-off ends; its success closes the breaker.
+    pub fn breaker_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.breaker.min_backoff = first;
+        self.breaker.max_backoff = max.max(first);
+        self
+    }
+
     /// The payload codec of envelopes in the remote store (default MessagePack).
     pub fn format(mut self, format: Format) -> Self {
         self.encode.format = format;
@@ -623,9 +654,14 @@ impl CacheBuilder {
         let stats = Arc::new(Recorder::new(&self.name));
         let memory = (self.memory || self.remote.is_none())
             .then(|| MemoryTier::new(self.bounds, Arc::clone(&stats)));
-        let remote = self
-            .remote
-            .map(|store| Remote::new(store, self.store_timeout, Arc::clone(&self.name)));
+        let remote = self.remote.map(|store| {
+            Remote::new(
+                store,
+                self.store_timeout,
+                self.breaker,
+                Arc::clone(&self.name),
+            )
+        });
         let defaults = self.defaults.or(&Resolved::builtin());
         Cache {
             inner: Arc::new(Inner {

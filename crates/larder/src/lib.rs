@@ -30,6 +30,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod breaker;
 mod cache;
 mod clock;
 pub mod codec;

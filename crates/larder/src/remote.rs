@@ -2,11 +2,11 @@
 //! checks, filling the memory tier, and degrading quietly when the store fails.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::breaker::{Admit, Breaker, BreakerConfig, Transition};
 use crate::cache::{Cache, CacheValue};
 use crate::clock;
 use crate::codec::Envelope;
@@ -19,8 +19,9 @@ use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 pub(crate) struct Remote {
     store: Arc<dyn Store>,
     timeout: Duration,
-    healthy: AtomicBool,
+    breaker: Breaker,
     cache_name: Arc<str>,
+    breaker_gauge: metrics::Gauge,
 }
 
 /// What the remote store holds under a key.
@@ -41,40 +42,75 @@ impl<T> RemoteLookup<T> {
 }
 
 impl Remote {
-    pub(crate) fn new(store: Arc<dyn Store>, timeout: Duration, cache_name: Arc<str>) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        timeout: Duration,
+        breaker: BreakerConfig,
+        cache_name: Arc<str>,
+    ) -> Self {
+        let breaker_gauge =
+            metrics::gauge!("larder_breaker_open", "cache" => cache_name.to_string());
+        breaker_gauge.set(0.0);
         Self {
             store,
             timeout,
-            healthy: AtomicBool::new(true),
+            breaker: Breaker::new(breaker),
             cache_name,
+            breaker_gauge,
         }
+    }
+
+    pub(crate) fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
     }
 
     pub(crate) fn name(&self) -> &str {
         self.store.name()
     }
 
-    /// Runs one store call under the time limit. A failure is counted and logged once per outage,
-    /// and becomes `None`: the caller carries on without the store.
+    /// Runs one store call under the time limit and the circuit breaker. A failure is counted
+    /// and becomes `None`, as does a call the open breaker skips: the caller carries on without
+    /// the store. One warning when the breaker opens, one line when it closes.
     async fn call<R>(&self, cache: &Cache, fut: StoreFuture<'_, R>) -> Option<R> {
+        let stats = &cache.inner.stats;
+        let probe = match self.breaker.admit() {
+            Admit::Call => None,
+            Admit::Probe(guard) => Some(guard),
+            Admit::Skip => {
+                stats.incr(Counter::StoreSkipped);
+                return None;
+            }
+        };
         let result = match clock::timeout(self.timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         };
         match result {
             Ok(r) => {
-                if !self.healthy.load(Relaxed) && !self.healthy.swap(true, Relaxed) {
-                    tracing::info!(cache = %self.cache_name, store = self.name(), "remote store recovered");
+                let transition = match probe {
+                    Some(p) => p.success(),
+                    None => self.breaker.success(),
+                };
+                if transition == Transition::Closed {
+                    self.breaker_gauge.set(0.0);
+                    tracing::info!(cache = %self.cache_name, store = self.name(), "remote store recovered; circuit breaker closed");
                 }
                 Some(r)
             }
-            Err(e) => {
-                cache.inner.stats.incr(Counter::StoreError);
-                if self.healthy.swap(false, Relaxed) {
-                    tracing::warn!(
-                        cache = %self.cache_name, store = self.name(), error = %e,
-                        "remote store failing; serving from memory and factories until it recovers"
-                    );
+            Err(error) => {
+                stats.incr(Counter::StoreError);
+                match probe {
+                    Some(p) => p.failure(),
+                    None => {
+                        if self.breaker.failure() == Transition::Opened {
+                            stats.incr(Counter::BreakerTrip);
+                            self.breaker_gauge.set(1.0);
+                            tracing::warn!(
+                                cache = %self.cache_name, store = self.name(), %error,
+                                "remote store failing; circuit breaker open, serving from memory and factories until it recovers"
+                            );
+                        }
+                    }
                 }
                 None
             }

@@ -22,9 +22,11 @@ pub(crate) enum Counter {
     StoreError,
     DecodeError,
     EagerRefresh,
+    StoreSkipped,
+    BreakerTrip,
 }
 
-const COUNTERS: usize = 12;
+const COUNTERS: usize = 14;
 
 const NAMES: [&str; COUNTERS] = [
     "larder_hits_total",
@@ -39,6 +41,8 @@ const NAMES: [&str; COUNTERS] = [
     "larder_store_errors_total",
     "larder_decode_errors_total",
     "larder_eager_refreshes_total",
+    "larder_store_calls_skipped_total",
+    "larder_breaker_trips_total",
 ];
 
 /// One shard on its own pair of cache lines.
@@ -93,7 +97,7 @@ impl Recorder {
             .fold(0u64, u64::wrapping_add)
     }
 
-    pub(crate) fn snapshot(&self, entries: u64, weight: u64) -> Stats {
+    pub(crate) fn snapshot(&self, entries: u64, weight: u64, breaker_open: bool) -> Stats {
         Stats {
             hits: self.sum(Counter::Hit),
             misses: self.sum(Counter::Miss),
@@ -107,6 +111,9 @@ impl Recorder {
             remote_misses: self.sum(Counter::RemoteMiss),
             store_errors: self.sum(Counter::StoreError),
             decode_errors: self.sum(Counter::DecodeError),
+            store_calls_skipped: self.sum(Counter::StoreSkipped),
+            breaker_trips: self.sum(Counter::BreakerTrip),
+            breaker_open,
             entries,
             weight,
         }
@@ -186,6 +193,12 @@ pub struct Stats {
     pub store_errors: u64,
     /// Remote entries that could not be decoded (counted as misses, overwritten on the next set).
     pub decode_errors: u64,
+    /// Remote store calls not made because the circuit breaker was open.
+    pub store_calls_skipped: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_trips: u64,
+    /// Whether the circuit breaker is open now (the store is being skipped).
+    pub breaker_open: bool,
     /// Entries in the memory tier now.
     pub entries: u64,
     /// Total weight of the memory tier now.
@@ -226,7 +239,7 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(
-            rec.snapshot(0, 0).hits,
+            rec.snapshot(0, 0, false).hits,
             (EXCLUSIVE_SLOTS as u64 + 16) * 1000
         );
     }

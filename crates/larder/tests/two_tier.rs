@@ -146,7 +146,10 @@ async fn a_value_of_another_shape_in_the_store_is_a_miss_not_an_error() {
 #[tokio::test]
 async fn a_failing_store_never_fails_a_call() {
     let store = InProcessStore::new();
-    let cache = node(&store);
+    let cache = Cache::builder()
+        .remote(Arc::new(store.clone()))
+        .breaker_backoff(Duration::from_millis(20), Duration::from_millis(20))
+        .build();
     store.set_failing(true);
     cache.set("k", 1u8).await.unwrap();
     assert_eq!(
@@ -166,8 +169,67 @@ async fn a_failing_store_never_fails_a_call() {
     assert!(cache.stats().store_errors > 0);
 
     store.set_failing(false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     cache.set("after", 3u8).await.unwrap();
     assert_eq!(*node(&store).get::<u8>("after").await.unwrap().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn an_open_breaker_skips_the_store_until_a_probe_succeeds() {
+    let store = InProcessStore::new();
+    let cache = Cache::builder()
+        .remote(Arc::new(store.clone()))
+        .breaker_failures(3)
+        .breaker_backoff(Duration::from_millis(50), Duration::from_millis(50))
+        .build();
+    store.set_failing(true);
+    for i in 0..3 {
+        assert!(cache.get::<u8>(&format!("m{i}")).await.unwrap().is_none());
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.store_errors, stats.breaker_trips), (3, 1));
+    assert!(stats.breaker_open);
+
+    // Open: calls do not reach the store at all, and still answer.
+    for i in 0..10 {
+        let v = cache
+            .get_or_fetch(&format!("f{i}"), EntryOptions::new(), move || async move {
+                Ok::<_, ()>(i)
+            })
+            .await
+            .unwrap();
+        assert_eq!(*v, i);
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.store_errors, 3, "no call was made while open");
+    assert!(stats.store_calls_skipped >= 10);
+
+    // The store recovers; after the back-off one probe closes the breaker.
+    store.set_failing(false);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(cache.get::<u8>("probe").await.unwrap().is_none());
+    assert!(!cache.stats().breaker_open);
+    cache.set("k", 7u8).await.unwrap();
+    assert_eq!(*node(&store).get::<u8>("k").await.unwrap().unwrap(), 7);
+}
+
+#[tokio::test]
+async fn a_failed_probe_keeps_the_breaker_open() {
+    let store = InProcessStore::new();
+    let cache = Cache::builder()
+        .remote(Arc::new(store.clone()))
+        .breaker_backoff(Duration::from_millis(30), Duration::from_secs(60))
+        .build();
+    store.set_failing(true);
+    for i in 0..3 {
+        let _ = cache.get::<u8>(&format!("m{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let _ = cache.get::<u8>("probe").await;
+    let stats = cache.stats();
+    assert_eq!(stats.store_errors, 4, "exactly one probe went through");
+    assert!(stats.breaker_open);
+    assert_eq!(stats.breaker_trips, 1, "a failed probe is not a new trip");
 }
 
 #[tokio::test]
@@ -218,14 +280,20 @@ async fn a_slow_store_is_cut_off_by_the_store_timeout() {
         .remote(Arc::new(Hanging))
         .store_timeout(Duration::from_millis(30))
         .build();
-    let started = std::time::Instant::now();
-    let v = cache
-        .get_or_fetch("k", EntryOptions::new(), || async { Ok::<_, ()>(1u8) })
-        .await
-        .unwrap();
-    assert_eq!(*v, 1);
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(cache.stats().store_errors >= 1);
+    // Many calls: the first few wait out the timeout, then the breaker skips the store.
+    for i in 0..20u8 {
+        let v = cache
+            .get_or_fetch(&format!("k{i}"), EntryOptions::new(), move || async move {
+                Ok::<_, ()>(i)
+            })
+            .await
+            .unwrap();
+        assert_eq!(*v, i);
+    }
+    let stats = cache.stats();
+    assert!(stats.store_errors >= 1);
+    assert!(stats.breaker_open);
+    assert!(stats.store_calls_skipped > 0);
 }
 
 #[tokio::test]

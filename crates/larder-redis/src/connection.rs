@@ -8,7 +8,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, RedisResult};
+use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisResult};
 use tokio::sync::OnceCell;
 
 use crate::Error;
@@ -49,6 +49,14 @@ impl Conn {
         match self {
             Self::Standalone(c) => cmd.query_async(c).await,
             Self::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+
+    /// A pipeline; on a cluster all its keys must share one hash slot.
+    pub(crate) async fn pipeline<T: FromRedisValue>(&mut self, pipe: &Pipeline) -> RedisResult<T> {
+        match self {
+            Self::Standalone(c) => pipe.query_async(c).await,
+            Self::Cluster(c) => pipe.query_async(c).await,
         }
     }
 }

@@ -291,6 +291,27 @@ impl RedisStore {
         }
     }
 
+    /// Creates a missing tag counter at the current time (or reads the one a racing writer
+    /// created first).
+    async fn create_counter(&self, tag: &str) -> Result<u64, StoreError> {
+        let key = self.layout.tag(tag);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&key)
+            .arg(unix_nanos())
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(&key);
+        let (version,): (Option<u64>,) = self
+            .conn()
+            .await?
+            .pipeline(&pipe)
+            .await
+            .map_err(store_error)?;
+        version.ok_or_else(|| StoreError::Protocol("a tag counter vanished as it was made".into()))
+    }
+
     /// The masters of the cluster, from `CLUSTER NODES`.
     async fn masters(&self, conn: &mut Conn) -> Result<Vec<(String, u16)>, StoreError> {
         let nodes: String = conn
@@ -416,32 +437,48 @@ impl Store for RedisStore {
             for tag in tags {
                 c.arg(self.layout.tag(tag));
             }
-            let versions: Vec<Option<u64>> = self.query(&c).await?;
-            if versions.len() != tags.len() {
+            let found: Vec<Option<u64>> = self.query(&c).await?;
+            if found.len() != tags.len() {
                 return Err(StoreError::Protocol(format!(
                     "MGET of {} tags returned {} values",
                     tags.len(),
-                    versions.len()
+                    found.len()
                 )));
             }
-            Ok(versions
-                .into_iter()
-                .map(Option::unwrap_or_default)
-                .collect())
+            let mut versions = Vec::with_capacity(tags.len());
+            for (tag, version) in tags.iter().zip(found) {
+                versions.push(match version {
+                    Some(v) => v,
+                    None => self.create_counter(tag).await?,
+                });
+            }
+            Ok(versions)
         })
     }
 
     fn invalidate_tags<'a>(&'a self, tags: &'a [&'a str]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let cmds = tags
-                .iter()
-                .map(|tag| {
-                    let mut c = cmd("INCR");
-                    c.arg(self.layout.tag(tag));
-                    c
-                })
-                .collect();
-            self.run_all(cmds).await
+            let conn = self.conn().await?;
+            let calls = tags.iter().map(|tag| {
+                let key = self.layout.tag(tag);
+                let mut pipe = redis::pipe();
+                // A counter that is gone (evicted, flushed) restarts at the current time, never
+                // at a version it had before.
+                pipe.cmd("SET")
+                    .arg(&key)
+                    .arg(unix_nanos())
+                    .arg("NX")
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(&key)
+                    .ignore();
+                let mut conn = conn.clone();
+                async move { conn.pipeline::<()>(&pipe).await }
+            });
+            for result in futures::future::join_all(calls).await {
+                result.map_err(store_error)?;
+            }
+            Ok(())
         })
     }
 
@@ -455,6 +492,12 @@ impl Store for RedisStore {
             }
         })
     }
+}
+
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Milliseconds for `PX`, at least 1 (Redis rejects 0).

@@ -161,7 +161,10 @@ pub trait Store: Send + Sync + 'static {
     /// Removes (or makes unreachable) every entry of `namespace`.
     fn clear_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()>;
 
-    /// The current version of each tag (0 for a tag never invalidated).
+    /// The current version of each tag. Entries remember the versions they were written under and
+    /// read as misses once a version moved, so a store must never hand out a version it handed
+    /// out before for the same tag, even after losing the counter (eviction, flush): starting a
+    /// missing counter at the current time is one way.
     fn tag_versions<'a>(&'a self, tags: &'a [&'a str]) -> StoreFuture<'a, Vec<u64>>;
 
     /// Bumps the version of each tag, so entries written under an older version read as misses.
@@ -169,4 +172,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers.
     fn ping(&self) -> StoreFuture<'_, ()>;
+}
+
+/// Decodes `%XX` escapes and `+` (as a space) in a URL query value, as store URLs use them
+/// (`?prefix=app%3A`); `None` if an escape is malformed or the result is not UTF-8.
+///
+/// ```
+/// assert_eq!(larder_store::percent_decode("app%3A+v1").as_deref(), Some("app: v1"));
+/// assert_eq!(larder_store::percent_decode("bad%4"), None);
+/// ```
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let digit = |b: u8| char::from(b).to_digit(16);
+                out.push(u8::try_from(digit(hex[0])? * 16 + digit(hex[1])?).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }

@@ -22,7 +22,7 @@ pub struct MemcachedServer {
 }
 
 impl MemcachedServer {
-    /// Starts memcached (64 MiB, TCP only) and waits until it answers.
+    /// Starts memcached (64 MiB, items up to 2 MiB, TCP only) and waits until it answers.
     pub fn start() -> Result<Self, Error> {
         let dir = tempfile::tempdir().map_err(|source| Error::Io {
             what: "creating a temporary directory",
@@ -42,6 +42,9 @@ impl MemcachedServer {
                 "64".to_owned(),
                 "-t".to_owned(),
                 "2".to_owned(),
+                // Items up to 2 MiB, so a 1 MiB value plus larder's header fits.
+                "-I".to_owned(),
+                "2m".to_owned(),
             ];
             // memcached refuses to run as root unless told which user to be.
             if is_root() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::breaker::{Admit, Breaker, BreakerConfig, Transition};
+use crate::breaker::{Admit, Breaker, BreakerConfig, ProbeGuard, Transition};
 use crate::cache::{Cache, CacheValue};
 use crate::clock;
 use crate::codec::Envelope;
@@ -87,15 +87,16 @@ impl Remote {
         };
         match result {
             Ok(r) => {
-                let transition = match probe {
-                    Some(p) => p.success(),
-                    None => self.breaker.success(),
-                };
-                if transition == Transition::Closed {
-                    self.breaker_gauge.set(0.0);
-                    tracing::info!(cache = %self.cache_name, store = self.name(), "remote store recovered; circuit breaker closed");
-                }
+                self.answered(probe);
                 Some(r)
+            }
+            // The store answered, with an error about this call (value too large, wrong type):
+            // it is up, so this must not open the breaker.
+            Err(error @ (StoreError::Server(_) | StoreError::Protocol(_))) => {
+                stats.incr(Counter::StoreError);
+                tracing::debug!(cache = %self.cache_name, store = self.name(), %error, "remote store refused a call");
+                self.answered(probe);
+                None
             }
             Err(error) => {
                 stats.incr(Counter::StoreError);
@@ -114,6 +115,18 @@ impl Remote {
                 }
                 None
             }
+        }
+    }
+
+    /// The store answered: the breaker closes if it was open.
+    fn answered(&self, probe: Option<ProbeGuard<'_>>) {
+        let transition = match probe {
+            Some(p) => p.success(),
+            None => self.breaker.success(),
+        };
+        if transition == Transition::Closed {
+            self.breaker_gauge.set(0.0);
+            tracing::info!(cache = %self.cache_name, store = self.name(), "remote store recovered; circuit breaker closed");
         }
     }
 

@@ -1,0 +1,88 @@
+//! The store contract against a real memcached, and what memcached makes special: no key listing,
+//! key limits, second-granularity expiry, counters that can be evicted.
+
+use std::time::Duration;
+
+use larder_memcached::MemcachedStore;
+use larder_store::{Store, StoreKey};
+use larder_testkit::{MemcachedServer, check_store_contract};
+
+#[tokio::test]
+async fn memcached_keeps_the_store_contract() {
+    let mc = MemcachedServer::start().expect("memcached");
+    let store = MemcachedStore::open(&format!("{}?prefix=contract:", mc.url())).unwrap();
+    check_store_contract(&store, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_evicted_tag_counter_never_revives_old_entries() {
+    let mc = MemcachedServer::start().expect("memcached");
+    let store = MemcachedStore::open(&mc.url()).unwrap();
+    let v1 = store.tag_versions(&["t"]).await.unwrap()[0];
+    store.invalidate_tags(&["t"]).await.unwrap();
+    // Memcached may evict the counter; flushing everything is the worst case.
+    raw_flush(mc.port());
+    let v3 = store.tag_versions(&["t"]).await.unwrap()[0];
+    assert_ne!(v3, v1, "a recreated counter starts at a new value");
+}
+
+#[tokio::test]
+async fn the_store_reconnects_after_memcached_restarts() {
+    let mut mc = MemcachedServer::start().expect("memcached");
+    let store = MemcachedStore::open(&mc.url()).unwrap();
+    store
+        .set(
+            StoreKey::new("ns", "k"),
+            "v".into(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    mc.kill();
+    assert!(store.get(StoreKey::new("ns", "k")).await.is_err());
+    mc.restart().unwrap();
+    // The pool drops broken connections and reconnects on the next call.
+    let mut answer = None;
+    for _ in 0..50 {
+        if let Ok(v) = store.get(StoreKey::new("ns", "k")).await {
+            answer = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        answer,
+        Some(None),
+        "reconnected, and the restarted server is empty"
+    );
+}
+
+#[test]
+fn bad_urls_and_prefixes_are_clear_errors() {
+    for url in [
+        "redis://h",
+        "memcached://",
+        "memcached://h1,h2",
+        "memcached://h?pool=0",
+        "memcached://h?what=1",
+        "memcached://h?prefix=has%20space",
+    ] {
+        assert!(MemcachedStore::open(url).is_err(), "{url}");
+    }
+    assert!(
+        MemcachedStore::builder("memcached://h")
+            .prefix("a b")
+            .build()
+            .is_err()
+    );
+    assert!(MemcachedStore::open("memcached://h").is_ok());
+}
+
+fn raw_flush(port: u16) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"flush_all\r\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\r\n");
+}

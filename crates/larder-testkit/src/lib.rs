@@ -11,12 +11,14 @@
 #![warn(missing_docs)]
 
 mod contract;
+mod load;
 mod memcached;
 mod process;
 mod redis;
 mod wire;
 
 pub use contract::check_store_contract;
+pub use load::{Load, LoadReport};
 pub use memcached::MemcachedServer;
 pub use redis::{RedisCluster, RedisServer, RedisServerBuilder};
 

@@ -9,6 +9,14 @@
 //! curl 'http://127.0.0.1:3000/resource?key=apple'   # first time: ~2 s; then: instant
 //! curl 'http://127.0.0.1:3000/stats'
 //! ```
+//!
+//! The store comes from `LARDER_URL` (default `memory://`). With a shared store, several
+//! processes share entries:
+//!
+//! ```text
+//! LARDER_URL=redis://127.0.0.1:6379 PORT=3001 cargo run --release --example quickstart --features redis
+//! LARDER_URL=redis://127.0.0.1:6379 PORT=3002 cargo run --release --example quickstart --features redis
+//! ```
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -94,7 +102,14 @@ fn app(cache: Cache) -> Router {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port = match std::env::var("PORT") {
         Ok(p) => p
             .parse::<u16>()
@@ -102,14 +117,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let url = std::env::var("LARDER_URL").unwrap_or_else(|_| "memory://".to_owned());
     let cache = Cache::builder()
         .name("quickstart")
         .max_entries(10_000)
+        .remote_url(&url)?
         .build();
+    let store = match cache.remote_name() {
+        Some(name) => format!("memory tier in front of {name}"),
+        None => "memory store".to_owned(),
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (set PORT to use another port)"))?;
-    println!("larder quickstart listening on http://{addr} (memory store)");
+    println!("larder quickstart listening on http://{addr} ({store})");
     println!("try:");
     println!(
         "  curl 'http://{addr}/resource?key=apple'    # first call ~2 s, then instant for 5 min"

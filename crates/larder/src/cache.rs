@@ -96,6 +96,28 @@ impl Cache {
         Self::builder().build()
     }
 
+    /// A cache whose store a URL names, with the default bounds and options:
+    ///
+    /// - `memory://`: the memory tier alone;
+    /// - `redis://[user:password@]host[:port][/db][?prefix=P]`, `rediss://...` (TLS; a private CA
+    ///   with `ca_file=/path/ca.pem`), `redis+cluster://host1:port1,host2:port2`: the memory tier
+    ///   in front of Redis (feature `redis`);
+    /// - `memcached://host[:port][?prefix=P&pool=N]`: the memory tier in front of memcached
+    ///   (feature `memcached`).
+    ///
+    /// Nothing connects here: the store connects on first use and reconnects by itself, so an
+    /// application starts even while its store is down. For other settings use
+    /// [`CacheBuilder::remote_url`].
+    ///
+    /// ```
+    /// let cache = larder::Cache::from_url("memory://").unwrap();
+    /// assert_eq!(cache.remote_name(), None);
+    /// assert!(larder::Cache::from_url("ftp://example.com").is_err());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, Error> {
+        Ok(Self::builder().remote_url(url)?.build())
+    }
+
     /// A builder to set bounds, default options and a remote store.
     ///
     /// ```
@@ -398,6 +420,17 @@ impl Cache {
         self.inner.stats.snapshot(entries, weight, breaker_open)
     }
 
+    /// The name of the remote store ("redis", "redis-cluster", "memcached", ...), if there is one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let cache = larder::Cache::builder().remote(Arc::new(larder::InProcessStore::new())).build();
+    /// assert_eq!(cache.remote_name(), Some("in-process"));
+    /// ```
+    pub fn remote_name(&self) -> Option<&str> {
+        self.inner.remote.as_ref().map(|r| r.name())
+    }
+
     /// The cache's name (the `cache` label of its metrics).
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -603,6 +636,21 @@ impl CacheBuilder {
     pub fn remote(mut self, store: Arc<dyn Store>) -> Self {
         self.remote = Some(store);
         self
+    }
+
+    /// The remote store a URL names (see [`Cache::from_url`]); `memory://` means none.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), larder::Error> {
+    /// let url = std::env::var("LARDER_URL").unwrap_or_else(|_| "memory://".into());
+    /// let cache = larder::Cache::builder().name("api").remote_url(&url)?.build();
+    /// # let _ = cache;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn remote_url(mut self, url: &str) -> Result<Self, Error> {
+        self.remote = crate::url::store_from_url(url)?;
+        Ok(self)
     }
 
     /// How long any one remote store call may take before it counts as failed (default 250 ms).

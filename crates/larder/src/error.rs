@@ -31,6 +31,17 @@ pub enum Error {
     /// A builder setting is out of range.
     #[error("invalid cache configuration: {0}")]
     Config(&'static str),
+    /// [`Cache::from_url`](crate::Cache::from_url) was given a URL it cannot use.
+    #[error("cannot use store URL {url:?}: {reason}")]
+    Url {
+        /// The URL (any password hidden).
+        url: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The store named by the URL rejected its configuration.
+    #[error("cannot configure the store: {0}")]
+    Store(#[source] Arc<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why `get_or_fetch` could not produce a value.

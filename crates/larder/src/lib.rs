@@ -44,6 +44,7 @@ mod memory;
 mod options;
 mod remote;
 mod stats;
+mod url;
 
 pub use cache::{Cache, CacheBuilder, CacheValue};
 pub use error::{Error, FetchError};
@@ -51,6 +52,15 @@ pub use future::{Get, GetOrFetch};
 pub use in_process::InProcessStore;
 pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
 pub use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+
+/// The Redis store (`redis` feature): `RedisStore` for
+/// standalone servers, TLS and Redis Cluster.
+#[cfg(feature = "redis")]
+pub use larder_redis as redis;
+
+/// The Memcached store (`memcached` feature).
+#[cfg(feature = "memcached")]
+pub use larder_memcached as memcached;
 pub use options::EntryOptions;
 pub use stats::Stats;
 

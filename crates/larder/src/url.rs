@@ -1,0 +1,96 @@
+//! The store a URL names, for [`Cache::from_url`](crate::Cache::from_url).
+
+use std::sync::Arc;
+
+use larder_store::Store;
+
+use crate::error::Error;
+
+/// `None` for the memory tier alone, else the remote store.
+pub(crate) fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
+    let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+    let unusable = |reason| Error::Url {
+        url: redact(url),
+        reason,
+    };
+    match scheme {
+        "memory" => Ok(None),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+unix" | "unix" => {
+            redis(url).map_err(|e| {
+                e.unwrap_or_else(|| {
+                    unusable("Redis support is not compiled in: enable larder's `redis` feature")
+                })
+            })
+        }
+        "memcached" => memcached(url).map_err(|e| {
+            e.unwrap_or_else(|| {
+                unusable(
+                    "Memcached support is not compiled in: enable larder's `memcached` feature",
+                )
+            })
+        }),
+        _ => Err(unusable(
+            "unknown scheme (memory://, redis://, rediss://, redis+cluster://, memcached://)",
+        )),
+    }
+}
+
+/// `Err(None)`: the feature is off.
+#[cfg(feature = "redis")]
+fn redis(url: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
+    match larder_redis::RedisStore::open(url) {
+        Ok(store) => Ok(Some(Arc::new(store))),
+        Err(e) => Err(Some(Error::Store(Arc::new(e)))),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
+    Err(None)
+}
+
+#[cfg(feature = "memcached")]
+fn memcached(url: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
+    match larder_memcached::MemcachedStore::open(url) {
+        Ok(store) => Ok(Some(Arc::new(store))),
+        Err(e) => Err(Some(Error::Store(Arc::new(e)))),
+    }
+}
+
+#[cfg(not(feature = "memcached"))]
+fn memcached(_: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
+    Err(None)
+}
+
+/// The URL with its password hidden.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_needs_no_store_and_unknown_schemes_are_errors() {
+        assert!(store_from_url("memory://").unwrap().is_none());
+        let err = store_from_url("ftp://user:secret@h/x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("unknown scheme") && !err.contains("secret"),
+            "{err}"
+        );
+    }
+}

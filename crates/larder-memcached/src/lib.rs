@@ -21,6 +21,7 @@
 //! when memcached is down live in the `Cache`.
 #![warn(missing_docs)]
 
+mod generations;
 mod layout;
 mod pool;
 mod store;

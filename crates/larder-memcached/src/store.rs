@@ -8,6 +8,7 @@ use bytes::Bytes;
 use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey, percent_decode};
 
 use crate::Error;
+use crate::generations::KnownGenerations;
 use crate::layout::Layout;
 use crate::pool::{Pool, on};
 
@@ -37,6 +38,7 @@ const GENERATION_LEN: usize = 8;
 /// ```
 pub struct MemcachedStore {
     pool: Pool,
+    generations: KnownGenerations,
     layout: Layout,
     prefix: String,
 }
@@ -133,6 +135,7 @@ impl MemcachedStoreBuilder {
         let pool_size = self.pool_size.or(pool_size).unwrap_or(8);
         Ok(MemcachedStore {
             pool: Pool::new(format!("tcp://{host}"), pool_size, self.connect_timeout),
+            generations: KnownGenerations::default(),
             layout: Layout::new(&prefix),
             prefix,
         })
@@ -200,19 +203,20 @@ impl MemcachedStore {
         Ok(out)
     }
 
-    /// Moves a counter on: `incr`, or if it is gone, creates it at the current time.
-    async fn bump(&self, key: &[u8]) -> Result<(), StoreError> {
+    /// Moves a counter on and returns its new value: `incr`, or if it is gone, creates it at the
+    /// current time.
+    async fn bump(&self, key: &[u8]) -> Result<u64, StoreError> {
         let mut conn = self.pool.get().await?;
         match on!(conn, |c| c.increment(key, 1)) {
-            Ok(_) => Ok(()),
+            Ok(n) => Ok(n),
             Err(McError::Protocol(Status::NotFound)) => {
-                let start = unix_nanos().to_string();
-                match on!(conn, |c| c.add(key, start.as_str(), None, None)) {
-                    Ok(()) => Ok(()),
-                    Err(McError::Protocol(Status::NotStored | Status::Exists)) => on!(conn, |c| c
-                        .increment(key, 1))
-                    .map(drop)
-                    .map_err(mc_error),
+                let start = unix_nanos();
+                let text = start.to_string();
+                match on!(conn, |c| c.add(key, text.as_str(), None, None)) {
+                    Ok(()) => Ok(start),
+                    Err(McError::Protocol(Status::NotStored | Status::Exists)) => {
+                        on!(conn, |c| c.increment(key, 1)).map_err(mc_error)
+                    }
                     Err(e) => Err(mc_error(e)),
                 }
             }
@@ -246,6 +250,9 @@ impl MemcachedStore {
             .zip(&generation_keys)
             .filter_map(|(ns, k)| Some((*ns, parse_counter(by_key.get(k)?)?)))
             .collect();
+        for (ns, generation) in &generations {
+            self.generations.put(ns, *generation);
+        }
         Ok(keys
             .iter()
             .zip(&entry_keys)
@@ -268,12 +275,27 @@ impl MemcachedStore {
         let mut namespaces: Vec<&str> = entries.iter().map(|e| e.key.namespace).collect();
         namespaces.sort_unstable();
         namespaces.dedup();
-        let generation_keys: Vec<Vec<u8>> = namespaces
-            .iter()
-            .map(|ns| self.layout.generation(ns))
-            .collect();
-        let generations = self.counters(&generation_keys).await?;
-        let generation_of: HashMap<&str, u64> = namespaces.into_iter().zip(generations).collect();
+        let mut generation_of: HashMap<&str, u64> = HashMap::with_capacity(namespaces.len());
+        let mut unknown = Vec::new();
+        for ns in namespaces {
+            match self.generations.get(ns) {
+                Some(generation) => {
+                    generation_of.insert(ns, generation);
+                }
+                None => unknown.push(ns),
+            }
+        }
+        if !unknown.is_empty() {
+            let keys: Vec<Vec<u8>> = unknown
+                .iter()
+                .map(|ns| self.layout.generation(ns))
+                .collect();
+            let generations = self.counters(&keys).await?;
+            for (ns, generation) in unknown.into_iter().zip(generations) {
+                self.generations.put(ns, generation);
+                generation_of.insert(ns, generation);
+            }
+        }
         let mut conn = self.pool.get().await?;
         for entry in entries {
             let generation = generation_of
@@ -338,7 +360,11 @@ impl Store for MemcachedStore {
     }
 
     fn clear_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.bump(&self.layout.generation(namespace)).await })
+        Box::pin(async move {
+            let generation = self.bump(&self.layout.generation(namespace)).await?;
+            self.generations.put(namespace, generation);
+            Ok(())
+        })
     }
 
     fn tag_versions<'a>(&'a self, tags: &'a [&'a str]) -> StoreFuture<'a, Vec<u64>> {

@@ -190,8 +190,5 @@ fn from_url_rejects_what_it_cannot_use() {
     assert!(Cache::from_url("redis+cluster://h1,h2/3").is_err());
     let err = Cache::from_url("rediss://:pw@h?ca_file=/nonexistent").unwrap_err();
     assert!(err.to_string().contains("nonexistent"), "{err}");
-    assert!(
-        Cache::from_url("memcached://h").is_err(),
-        "memcached feature is off here"
-    );
+    assert!(Cache::from_url("mongodb://h").is_err());
 }

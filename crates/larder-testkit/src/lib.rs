@@ -15,12 +15,14 @@ mod load;
 mod memcached;
 mod process;
 mod redis;
+mod throughput;
 mod wire;
 
 pub use contract::check_store_contract;
 pub use load::{Load, LoadReport};
 pub use memcached::MemcachedServer;
 pub use redis::{RedisCluster, RedisServer, RedisServerBuilder};
+pub use throughput::{Throughput, measure};
 
 /// Why a test server could not be started or administered.
 #[derive(Debug, thiserror::Error)]

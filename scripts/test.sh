@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs what the tests need first (redis-server, memcached)
-# when it is missing, so a fresh machine needs nothing but this script.
+# Runs every test of the workspace. Installs what the tests need first (redis-server, redis-cli,
+# memcached, openssl) when missing, so a fresh machine needs nothing but this script. The tests
+# start their own servers on free loopback ports (larder-testkit), never one already running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,5 +27,6 @@ need() { # need BINARY DEBIAN_PACKAGE
 need redis-server redis-server
 need redis-cli redis-tools
 need memcached memcached
+need openssl openssl  # certificates for the TLS (rediss://) test
 
 cargo test --workspace "$@"

@@ -49,6 +49,12 @@ impl Pool {
         };
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = None;
+            // The client's sockets are tokio's; without a runtime connecting would panic.
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(StoreError::connection(std::io::Error::other(
+                    "the memcached store needs a tokio runtime",
+                )));
+            }
             let client = tokio::time::timeout(self.connect_timeout, Client::new(&self.dsn))
                 .await
                 .map_err(|_| StoreError::Timeout(self.connect_timeout))?

@@ -85,6 +85,10 @@ impl Connector {
         if let Some(conn) = self.conn.get() {
             return Ok(conn.clone());
         }
+        // redis-rs spawns its connection tasks on tokio; without a runtime it would panic.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
+        }
         self.conn.get_or_try_init(|| self.connect()).await.cloned()
     }
 

@@ -53,6 +53,9 @@ pub enum Error {
     /// A custom CA was given but this build has no TLS (enable the `tls` feature).
     #[error("TLS options given but larder-redis was built without its `tls` feature")]
     TlsNotCompiled,
+    /// The store was used outside a tokio runtime, which the Redis client needs.
+    #[error("the Redis store needs a tokio runtime")]
+    NoRuntime,
     /// The Redis client rejected the configuration, or connecting failed.
     #[error(transparent)]
     Redis(#[from] redis::RedisError),

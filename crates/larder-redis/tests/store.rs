@@ -52,6 +52,30 @@ async fn a_password_protected_server_is_reached_with_the_url_credentials() {
 }
 
 #[tokio::test]
+async fn an_acl_user_is_reached_with_username_and_password() {
+    let redis = RedisServer::start().expect("redis-server");
+    redis
+        .command(&["ACL", "SETUSER", "app", "on", ">apppw", "~*", "+@all"])
+        .unwrap();
+    let url = format!("redis://app:apppw@127.0.0.1:{}", redis.port());
+    check_store_contract(&RedisStore::open(&url).unwrap(), REDIS_EXPIRY).await;
+    let wrong = format!("redis://app:nope@127.0.0.1:{}", redis.port());
+    assert!(RedisStore::open(&wrong).unwrap().ping().await.is_err());
+}
+
+#[test]
+fn a_cache_on_redis_used_outside_a_runtime_degrades_instead_of_panicking() {
+    let redis = RedisServer::start().expect("redis-server");
+    let cache = larder::Cache::builder()
+        .remote_url(&redis.url())
+        .unwrap()
+        .build();
+    let got = futures::executor::block_on(cache.get::<u8>("k")).unwrap();
+    assert!(got.is_none());
+    assert!(cache.stats().store_errors > 0);
+}
+
+#[tokio::test]
 async fn tls_server_is_reached_with_a_private_ca() {
     let redis = RedisServer::builder().tls(true).start().unwrap();
     let ca = redis.ca_cert_path().unwrap();

@@ -234,6 +234,7 @@ impl Cache {
     /// ```
     pub async fn set<T: CacheValue>(&self, key: &str, value: T) -> Result<(), Error> {
         let opts = (*self.defaults).clone();
+        self.inner.flights.supersede(&opts.namespace, key);
         self.store(key, Arc::new(value), &opts, self.origin()).await
     }
 
@@ -255,6 +256,7 @@ impl Cache {
         opts: EntryOptions,
     ) -> Result<(), Error> {
         let opts = opts.or(&self.defaults);
+        self.inner.flights.supersede(&opts.namespace, key);
         self.store(key, Arc::new(value), &opts, self.origin()).await
     }
 
@@ -270,6 +272,7 @@ impl Cache {
     /// ```
     pub async fn delete(&self, key: &str) -> bool {
         let ns = &self.defaults.namespace;
+        self.inner.flights.supersede(ns, key);
         let in_memory = self
             .inner
             .memory
@@ -344,6 +347,7 @@ impl Cache {
         let origin = self.origin();
         let items: Vec<(K, Arc<T>)> = items.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         for (key, value) in &items {
+            self.inner.flights.supersede(&opts.namespace, key.as_ref());
             self.store_memory(key.as_ref(), value, opts, origin, None);
         }
         if let Some(remote) = &self.inner.remote {
@@ -364,6 +368,7 @@ impl Cache {
     /// ```
     pub async fn clear(&self) {
         let ns = &self.defaults.namespace;
+        self.inner.flights.supersede_namespace(ns);
         if let Some(mem) = &self.inner.memory {
             mem.clear_namespace(ns);
         }

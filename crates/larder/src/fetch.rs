@@ -292,7 +292,10 @@ impl Cache {
             let failure = match result {
                 Ok(Ok(Ok(value))) => {
                     let value = Arc::new(value);
-                    if let Err(error) = cache.store(&key, value.clone(), &opts, origin).await {
+                    // A set, delete or clear of this key since the fetch began wins over it.
+                    if !ticket.superseded()
+                        && let Err(error) = cache.store(&key, value.clone(), &opts, origin).await
+                    {
                         tracing::warn!(cache = %cache.inner.name, key, %error, "fetched value not cached");
                     }
                     ticket.finish(Outcome::Value {

@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use ahash::HashMap;
@@ -53,6 +53,9 @@ type FlightKey = (Arc<str>, Box<str>);
 struct Flight {
     id: u64,
     outcome: SharedOutcome,
+    /// Set by a `set`, `delete` or namespace clear while the fetch runs: its result is still handed
+    /// to the waiters but no longer written, so the newer write (or the removal) wins.
+    superseded: Arc<AtomicBool>,
 }
 
 /// The in-flight fetches of one cache.
@@ -67,9 +70,15 @@ pub(crate) struct Ticket {
     key: FlightKey,
     id: u64,
     tx: Option<oneshot::Sender<Outcome>>,
+    superseded: Arc<AtomicBool>,
 }
 
 impl Ticket {
+    /// Whether a write, delete or clear of the key happened since the flight began.
+    pub(crate) fn superseded(&self) -> bool {
+        self.superseded.load(Relaxed)
+    }
+
     /// Ends the flight: later callers no longer join it (they will see whatever the task wrote to
     /// the cache), and every waiter receives `outcome`.
     pub(crate) fn finish(mut self, outcome: Outcome) {
@@ -128,11 +137,13 @@ impl Flights {
         let id = self.next_id.fetch_add(1, Relaxed);
         let (tx, rx) = oneshot::channel();
         let outcome = rx.map(|r| r.unwrap_or(Outcome::Cancelled)).boxed().shared();
+        let superseded = Arc::new(AtomicBool::new(false));
         map.insert(
             flight_key.clone(),
             Flight {
                 id,
                 outcome: outcome.clone(),
+                superseded: Arc::clone(&superseded),
             },
         );
         drop(map);
@@ -141,8 +152,35 @@ impl Flights {
             key: flight_key,
             id,
             tx: Some(tx),
+            superseded,
         };
         Join::Leader(ticket, outcome)
+    }
+
+    /// Marks the fetch in flight for `(ns, key)`, if any, as superseded.
+    pub(crate) fn supersede(&self, ns: &str, key: &str) {
+        let map = self.shard(ns, key).lock();
+        // Looking up by the owned key type needs an allocation; flights are few, so scan instead
+        // only when the shard is not empty.
+        if map.is_empty() {
+            return;
+        }
+        for ((f_ns, f_key), flight) in map.iter() {
+            if &**f_ns == ns && &**f_key == key {
+                flight.superseded.store(true, Relaxed);
+            }
+        }
+    }
+
+    /// Marks every fetch in flight in namespace `ns` as superseded.
+    pub(crate) fn supersede_namespace(&self, ns: &str) {
+        for shard in &*self.shards {
+            for ((f_ns, _), flight) in shard.lock().iter() {
+                if &**f_ns == ns {
+                    flight.superseded.store(true, Relaxed);
+                }
+            }
+        }
     }
 
     fn remove(&self, key: &FlightKey, id: u64) {

@@ -227,3 +227,42 @@ fn timeouts_and_a_remote_store_work_without_a_tokio_runtime() {
     assert_eq!(*v, 6);
     assert!(futures::executor::block_on(cache.contains("k")));
 }
+
+#[tokio::test]
+async fn a_set_or_delete_during_a_fetch_wins_over_the_fetched_value() {
+    let cache = Cache::new();
+    for action in ["set", "delete", "clear"] {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let started = Arc::new(tokio::sync::Notify::new());
+        let fetch = {
+            let (cache, release, started) = (cache.clone(), release.clone(), started.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch("k", EntryOptions::new(), move || async move {
+                        started.notify_one();
+                        release.notified().await;
+                        Ok::<_, ()>("fetched (old)".to_string())
+                    })
+                    .await
+            })
+        };
+        started.notified().await;
+        match action {
+            "set" => cache.set("k", "written (new)".to_string()).await.unwrap(),
+            "delete" => {
+                cache.delete("k").await;
+            }
+            _ => cache.clear().await,
+        }
+        release.notify_one();
+        let got = fetch.await.unwrap().unwrap();
+        assert_eq!(
+            *got, "fetched (old)",
+            "waiters still get the fetch's result"
+        );
+        let now = cache.get::<String>("k").await.unwrap();
+        let expected = (action == "set").then(|| "written (new)".to_string());
+        assert_eq!(now.as_deref().cloned(), expected, "after {action}");
+        cache.delete("k").await;
+    }
+}

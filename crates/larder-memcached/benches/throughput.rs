@@ -11,47 +11,27 @@ use std::time::Duration;
 use bytes::Bytes;
 use larder_memcached::MemcachedStore;
 use larder_store::{Store, StoreKey};
-use larder_testkit::measure;
+use larder_testkit::{BenchEnv, measure};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 fn main() {
-    let Ok(url) = std::env::var("LARDER_BENCH_URL") else {
-        eprintln!("set LARDER_BENCH_URL (scripts/bench-memcached.sh does); skipping");
+    let Some(env) = BenchEnv::from_env("scripts/bench-memcached.sh") else {
         return;
     };
-    let secs: f64 = std::env::var("LARDER_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
-    let tasks: Vec<usize> = std::env::var("LARDER_BENCH_TASKS")
-        .unwrap_or_else(|_| "1,50,500".into())
-        .split(',')
-        .filter_map(|t| t.trim().parse().ok())
-        .collect();
+    let (url, duration, tasks) = (env.url.clone(), env.duration, env.tasks.clone());
     let pool: usize = std::env::var("LARDER_BENCH_POOL")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
-    let duration = Duration::from_secs_f64(secs);
     let addr = url
         .trim_start_matches("memcached://")
         .split('?')
         .next()
         .unwrap_or("")
         .to_owned();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start a runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    runtime.block_on(async move {
+    env.run(async move {
         let store = match MemcachedStore::builder(&url).pool_size(pool).build() {
             Ok(s) => Arc::new(s),
             Err(e) => {

@@ -12,6 +12,7 @@
 //! bytes, or with spaces or control bytes) is replaced by `{prefix}#h:{sha256 hex}` of itself; no
 //! plain key can spell that, because an escaped namespace never starts with `#`.
 
+use larder_store::escape_namespace;
 use sha2::{Digest, Sha256};
 
 /// Memcached's longest key.
@@ -31,7 +32,7 @@ impl Layout {
 
     pub(crate) fn entry(&self, namespace: &str, key: &str) -> Vec<u8> {
         let mut out = self.start(namespace.len() + key.len() + 1);
-        push_escaped(&mut out, namespace);
+        escape_namespace(&mut out, namespace);
         out.push(b':');
         out.extend_from_slice(key.as_bytes());
         self.fit(out)
@@ -40,7 +41,7 @@ impl Layout {
     pub(crate) fn generation(&self, namespace: &str) -> Vec<u8> {
         let mut out = self.start(namespace.len() + 4);
         out.extend_from_slice(b"#ns:");
-        push_escaped(&mut out, namespace);
+        escape_namespace(&mut out, namespace);
         self.fit(out)
     }
 
@@ -74,17 +75,6 @@ impl Layout {
     /// Whether the prefix itself is a valid start of a memcached key.
     pub(crate) fn prefix_is_valid(prefix: &str) -> bool {
         prefix.len() <= 100 && prefix.bytes().all(|b| b > 0x20 && b != 0x7f)
-    }
-}
-
-fn push_escaped(out: &mut Vec<u8>, namespace: &str) {
-    for b in namespace.bytes() {
-        match b {
-            b'%' => out.extend_from_slice(b"%25"),
-            b':' => out.extend_from_slice(b"%3A"),
-            b'#' => out.extend_from_slice(b"%23"),
-            _ => out.push(b),
-        }
     }
 }
 

@@ -11,34 +11,14 @@ use bytes::Bytes;
 use larder::{Cache, EntryOptions};
 use larder_redis::RedisStore;
 use larder_store::{Store, StoreKey};
-use larder_testkit::measure;
+use larder_testkit::{BenchEnv, measure};
 
 fn main() {
-    let Ok(url) = std::env::var("LARDER_BENCH_URL") else {
-        eprintln!("set LARDER_BENCH_URL (scripts/bench-redis.sh does); skipping");
+    let Some(env) = BenchEnv::from_env("scripts/bench-redis.sh") else {
         return;
     };
-    let secs: f64 = std::env::var("LARDER_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
-    let tasks: Vec<usize> = std::env::var("LARDER_BENCH_TASKS")
-        .unwrap_or_else(|_| "1,50,500".into())
-        .split(',')
-        .filter_map(|t| t.trim().parse().ok())
-        .collect();
-    let duration = Duration::from_secs_f64(secs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start a runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    runtime.block_on(async move {
+    let (url, duration, tasks) = (env.url.clone(), env.duration, env.tasks.clone());
+    env.run(async move {
         let store = match RedisStore::open(&url) {
             Ok(s) => Arc::new(s),
             Err(e) => {

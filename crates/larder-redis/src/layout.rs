@@ -6,6 +6,8 @@
 //! Tag versions live at `{prefix}#tag:{tag}`, which no entry key can spell because an escaped
 //! namespace never contains `#`.
 
+use larder_store::escape_namespace;
+
 /// The physical key layout of one store.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -22,7 +24,7 @@ impl Layout {
     pub(crate) fn entry(&self, namespace: &str, key: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.prefix.len() + namespace.len() + key.len() + 1);
         out.extend_from_slice(self.prefix.as_bytes());
-        push_escaped_namespace(&mut out, namespace);
+        escape_namespace(&mut out, namespace);
         out.push(b':');
         out.extend_from_slice(key.as_bytes());
         out
@@ -40,7 +42,7 @@ impl Layout {
     pub(crate) fn namespace_pattern(&self, namespace: &str) -> Vec<u8> {
         let mut literal = Vec::with_capacity(self.prefix.len() + namespace.len() + 1);
         literal.extend_from_slice(self.prefix.as_bytes());
-        push_escaped_namespace(&mut literal, namespace);
+        escape_namespace(&mut literal, namespace);
         literal.push(b':');
         let mut pattern = Vec::with_capacity(literal.len() * 2 + 1);
         for b in literal {
@@ -51,17 +53,6 @@ impl Layout {
         }
         pattern.push(b'*');
         pattern
-    }
-}
-
-fn push_escaped_namespace(out: &mut Vec<u8>, namespace: &str) {
-    for b in namespace.bytes() {
-        match b {
-            b'%' => out.extend_from_slice(b"%25"),
-            b':' => out.extend_from_slice(b"%3A"),
-            b'#' => out.extend_from_slice(b"%23"),
-            _ => out.push(b),
-        }
     }
 }
 

@@ -118,7 +118,7 @@ impl RedisStoreBuilder {
             Recipe::Cluster(builder.build()?)
         } else {
             let url = target.nodes.first().ok_or(Error::InvalidUrl {
-                url: crate::url::redact(&self.url),
+                url: larder_store::redact_url(&self.url),
                 reason: "the URL has no host",
             })?;
             let client = match root_cert {
@@ -212,6 +212,29 @@ impl RedisStore {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         self.conn().await?.query(cmd).await.map_err(store_error)
+    }
+
+    /// `MGET` of `keys` (none: no round trip), checked to answer one value per key.
+    async fn mget<T: redis::FromRedisValue>(
+        &self,
+        keys: impl ExactSizeIterator<Item = Vec<u8>>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let asked = keys.len();
+        if asked == 0 {
+            return Ok(Vec::new());
+        }
+        let mut c = cmd("MGET");
+        for key in keys {
+            c.arg(key);
+        }
+        let values: Vec<Option<T>> = self.query(&c).await?;
+        if values.len() != asked {
+            return Err(StoreError::Protocol(format!(
+                "MGET of {asked} keys returned {} values",
+                values.len()
+            )));
+        }
+        Ok(values)
     }
 
     /// Runs independent write commands: one pipeline on a standalone server; on a cluster, where
@@ -370,21 +393,8 @@ impl Store for RedisStore {
 
     fn get_many<'a>(&'a self, keys: &'a [StoreKey<'a>]) -> StoreFuture<'a, Vec<Option<Bytes>>> {
         Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut c = cmd("MGET");
-            for key in keys {
-                c.arg(self.layout.entry(key.namespace, key.key));
-            }
-            let values: Vec<Option<Vec<u8>>> = self.query(&c).await?;
-            if values.len() != keys.len() {
-                return Err(StoreError::Protocol(format!(
-                    "MGET of {} keys returned {} values",
-                    keys.len(),
-                    values.len()
-                )));
-            }
+            let physical = keys.iter().map(|k| self.layout.entry(k.namespace, k.key));
+            let values: Vec<Option<Vec<u8>>> = self.mget(physical).await?;
             Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
         })
     }
@@ -430,21 +440,8 @@ impl Store for RedisStore {
 
     fn tag_versions<'a>(&'a self, tags: &'a [&'a str]) -> StoreFuture<'a, Vec<u64>> {
         Box::pin(async move {
-            if tags.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut c = cmd("MGET");
-            for tag in tags {
-                c.arg(self.layout.tag(tag));
-            }
-            let found: Vec<Option<u64>> = self.query(&c).await?;
-            if found.len() != tags.len() {
-                return Err(StoreError::Protocol(format!(
-                    "MGET of {} tags returned {} values",
-                    tags.len(),
-                    found.len()
-                )));
-            }
+            let found: Vec<Option<u64>> =
+                self.mget(tags.iter().map(|t| self.layout.tag(t))).await?;
             let mut versions = Vec::with_capacity(tags.len());
             for (tag, version) in tags.iter().zip(found) {
                 versions.push(match version {

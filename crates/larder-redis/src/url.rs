@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use larder_store::percent_decode;
+use larder_store::{percent_decode, redact_url};
 
 use crate::Error;
 
@@ -29,7 +29,7 @@ pub(crate) struct Target {
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Self, Error> {
         let bad = |reason: &'static str| Error::InvalidUrl {
-            url: redact(url),
+            url: redact_url(url),
             reason,
         };
         let (scheme, rest) = url.split_once("://").ok_or(bad("expected scheme://..."))?;
@@ -104,21 +104,6 @@ impl Target {
             prefix,
             ca_file,
         })
-    }
-}
-
-/// The URL with any password replaced, fit for an error message or a log line.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, _)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{}", &rest[userinfo.len() + 1..])
-        }
-        _ => url.to_owned(),
     }
 }
 

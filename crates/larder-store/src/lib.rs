@@ -9,6 +9,10 @@
 //! on Redis, a version key on Memcached).
 #![warn(missing_docs)]
 
+mod helpers;
+
+pub use helpers::{escape_namespace, percent_decode, redact_url};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -172,36 +176,4 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers.
     fn ping(&self) -> StoreFuture<'_, ()>;
-}
-
-/// Decodes `%XX` escapes and `+` (as a space) in a URL query value, as store URLs use them
-/// (`?prefix=app%3A`); `None` if an escape is malformed or the result is not UTF-8.
-///
-/// ```
-/// assert_eq!(larder_store::percent_decode("app%3A+v1").as_deref(), Some("app: v1"));
-/// assert_eq!(larder_store::percent_decode("bad%4"), None);
-/// ```
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let digit = |b: u8| char::from(b).to_digit(16);
-                out.push(u8::try_from(digit(hex[0])? * 16 + digit(hex[1])?).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }

@@ -22,7 +22,7 @@ pub use contract::check_store_contract;
 pub use load::{Load, LoadReport};
 pub use memcached::MemcachedServer;
 pub use redis::{RedisCluster, RedisServer, RedisServerBuilder};
-pub use throughput::{Throughput, measure};
+pub use throughput::{BenchEnv, Throughput, measure};
 
 /// Why a test server could not be started or administered.
 #[derive(Debug, thiserror::Error)]

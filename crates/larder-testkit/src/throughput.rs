@@ -60,3 +60,54 @@ where
         errors: errors.load(Relaxed),
     }
 }
+
+/// What a store benchmark binary reads from its environment, as set by `scripts/bench-*.sh`.
+#[derive(Debug, Clone)]
+pub struct BenchEnv {
+    /// `LARDER_BENCH_URL`: the server to measure.
+    pub url: String,
+    /// `LARDER_BENCH_SECS` (default 5): how long each measurement runs.
+    pub duration: Duration,
+    /// `LARDER_BENCH_TASKS` (default `1,50,500`): the task counts to measure at.
+    pub tasks: Vec<usize>,
+}
+
+impl BenchEnv {
+    /// The settings, or `None` (with a line on stderr naming `script`) when no URL is set, as
+    /// under a plain `cargo bench`.
+    pub fn from_env(script: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("LARDER_BENCH_URL") else {
+            eprintln!("set LARDER_BENCH_URL ({script} does); skipping");
+            return None;
+        };
+        let secs: f64 = std::env::var("LARDER_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .unwrap_or(5.0);
+        let tasks = std::env::var("LARDER_BENCH_TASKS")
+            .unwrap_or_else(|_| "1,50,500".into())
+            .split(',')
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
+        Some(Self {
+            url,
+            duration: Duration::from_secs_f64(secs),
+            tasks,
+        })
+    }
+
+    /// Runs `bench` on a multi-thread tokio runtime, exiting with a message if none can start.
+    pub fn run<F: Future<Output = ()>>(&self, bench: F) {
+        match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(bench),
+            Err(e) => {
+                eprintln!("cannot start a runtime: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::error::Error;
 pub(crate) fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     let unusable = |reason| Error::Url {
-        url: redact(url),
+        url: larder_store::redact_url(url),
         reason,
     };
     match scheme {
@@ -60,21 +60,6 @@ fn memcached(url: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
 #[cfg(not(feature = "memcached"))]
 fn memcached(_: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
     Err(None)
-}
-
-/// The URL with its password hidden.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
-        }
-        None => url.to_owned(),
-    }
 }
 
 #[cfg(test)]

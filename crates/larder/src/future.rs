@@ -69,6 +69,25 @@ impl<'a, T> Get<'a, T> {
             state: State::Running(fut),
         }
     }
+
+    /// The result at once when the memory tier answered it; otherwise the future back, not yet
+    /// polled (so no remote call has started). Lets a caller with a synchronous fast path, such
+    /// as a tower service, answer a memory hit without boxing a future.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = larder::Cache::new();
+    /// cache.set("k", 7u8).await.unwrap();
+    /// let hit = cache.get::<u8>("k").try_ready().ok().unwrap();
+    /// assert_eq!(hit.unwrap().as_deref(), Some(&7));
+    /// # }
+    /// ```
+    pub fn try_ready(self) -> Result<GetOutput<T>, Self> {
+        match self.state {
+            State::Ready(result) => Ok(result.map_err(|e| *e)),
+            state => Err(Self { state }),
+        }
+    }
 }
 
 impl<T> Future for Get<'_, T> {

@@ -1,0 +1,112 @@
+//! The response body the layer sends: a stored body, the service's own body passed through, or a
+//! reader of a response still being recorded.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::recording::Reader;
+
+/// An error from a body the layer sends: the service's own body error, or a recorded body that
+/// failed or was abandoned (see [`BodyError`](crate::BodyError)).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pin_project! {
+    /// The body of a response from [`CacheService`](crate::CacheService).
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// fn sendable<B: Body<Data = bytes::Bytes> + Send + 'static>(_: B) {}
+    /// sendable(larder_http::CacheBody::<String>::full("cached".into()));
+    /// ```
+    pub struct CacheBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Full { data: Option<Bytes> },
+        Passthrough { #[pin] body: B },
+        Recorded { reader: Reader },
+    }
+}
+
+impl<B> CacheBody<B> {
+    /// A complete body (a stored response; empty for HEAD and 304).
+    pub fn full(data: Bytes) -> Self {
+        Self {
+            kind: Kind::Full {
+                data: (!data.is_empty()).then_some(data),
+            },
+        }
+    }
+
+    pub(crate) fn passthrough(body: B) -> Self {
+        Self {
+            kind: Kind::Passthrough { body },
+        }
+    }
+
+    pub(crate) fn recorded(reader: Reader) -> Self {
+        Self {
+            kind: Kind::Recorded { reader },
+        }
+    }
+}
+
+impl<B> Body for CacheBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project().kind.project() {
+            KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Passthrough { body } => body.poll_frame(cx).map_err(Into::into),
+            KindProj::Recorded { reader } => reader
+                .poll_chunk(cx)
+                .map(|c| c.map(|r| r.map(Frame::data).map_err(|e| Box::new(e) as BoxError))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full { data } => data.is_none(),
+            Kind::Passthrough { body } => body.is_end_stream(),
+            Kind::Recorded { reader } => reader.is_end(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Kind::Passthrough { body } => body.size_hint(),
+            Kind::Recorded { .. } => SizeHint::default(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for CacheBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            Kind::Full { .. } => "Full",
+            Kind::Passthrough { .. } => "Passthrough",
+            Kind::Recorded { .. } => "Recorded",
+        };
+        f.debug_tuple("CacheBody").field(&kind).finish()
+    }
+}

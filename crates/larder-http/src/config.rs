@@ -1,0 +1,96 @@
+//! The layer's settings.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderName;
+
+use crate::key::KeyFn;
+
+/// How the layer decides what to store and for how long.
+///
+/// ```
+/// use std::time::Duration;
+/// use larder_http::Mode;
+/// assert_ne!(Mode::Shared, Mode::Application { ttl: Duration::from_secs(60) });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// A shared cache by RFC 9111, as a CDN or reverse proxy: only what the response's headers
+    /// allow is stored, for as long as they say (with the RFC's heuristic where it permits one).
+    Shared,
+    /// The application's own cache: `ttl` applies wherever the response says nothing about
+    /// freshness. A response's own `max-age`/`s-maxage`/`Expires` still win, and `no-store`,
+    /// `private`, `Set-Cookie` and `Vary: *` responses are still never stored.
+    Application {
+        /// Freshness for responses without their own.
+        ttl: Duration,
+    },
+}
+
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub mode: Mode,
+    pub namespace: Arc<str>,
+    pub key_fn: Option<KeyFn>,
+    pub status_header: Option<HeaderName>,
+    pub tag_header: Option<HeaderName>,
+    pub max_body: usize,
+    pub keep_stale: Duration,
+    pub store_set_cookie: bool,
+    pub etag_from_body: bool,
+    pub heuristic_fraction: f64,
+    pub heuristic_max: Duration,
+    pub clock: Clock,
+}
+
+impl Config {
+    fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            namespace: Arc::from("http"),
+            key_fn: None,
+            status_header: Some(HeaderName::from_static("x-cache")),
+            tag_header: Some(HeaderName::from_static("surrogate-key")),
+            max_body: 8 << 20,
+            keep_stale: Duration::from_secs(600),
+            store_set_cookie: false,
+            etag_from_body: false,
+            heuristic_fraction: 0.1,
+            heuristic_max: Duration::from_secs(86_400),
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    pub fn shared() -> Self {
+        Self::new(Mode::Shared)
+    }
+
+    pub fn application(ttl: Duration) -> Self {
+        Self::new(Mode::Application { ttl })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        crate::policy::unix_ms((self.clock)())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("namespace", &self.namespace)
+            .field("custom_key", &self.key_fn.is_some())
+            .field("status_header", &self.status_header)
+            .field("tag_header", &self.tag_header)
+            .field("max_body", &self.max_body)
+            .field("keep_stale", &self.keep_stale)
+            .field("store_set_cookie", &self.store_set_cookie)
+            .field("etag_from_body", &self.etag_from_body)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,64 @@
+//! The [`ResponseFuture`] of [`CacheService`](crate::CacheService).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use http::Response;
+
+use crate::body::CacheBody;
+
+/// The future of [`CacheService::call`](crate::CacheService): already resolved for a fresh hit in
+/// the memory tier (nothing boxed, nothing to wait for), a boxed state machine otherwise.
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture<B, E> {
+    state: State<B, E>,
+}
+
+enum State<B, E> {
+    Ready(Option<Response<CacheBody<B>>>),
+    Running(BoxFuture<'static, Result<Response<CacheBody<B>>, E>>),
+}
+
+impl<B, E> ResponseFuture<B, E> {
+    pub(crate) fn ready(response: Response<CacheBody<B>>) -> Self {
+        Self {
+            state: State::Ready(Some(response)),
+        }
+    }
+
+    pub(crate) fn running(fut: BoxFuture<'static, Result<Response<CacheBody<B>>, E>>) -> Self {
+        Self {
+            state: State::Running(fut),
+        }
+    }
+}
+
+// The response is moved out, never pinned in place, so the future is Unpin whatever `B` is.
+impl<B, E> Unpin for ResponseFuture<B, E> {}
+
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<CacheBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            State::Ready(response) => match response.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                // Polled after completion: a caller bug, not worth a panic in a library.
+                None => Poll::Pending,
+            },
+            State::Running(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Ready(_) => "Ready",
+            State::Running(_) => "Running",
+        };
+        f.debug_tuple("ResponseFuture").field(&state).finish()
+    }
+}

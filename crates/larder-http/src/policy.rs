@@ -1,0 +1,582 @@
+//! RFC 9111 decisions: may a response be stored (§3), for how long is it fresh (§4.2), and may a
+//! stored response answer this request (§4.2, §4.2.4, RFC 5861)?
+
+use std::time::SystemTime;
+
+use http::header::{self, AUTHORIZATION, DATE, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+use crate::config::{Config, Mode};
+use crate::directives::CacheControl;
+use crate::stored::{CachedResponse, Rules};
+
+/// Status codes a cache may store and give a heuristic lifetime (RFC 9110 §15.1).
+fn heuristically_cacheable(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// Why a response is not stored; kept for the debug log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotStored {
+    Method,
+    Status,
+    NoStore,
+    Private,
+    Authorization,
+    SetCookie,
+    VaryStar,
+    NoLifetime,
+}
+
+/// How to store a response that may be stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub lifetime: u64,
+    pub initial_age: u64,
+    pub rules: Rules,
+    /// Fields to drop before storing (qualified `private`/`no-cache`).
+    pub strip: Vec<String>,
+    /// The varied request headers, lower-case and sorted; empty when the response has no Vary.
+    pub vary: Vec<HeaderName>,
+}
+
+impl Plan {
+    /// How long the cache should keep the entry, in seconds: its remaining freshness, plus as
+    /// long as a stale copy stays useful (to revalidate it, or to serve it under
+    /// stale-while-revalidate / stale-if-error). Zero means not worth storing.
+    pub fn keep_secs(&self, has_validator: bool, cfg: &Config) -> u64 {
+        let fresh_left = self.lifetime.saturating_sub(self.initial_age);
+        let mut stale = self
+            .rules
+            .stale_while_revalidate
+            .max(self.rules.stale_if_error);
+        if has_validator {
+            stale = stale.max(cfg.keep_stale.as_secs());
+        }
+        fresh_left.saturating_add(stale)
+    }
+}
+
+/// The times around one exchange with the origin, in Unix milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange {
+    pub request_ms: u64,
+    pub response_ms: u64,
+}
+
+/// Decides whether a response to `method` with these request headers may be stored, and how.
+pub(crate) fn plan(
+    cfg: &Config,
+    method: &Method,
+    request: &HeaderMap,
+    request_cc: &CacheControl,
+    status: StatusCode,
+    response: &HeaderMap,
+    times: Exchange,
+) -> Result<Plan, NotStored> {
+    if method != Method::GET {
+        return Err(NotStored::Method);
+    }
+    // 206 and 304 need special handling we do not do; 1xx never reach a service's response.
+    if status == StatusCode::PARTIAL_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational()
+    {
+        return Err(NotStored::Status);
+    }
+    if request_cc.no_store {
+        return Err(NotStored::NoStore);
+    }
+    let cc = CacheControl::of_response(response);
+    if cc.no_store {
+        return Err(NotStored::NoStore);
+    }
+    if cc.private {
+        return Err(NotStored::Private);
+    }
+    let rules = Rules {
+        no_cache: cc.no_cache,
+        must_revalidate: cc.must_revalidate || cc.proxy_revalidate,
+        shareable_with_auth: cc.public || cc.s_maxage.is_some() || cc.must_revalidate,
+        stale_while_revalidate: cc.stale_while_revalidate.unwrap_or(0),
+        stale_if_error: cc.stale_if_error.unwrap_or(0),
+    };
+    if request.contains_key(AUTHORIZATION) && !rules.shareable_with_auth {
+        return Err(NotStored::Authorization);
+    }
+    if response.contains_key(SET_COOKIE)
+        && !cfg.store_set_cookie
+        && !cc.no_cache_fields.iter().any(|f| f == "set-cookie")
+        && !cc.private_fields.iter().any(|f| f == "set-cookie")
+    {
+        return Err(NotStored::SetCookie);
+    }
+    let vary = vary_names(response).ok_or(NotStored::VaryStar)?;
+
+    let date = date_ms(response.get(DATE)).unwrap_or(times.response_ms);
+    let explicit = explicit_lifetime(&cc, response, date);
+    let lifetime = match (explicit, &cfg.mode) {
+        (Some(l), _) => l,
+        // The app's ttl stands in where the response says nothing.
+        (None, Mode::Application { ttl }) if heuristically_cacheable(status) => ttl.as_secs(),
+        (None, _) if heuristically_cacheable(status) || cc.public => heuristic(response, date, cfg),
+        (None, _) => return Err(NotStored::Status),
+    };
+    if cc.no_cache && !response.contains_key(header::ETAG) && !response.contains_key(LAST_MODIFIED)
+    {
+        // Every use must revalidate, and there is nothing to revalidate with.
+        return Err(NotStored::NoLifetime);
+    }
+
+    let initial_age = initial_age(response, date, times);
+    let mut strip = cc.private_fields;
+    strip.extend(cc.no_cache_fields);
+    Ok(Plan {
+        lifetime,
+        initial_age,
+        rules,
+        strip,
+        vary,
+    })
+}
+
+/// s-maxage (a shared cache's own), then max-age, then Expires − Date (§4.2.1). An Expires that
+/// does not parse means already expired.
+fn explicit_lifetime(cc: &CacheControl, headers: &HeaderMap, date_ms: u64) -> Option<u64> {
+    if let Some(s) = cc.s_maxage {
+        return Some(s);
+    }
+    if let Some(m) = cc.max_age {
+        return Some(m);
+    }
+    let expires = headers.get(EXPIRES)?;
+    Some(match date_ms_of(expires) {
+        Some(e) => e.saturating_sub(date_ms) / 1000,
+        None => 0,
+    })
+}
+
+/// A heuristic lifetime (§4.2.2): a fraction of the time since Last-Modified, capped; none
+/// without Last-Modified.
+fn heuristic(headers: &HeaderMap, date: u64, cfg: &Config) -> u64 {
+    let Some(lm) = date_ms(headers.get(LAST_MODIFIED)) else {
+        return 0;
+    };
+    let since = date.saturating_sub(lm) / 1000;
+    ((since as f64 * cfg.heuristic_fraction) as u64).min(cfg.heuristic_max.as_secs())
+}
+
+/// corrected_initial_age (§4.2.3): the larger of the apparent age and the origin's Age plus the
+/// time the response took to arrive.
+fn initial_age(headers: &HeaderMap, date_ms: u64, times: Exchange) -> u64 {
+    let age_value = headers
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let apparent = times.response_ms.saturating_sub(date_ms) / 1000;
+    let delay = times.response_ms.saturating_sub(times.request_ms) / 1000;
+    apparent.max(age_value.saturating_add(delay))
+}
+
+/// The response's varied request headers, lower-case, sorted, deduplicated; `None` for `Vary: *`.
+pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let mut names = Vec::new();
+    for line in headers.get_all(VARY) {
+        let Ok(line) = line.to_str() else {
+            // A Vary we cannot read could name anything: treat it like `*`.
+            return None;
+        };
+        for member in line.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            if member == "*" {
+                return None;
+            }
+            names.push(HeaderName::from_bytes(member.as_bytes()).ok()?);
+        }
+    }
+    names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    Some(names)
+}
+
+fn date_ms(value: Option<&HeaderValue>) -> Option<u64> {
+    date_ms_of(value?)
+}
+
+fn date_ms_of(value: &HeaderValue) -> Option<u64> {
+    let t = httpdate::parse_http_date(value.to_str().ok()?).ok()?;
+    Some(unix_ms(t))
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How a stored response may answer a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Fresh enough for this request: serve it.
+    Fresh,
+    /// Stale, but the client said it accepts that (`max-stale`): serve it, marked STALE.
+    StaleAllowed,
+    /// Stale within stale-while-revalidate: serve it and revalidate in the background.
+    StaleWhileRevalidate,
+    /// Must be validated with (or fetched again from) the origin before use.
+    Revalidate,
+    /// The request carries credentials this response may not answer: go to the origin.
+    Forbidden,
+}
+
+/// Judges a stored response for a request (§4, §4.2.4 and the request directives of §5.2.1).
+pub(crate) fn judge(
+    stored: &CachedResponse,
+    request_cc: &CacheControl,
+    has_authorization: bool,
+    now_ms: u64,
+) -> Verdict {
+    if has_authorization && !stored.rules.shareable_with_auth {
+        return Verdict::Forbidden;
+    }
+    if request_cc.no_cache || stored.rules.no_cache {
+        return Verdict::Revalidate;
+    }
+    let age = stored.age(now_ms);
+    if request_cc.max_age.is_some_and(|max| age > max) {
+        return Verdict::Revalidate;
+    }
+    if age < stored.lifetime {
+        let left = stored.lifetime - age;
+        if request_cc.min_fresh.is_some_and(|min| left < min) {
+            return Verdict::Revalidate;
+        }
+        return Verdict::Fresh;
+    }
+    if stored.rules.must_revalidate {
+        return Verdict::Revalidate;
+    }
+    let staleness = age - stored.lifetime;
+    match request_cc.max_stale {
+        Some(None) => return Verdict::StaleAllowed,
+        Some(Some(max)) if staleness <= max => return Verdict::StaleAllowed,
+        _ => {}
+    }
+    if staleness < stored.rules.stale_while_revalidate {
+        return Verdict::StaleWhileRevalidate;
+    }
+    Verdict::Revalidate
+}
+
+/// Whether a stale response may stand in for a failed revalidation (RFC 5861 stale-if-error;
+/// never under must-revalidate).
+pub(crate) fn may_serve_on_error(stored: &CachedResponse, now_ms: u64) -> bool {
+    if stored.rules.must_revalidate {
+        return false;
+    }
+    let staleness = stored.age(now_ms).saturating_sub(stored.lifetime);
+    staleness <= stored.rules.stale_if_error && stored.rules.stale_if_error > 0
+}
+
+/// Statuses that count as an origin error for stale-if-error.
+pub(crate) fn is_origin_error(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 500 | 502 | 503 | 504)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn plan_of(
+        cfg: &Config,
+        req: &[(&str, &str)],
+        resp: &[(&str, &str)],
+    ) -> Result<Plan, NotStored> {
+        let req = headers(req);
+        let cc = CacheControl::of_request(&req);
+        let times = Exchange {
+            request_ms: NOW,
+            response_ms: NOW,
+        };
+        plan(
+            cfg,
+            &Method::GET,
+            &req,
+            &cc,
+            StatusCode::OK,
+            &headers(resp),
+            times,
+        )
+    }
+
+    fn date(offset_secs: i64) -> String {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(NOW);
+        let t = if offset_secs >= 0 {
+            t + Duration::from_secs(offset_secs as u64)
+        } else {
+            t - Duration::from_secs((-offset_secs) as u64)
+        };
+        httpdate::fmt_http_date(t)
+    }
+
+    #[test]
+    fn lifetime_prefers_s_maxage_then_max_age_then_expires() {
+        let cfg = Config::shared();
+        let d = date(0);
+        let e = date(100);
+        assert_eq!(
+            plan_of(&cfg, &[], &[("cache-control", "max-age=10, s-maxage=20")])
+                .unwrap()
+                .lifetime,
+            20
+        );
+        assert_eq!(
+            plan_of(
+                &cfg,
+                &[],
+                &[("cache-control", "max-age=10"), ("expires", &e)]
+            )
+            .unwrap()
+            .lifetime,
+            10
+        );
+        assert_eq!(
+            plan_of(&cfg, &[], &[("date", &d), ("expires", &e)])
+                .unwrap()
+                .lifetime,
+            100
+        );
+        assert_eq!(
+            plan_of(&cfg, &[], &[("date", &d), ("expires", "0")])
+                .unwrap()
+                .lifetime,
+            0
+        );
+    }
+
+    #[test]
+    fn heuristic_only_with_last_modified_and_capped() {
+        let cfg = Config::shared();
+        let lm = date(-1000);
+        assert_eq!(
+            plan_of(&cfg, &[], &[("last-modified", &lm)])
+                .unwrap()
+                .lifetime,
+            100
+        );
+        let old = date(-100_000_000);
+        assert_eq!(
+            plan_of(&cfg, &[], &[("last-modified", &old)])
+                .unwrap()
+                .lifetime,
+            86_400
+        );
+        assert_eq!(plan_of(&cfg, &[], &[]).unwrap().lifetime, 0);
+    }
+
+    #[test]
+    fn application_ttl_fills_silence_only() {
+        let cfg = Config::application(Duration::from_secs(30));
+        assert_eq!(plan_of(&cfg, &[], &[]).unwrap().lifetime, 30);
+        assert_eq!(
+            plan_of(&cfg, &[], &[("cache-control", "max-age=5")])
+                .unwrap()
+                .lifetime,
+            5
+        );
+        assert_eq!(
+            plan_of(&cfg, &[], &[("cache-control", "private")]).unwrap_err(),
+            NotStored::Private
+        );
+        assert_eq!(
+            plan_of(&cfg, &[], &[("cache-control", "no-store")]).unwrap_err(),
+            NotStored::NoStore
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let cfg = Config::shared();
+        let auth = [("authorization", "Bearer x")];
+        assert_eq!(
+            plan_of(&cfg, &auth, &[("cache-control", "max-age=5")]).unwrap_err(),
+            NotStored::Authorization
+        );
+        assert!(plan_of(&cfg, &auth, &[("cache-control", "max-age=5, public")]).is_ok());
+        assert!(plan_of(&cfg, &auth, &[("cache-control", "s-maxage=5")]).is_ok());
+        assert!(
+            plan_of(
+                &cfg,
+                &auth,
+                &[("cache-control", "max-age=5, must-revalidate")]
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            plan_of(
+                &cfg,
+                &[],
+                &[("cache-control", "max-age=5"), ("vary", "accept, *")]
+            )
+            .unwrap_err(),
+            NotStored::VaryStar
+        );
+        assert_eq!(
+            plan_of(
+                &cfg,
+                &[],
+                &[("cache-control", "max-age=5"), ("set-cookie", "a=b")]
+            )
+            .unwrap_err(),
+            NotStored::SetCookie
+        );
+        let p = plan_of(
+            &cfg,
+            &[],
+            &[
+                ("cache-control", "max-age=5, no-cache=\"set-cookie\""),
+                ("set-cookie", "a=b"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.strip, ["set-cookie"]);
+        assert_eq!(
+            plan_of(
+                &cfg,
+                &[("cache-control", "no-store")],
+                &[("cache-control", "max-age=5")]
+            )
+            .unwrap_err(),
+            NotStored::NoStore
+        );
+    }
+
+    #[test]
+    fn age_is_corrected_for_apparent_age_and_transit() {
+        let cfg = Config::shared();
+        let req = HeaderMap::new();
+        let cc = CacheControl::default();
+        let resp = headers(&[
+            ("cache-control", "max-age=60"),
+            ("age", "5"),
+            ("date", &date(-20)),
+        ]);
+        let times = Exchange {
+            request_ms: NOW - 3000,
+            response_ms: NOW,
+        };
+        let p = plan(&cfg, &Method::GET, &req, &cc, StatusCode::OK, &resp, times).unwrap();
+        assert_eq!(p.initial_age, 20);
+        let resp = headers(&[
+            ("cache-control", "max-age=60"),
+            ("age", "30"),
+            ("date", &date(0)),
+        ]);
+        let p = plan(&cfg, &Method::GET, &req, &cc, StatusCode::OK, &resp, times).unwrap();
+        assert_eq!(p.initial_age, 33);
+    }
+
+    fn stored(lifetime: u64, age_secs: u64, rules: Rules) -> CachedResponse {
+        CachedResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::new(),
+            response_time_ms: NOW - age_secs * 1000,
+            initial_age: 0,
+            lifetime,
+            rules,
+            tags: Vec::new(),
+        }
+    }
+
+    fn req_cc(v: &str) -> CacheControl {
+        CacheControl::of_request(&headers(&[("cache-control", v)]))
+    }
+
+    #[test]
+    fn verdicts_follow_request_directives() {
+        let none = CacheControl::default();
+        let s = stored(60, 10, Rules::default());
+        assert_eq!(judge(&s, &none, false, NOW), Verdict::Fresh);
+        assert_eq!(
+            judge(&s, &req_cc("max-age=5"), false, NOW),
+            Verdict::Revalidate
+        );
+        assert_eq!(
+            judge(&s, &req_cc("min-fresh=55"), false, NOW),
+            Verdict::Revalidate
+        );
+        assert_eq!(
+            judge(&s, &req_cc("no-cache"), false, NOW),
+            Verdict::Revalidate
+        );
+        assert_eq!(judge(&s, &none, true, NOW), Verdict::Forbidden);
+
+        let stale = stored(60, 70, Rules::default());
+        assert_eq!(judge(&stale, &none, false, NOW), Verdict::Revalidate);
+        assert_eq!(
+            judge(&stale, &req_cc("max-stale"), false, NOW),
+            Verdict::StaleAllowed
+        );
+        assert_eq!(
+            judge(&stale, &req_cc("max-stale=5"), false, NOW),
+            Verdict::Revalidate
+        );
+        assert_eq!(
+            judge(&stale, &req_cc("max-stale=10"), false, NOW),
+            Verdict::StaleAllowed
+        );
+        let must = Rules {
+            must_revalidate: true,
+            ..Rules::default()
+        };
+        assert_eq!(
+            judge(&stored(60, 70, must), &req_cc("max-stale"), false, NOW),
+            Verdict::Revalidate
+        );
+        let swr = Rules {
+            stale_while_revalidate: 30,
+            ..Rules::default()
+        };
+        assert_eq!(
+            judge(&stored(60, 70, swr), &none, false, NOW),
+            Verdict::StaleWhileRevalidate
+        );
+        assert_eq!(
+            judge(&stored(60, 95, swr), &none, false, NOW),
+            Verdict::Revalidate
+        );
+    }
+
+    #[test]
+    fn stale_if_error_window() {
+        let sie = Rules {
+            stale_if_error: 30,
+            ..Rules::default()
+        };
+        assert!(may_serve_on_error(&stored(60, 80, sie), NOW));
+        assert!(!may_serve_on_error(&stored(60, 100, sie), NOW));
+        assert!(!may_serve_on_error(&stored(60, 80, Rules::default()), NOW));
+        let both = Rules {
+            must_revalidate: true,
+            ..sie
+        };
+        assert!(!may_serve_on_error(&stored(60, 80, both), NOW));
+    }
+}

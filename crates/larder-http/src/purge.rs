@@ -1,0 +1,85 @@
+//! Purging stored responses: by key, by URL, by tag, or all of a layer's.
+
+use std::sync::Arc;
+
+use crate::service::Shared;
+
+/// Why a purge could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PurgeError {
+    /// The URL given to [`Purger::purge_url`] does not parse.
+    #[error("not a URL the cache could have stored: {url:?}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+    },
+}
+
+/// Removes stored responses of one [`CacheLayer`](crate::CacheLayer), in this process's memory
+/// tier and in the shared store, and stops fetches in flight for them from being stored.
+///
+/// Get one from [`CacheLayer::purger`](crate::CacheLayer::purger); clones share everything.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let layer = larder_http::CacheLayer::shared(larder::Cache::new());
+/// let purger = layer.purger();
+/// purger.purge_url("http://api.test/users?limit=10&skip=0").await.unwrap();
+/// purger.purge_tag("user-42").await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Purger {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Purger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Purger")
+            .field("namespace", &self.shared.config.namespace)
+            .finish()
+    }
+}
+
+impl Purger {
+    /// Removes the response(s) under a primary key, as the layer's key function builds it (the
+    /// default is host + path + `?` + sorted query, e.g. `api.test/users?limit=10&skip=0`). Every
+    /// variant of a `Vary` response goes with it. Whether anything was stored.
+    pub async fn purge_key(&self, key: &str) -> bool {
+        invalidate(&self.shared, key).await
+    }
+
+    /// Removes the responses stored for a URL: absolute (`http://host/path?q`) or a path with
+    /// query, where the host is then empty as for a request without `Host`. The query may be in
+    /// any order and encoding; it is normalized as the request's was. With a custom key function,
+    /// use [`purge_key`](Self::purge_key). Whether anything was stored.
+    pub async fn purge_url(&self, url: &str) -> Result<bool, PurgeError> {
+        let invalid = || PurgeError::InvalidUrl {
+            url: url.to_owned(),
+        };
+        let uri: http::Uri = url.parse().map_err(|_| invalid())?;
+        let key = crate::key::url_key(&uri).ok_or_else(invalid)?;
+        Ok(invalidate(&self.shared, &key).await)
+    }
+
+    /// Removes every response the service tagged with `tag` (in the layer's tag header,
+    /// `Surrogate-Key` by default).
+    pub async fn purge_tag(&self, tag: &str) {
+        self.shared.recordings.supersede_tag(tag);
+        self.shared.cache.invalidate_tag(tag).await;
+    }
+
+    /// Removes every response this layer stored (its namespace of the cache).
+    pub async fn purge_all(&self) {
+        self.shared.recordings.supersede_all();
+        self.shared.cache.clear().await;
+    }
+}
+
+/// Removes a primary key's entry (a response, or the Vary index whose nonce its variants' keys
+/// carry, which orphans them) and stops a fetch in flight for it from being stored.
+pub(crate) async fn invalidate(shared: &Shared, key: &str) -> bool {
+    shared.recordings.supersede(key);
+    shared.cache.delete(key).await
+}

@@ -1,0 +1,236 @@
+//! The [`CacheService`]: sorts each request into bypass, unsafe (invalidating) or cacheable, and
+//! answers fresh memory hits without leaving `call`.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::request::Parts;
+use http::{Method, Request, Response};
+use http_body::Body;
+use larder::Cache;
+use tower_service::Service;
+
+use crate::body::{BoxError, CacheBody};
+use crate::coalesce::Recordings;
+use crate::config::Config;
+use crate::directives::CacheControl;
+use crate::fill;
+use crate::future::ResponseFuture;
+use crate::headers::CacheStatus;
+use crate::key;
+use crate::policy::{self, Verdict};
+use crate::stored::{CachedResponse, Stored};
+
+/// What every service built from one layer shares: the cache, the settings, the fetches in flight.
+pub(crate) struct Shared {
+    pub cache: Cache,
+    pub config: Config,
+    pub recordings: Arc<Recordings>,
+}
+
+impl Shared {
+    pub fn new(base: &Cache, config: Config) -> Self {
+        Self {
+            cache: base.namespace(config.namespace.clone()),
+            config,
+            recordings: Arc::default(),
+        }
+    }
+
+    pub fn primary_key(&self, parts: &Parts) -> Option<String> {
+        match &self.config.key_fn {
+            Some(f) => f(parts),
+            None => key::primary_key(parts),
+        }
+    }
+
+    pub fn status_header(&self) -> Option<&HeaderName> {
+        self.config.status_header.as_ref()
+    }
+}
+
+/// A tower [`Service`] that answers requests from a larder [`Cache`] where RFC 9111 (or the app's
+/// ttl, in application mode) allows, and calls the inner service otherwise. Built by
+/// [`CacheLayer`](crate::CacheLayer).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let origin = tower::service_fn(|_req: Request<String>| async {
+///     Ok::<_, Infallible>(Response::builder().header("cache-control", "max-age=60").body(String::from("hi")).unwrap())
+/// });
+/// let mut svc = larder_http::CacheLayer::shared(larder::Cache::new()).layer(origin);
+/// let req = || Request::get("http://example.test/").body(String::new()).unwrap();
+/// std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+/// assert_eq!(svc.call(req()).await.unwrap().headers()["x-cache"], "MISS");
+/// # tokio::time::sleep(std::time::Duration::from_millis(10)).await; // the body is stored by a task
+/// std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+/// assert_eq!(svc.call(req()).await.unwrap().headers()["x-cache"], "HIT");
+/// # }
+/// ```
+pub struct CacheService<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S: Clone> Clone for CacheService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for CacheService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheService")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for CacheService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Send + 'static,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    type Response = Response<CacheBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResB, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // The clone takes the place of the service that was made ready; the ready one serves
+        // this request (tower's usual dance).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        let (parts, body) = req.into_parts();
+
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let unsafe_method = !matches!(parts.method, Method::OPTIONS | Method::TRACE);
+            return ResponseFuture::running(fill::forward(
+                shared,
+                inner,
+                parts,
+                body,
+                unsafe_method,
+            ));
+        }
+        let key = match bypass_reason(&parts) {
+            None => shared.primary_key(&parts),
+            Some(_) => None,
+        };
+        let Some(key) = key else {
+            return ResponseFuture::running(fill::forward(shared, inner, parts, body, false));
+        };
+
+        let request_cc = CacheControl::of_request(&parts.headers);
+        if let Some(hit) = fresh_memory_hit(&shared, &key, &parts, &request_cc) {
+            return ResponseFuture::ready(hit);
+        }
+        ResponseFuture::running(fill::respond(shared, inner, parts, body, key, request_cc))
+    }
+}
+
+/// Requests the cache stays out of: partial content, protocol upgrades (WebSocket), and method
+/// overrides that frameworks may honour (a GET the app treats as a POST must not be stored).
+fn bypass_reason(parts: &Parts) -> Option<&'static str> {
+    let h = &parts.headers;
+    if h.contains_key(header::RANGE) {
+        return Some("range");
+    }
+    if h.contains_key(header::UPGRADE) {
+        return Some("upgrade");
+    }
+    for name in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        if h.contains_key(name) {
+            return Some("method override");
+        }
+    }
+    None
+}
+
+/// The synchronous hit path: a response in the memory tier, fresh for this request.
+fn fresh_memory_hit<B>(
+    shared: &Shared,
+    key: &str,
+    parts: &Parts,
+    request_cc: &CacheControl,
+) -> Option<Response<CacheBody<B>>> {
+    let found = match shared.cache.get::<Stored>(key).try_ready() {
+        Ok(Ok(Some(found))) => found,
+        _ => return None,
+    };
+    let response = match &*found {
+        Stored::Response(r) => r.clone(),
+        Stored::Variants(index) => {
+            let variant = key::variant_key(key, index.nonce, &index.headers, &parts.headers);
+            match shared.cache.get::<Stored>(&variant).try_ready() {
+                Ok(Ok(Some(v))) => match &*v {
+                    Stored::Response(r) => r.clone(),
+                    Stored::Variants(_) => return None,
+                },
+                _ => return None,
+            }
+        }
+    };
+    let now = shared.config.now_ms();
+    let auth = parts.headers.contains_key(header::AUTHORIZATION);
+    match policy::judge(&response, request_cc, auth, now) {
+        Verdict::Fresh => Some(serve(shared, &response, parts, CacheStatus::Hit, now)),
+        Verdict::StaleAllowed => Some(serve(shared, &response, parts, CacheStatus::Stale, now)),
+        _ => None,
+    }
+}
+
+/// A stored response as it answers `parts`: a 304 when the client's validators match, no body
+/// for HEAD, `Age` and the status header set.
+pub(crate) fn serve<B>(
+    shared: &Shared,
+    stored: &CachedResponse,
+    parts: &Parts,
+    status: CacheStatus,
+    now_ms: u64,
+) -> Response<CacheBody<B>> {
+    let (code, mut headers, body) = if crate::conditional::not_modified(&parts.headers, stored) {
+        (
+            http::StatusCode::NOT_MODIFIED,
+            crate::conditional::not_modified_headers(&stored.headers),
+            Bytes::new(),
+        )
+    } else if parts.method == Method::HEAD {
+        (stored.status, stored.headers.clone(), Bytes::new())
+    } else {
+        (stored.status, stored.headers.clone(), stored.body.clone())
+    };
+    crate::headers::mark(
+        &mut headers,
+        shared.status_header(),
+        status,
+        Some(stored.age(now_ms)),
+    );
+    let mut response = Response::new(CacheBody::full(body));
+    *response.status_mut() = code;
+    *response.headers_mut() = headers;
+    response
+}

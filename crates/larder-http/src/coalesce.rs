@@ -57,6 +57,10 @@ impl Recordings {
         }
     }
 
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
     /// The fetch in flight for `key` (if any) will not be stored, and later requests do not join it.
     pub fn supersede(&self, key: &str) {
         if let Some(e) = self.map.lock().remove(key) {

@@ -14,11 +14,20 @@ use crate::stored::CachedResponse;
 /// Whether the client's validators match the stored response, so a 304 answers it. If-None-Match
 /// wins over If-Modified-Since (§13.2.2); only a 200 is ever turned into a 304.
 pub(crate) fn not_modified(request: &HeaderMap, stored: &CachedResponse) -> bool {
-    if stored.status != http::StatusCode::OK {
+    response_matches(request, stored.status, &stored.headers)
+}
+
+/// [`not_modified`] for a response's status and header fields.
+pub(crate) fn response_matches(
+    request: &HeaderMap,
+    status: http::StatusCode,
+    response: &HeaderMap,
+) -> bool {
+    if status != http::StatusCode::OK {
         return false;
     }
     if request.contains_key(IF_NONE_MATCH) {
-        let Some(etag) = stored.etag().and_then(|e| e.to_str().ok()) else {
+        let Some(etag) = response.get(ETAG).and_then(|e| e.to_str().ok()) else {
             return false;
         };
         return request
@@ -31,7 +40,7 @@ pub(crate) fn not_modified(request: &HeaderMap, stored: &CachedResponse) -> bool
     }
     let (Some(since), Some(modified)) = (
         request.get(IF_MODIFIED_SINCE).and_then(http_date),
-        stored.last_modified().and_then(http_date),
+        response.get(header::LAST_MODIFIED).and_then(http_date),
     ) else {
         return false;
     };

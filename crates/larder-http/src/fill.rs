@@ -406,7 +406,11 @@ where
         shareable_with_auth: plan.rules.shareable_with_auth,
         age: plan.initial_age,
     }));
+    // The client's own validators match the new response: a 304 for it, while the body is
+    // still recorded and stored for everyone else.
+    let not_modified = conditional::response_matches(&client.headers, head.status, &send_headers);
     let reply_body = match client.method {
+        _ if not_modified => CacheBody::full(Bytes::new()),
         Method::HEAD => CacheBody::full(Bytes::new()),
         _ => guard
             .recording()
@@ -426,7 +430,12 @@ where
     };
     tokio::spawn(pump(body, guard, job));
 
-    head.headers = send_headers;
+    if not_modified {
+        head.status = StatusCode::NOT_MODIFIED;
+        head.headers = conditional::not_modified_headers(&send_headers);
+    } else {
+        head.headers = send_headers;
+    }
     headers::mark(
         &mut head.headers,
         shared.status_header(),
@@ -462,6 +471,11 @@ async fn refresh(
     let cfg = &shared.config;
     let mut headers = prior.headers.clone();
     conditional::freshen(&mut headers, update);
+    if !update.contains_key(header::DATE) {
+        // The 304 is what was just received: a Date-less one is dated now (RFC 9110 §6.6.1),
+        // or the stored Date would make the refreshed response look as old as the first.
+        set_date(&mut headers, times.response_ms);
+    }
     let mut tags = prior.tags.clone();
     if let Some(tag) = &cfg.tag_header
         && headers.contains_key(tag)
@@ -513,6 +527,13 @@ async fn refresh(
     fresh
 }
 
+fn set_date(headers: &mut HeaderMap, unix_ms: u64) {
+    let at = UNIX_EPOCH + Duration::from_millis(unix_ms);
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+        headers.insert(header::DATE, v);
+    }
+}
+
 /// Everything needed to store a recorded response once its body has ended.
 struct StoreJob {
     shared: Arc<Shared>,
@@ -533,10 +554,7 @@ impl StoreJob {
         if !headers.contains_key(header::DATE) {
             // RFC 9110 §6.6.1: a recipient with a clock records when it received a response
             // that has no Date.
-            let at = UNIX_EPOCH + Duration::from_millis(self.times.response_ms);
-            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
-                headers.insert(header::DATE, v);
-            }
+            set_date(&mut headers, self.times.response_ms);
         }
         if cfg.etag_from_body
             && matches!(cfg.mode, Mode::Application { .. })

@@ -70,6 +70,18 @@ impl Purger {
         self.shared.cache.invalidate_tag(tag).await;
     }
 
+    /// How many responses are being fetched and recorded right now, shared by the requests that
+    /// asked for them (a gauge for metrics; tests wait for it to reach 0 before checking what
+    /// was stored).
+    ///
+    /// ```
+    /// let purger = larder_http::CacheLayer::shared(larder::Cache::new()).purger();
+    /// assert_eq!(purger.fetches_in_flight(), 0);
+    /// ```
+    pub fn fetches_in_flight(&self) -> usize {
+        self.shared.recordings.len()
+    }
+
     /// Removes every response this layer stored (its namespace of the cache).
     pub async fn purge_all(&self) {
         self.shared.recordings.supersede_all();

@@ -148,8 +148,9 @@ where
     }
 }
 
-/// Requests the cache stays out of: partial content, protocol upgrades (WebSocket), and method
-/// overrides that frameworks may honour (a GET the app treats as a POST must not be stored).
+/// Requests the cache stays out of: partial content, protocol upgrades (WebSocket), method and
+/// path overrides that frameworks may honour (a GET the app treats as a POST, or as another URL,
+/// must not be stored under this key), and GETs with a body.
 fn bypass_reason(parts: &Parts) -> Option<&'static str> {
     let h = &parts.headers;
     if h.contains_key(header::RANGE) {
@@ -166,6 +167,19 @@ fn bypass_reason(parts: &Parts) -> Option<&'static str> {
         if h.contains_key(name) {
             return Some("method override");
         }
+    }
+    // Frameworks that rewrite the path from these would answer for another URL than the key's.
+    for name in ["x-original-url", "x-rewrite-url"] {
+        if h.contains_key(name) {
+            return Some("path override");
+        }
+    }
+    // A GET with a body ("fat GET") may be answered from the body, which is not in the key.
+    let has_body = h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        return Some("request body");
     }
     None
 }

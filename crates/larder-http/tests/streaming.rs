@@ -1,0 +1,310 @@
+//! Streaming bodies and coalescing: chunks reach clients as the service produces them, requests
+//! arriving meanwhile read the same recording, and only bodies that end cleanly within the cap
+//! are stored.
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use larder_http::{CacheBody, CacheLayer, CacheService};
+use tokio::sync::mpsc;
+use tower::{Service, ServiceExt};
+
+type Chunk = Result<Bytes, io::Error>;
+
+/// An origin whose bodies the test feeds chunk by chunk.
+#[derive(Clone, Default)]
+struct Feeds {
+    senders: Arc<Mutex<Vec<mpsc::UnboundedSender<Chunk>>>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Feeds {
+    fn send(&self, call: usize, chunk: &'static str) {
+        let senders = self.senders.lock().unwrap();
+        senders[call]
+            .send(Ok(Bytes::from_static(chunk.as_bytes())))
+            .unwrap();
+    }
+
+    fn fail(&self, call: usize) {
+        let senders = self.senders.lock().unwrap();
+        senders[call]
+            .send(Err(io::Error::other("upstream reset")))
+            .unwrap();
+    }
+
+    fn end(&self, call: usize) {
+        let (tx, _) = mpsc::unbounded_channel();
+        self.senders.lock().unwrap()[call] = tx;
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+type Origin = tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+fn streaming_origin(
+    feeds: Feeds,
+    head_delay: Duration,
+    headers: &'static [(&'static str, &'static str)],
+) -> Origin {
+    tower::util::BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
+        let feeds = feeds.clone();
+        async move {
+            feeds.calls.fetch_add(1, Ordering::SeqCst);
+            let (tx, rx) = mpsc::unbounded_channel::<Chunk>();
+            feeds.senders.lock().unwrap().push(tx);
+            tokio::time::sleep(head_delay).await;
+            let stream = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|c| (c.map(Frame::data), rx))
+            });
+            let mut b = Response::builder();
+            for (n, v) in headers {
+                b = b.header(*n, *v);
+            }
+            Ok::<_, Infallible>(b.body(Body::new(StreamBody::new(stream))).unwrap())
+        }
+    }))
+}
+
+const CACHEABLE: &[(&str, &str)] = &[("cache-control", "max-age=60")];
+
+fn service(layer: CacheLayer, feeds: &Feeds, head_delay: Duration) -> CacheService<Origin> {
+    tower::Layer::layer(
+        &layer,
+        streaming_origin(feeds.clone(), head_delay, CACHEABLE),
+    )
+}
+
+async fn call(svc: &mut CacheService<Origin>) -> Response<CacheBody<Body>> {
+    svc.ready()
+        .await
+        .unwrap()
+        .call(
+            Request::get("http://s.test/stream")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+/// The next data chunk, waiting at most 5 s (a liveness bound, not a speed check).
+async fn next_chunk(body: &mut CacheBody<Body>) -> Option<Result<Bytes, String>> {
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("a chunk in time")?;
+    Some(
+        frame
+            .map(|f| f.into_data().unwrap())
+            .map_err(|e| e.to_string()),
+    )
+}
+
+async fn rest(body: CacheBody<Body>) -> Result<Bytes, String> {
+    tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .expect("the body ends in time")
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn chunks_reach_the_first_client_and_a_joining_client_as_they_are_produced() {
+    let feeds = Feeds::default();
+    let mut svc = service(
+        CacheLayer::shared(larder::Cache::new()),
+        &feeds,
+        Duration::ZERO,
+    );
+
+    let first = call(&mut svc).await;
+    assert_eq!(first.headers()["x-cache"], "MISS");
+    let mut first = first.into_body();
+    feeds.send(0, "one ");
+    assert_eq!(
+        next_chunk(&mut first).await.unwrap().unwrap(),
+        "one ",
+        "before the body has ended"
+    );
+
+    let joined = call(&mut svc).await;
+    assert_eq!(joined.headers()["x-cache"], "HIT");
+    let mut joined = joined.into_body();
+    assert_eq!(
+        next_chunk(&mut joined).await.unwrap().unwrap(),
+        "one ",
+        "the recording so far"
+    );
+    feeds.send(0, "two");
+    assert_eq!(next_chunk(&mut first).await.unwrap().unwrap(), "two");
+    assert_eq!(
+        next_chunk(&mut joined).await.unwrap().unwrap(),
+        "two",
+        "and then as it grows"
+    );
+    feeds.end(0);
+    assert!(next_chunk(&mut first).await.is_none());
+    assert!(next_chunk(&mut joined).await.is_none());
+
+    let stored = call(&mut svc).await;
+    assert_eq!(stored.headers()["x-cache"], "HIT");
+    assert_eq!(rest(stored.into_body()).await.unwrap(), "one two");
+    assert_eq!(feeds.calls(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_misses_make_one_service_call() {
+    let feeds = Feeds::default();
+    let svc = service(
+        CacheLayer::shared(larder::Cache::new()),
+        &feeds,
+        Duration::from_millis(100),
+    );
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let mut svc = svc.clone();
+            tokio::spawn(async move { rest(call(&mut svc).await.into_body()).await })
+        })
+        .collect();
+    // Wait until the one call has begun, then give it a body.
+    while feeds.calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    feeds.send(0, "shared body");
+    feeds.end(0);
+    for c in clients {
+        assert_eq!(c.await.unwrap().unwrap(), "shared body");
+    }
+    assert_eq!(
+        feeds.calls(),
+        1,
+        "50 concurrent misses, one call to the service"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_body_fails_its_readers_and_is_not_stored() {
+    let feeds = Feeds::default();
+    let mut svc = service(
+        CacheLayer::shared(larder::Cache::new()),
+        &feeds,
+        Duration::ZERO,
+    );
+    let first = call(&mut svc).await.into_body();
+    let joined = call(&mut svc).await.into_body();
+    feeds.send(0, "partial");
+    feeds.fail(0);
+    let err = rest(first).await.unwrap_err();
+    assert!(err.contains("upstream reset"), "{err}");
+    assert!(
+        rest(joined).await.is_err(),
+        "the joined client sees the failure too"
+    );
+
+    let again = call(&mut svc).await;
+    assert_eq!(again.headers()["x-cache"], "MISS");
+    feeds.send(1, "whole");
+    feeds.end(1);
+    assert_eq!(rest(again.into_body()).await.unwrap(), "whole");
+    assert_eq!(feeds.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_body_past_the_cap_streams_through_whole_but_is_not_stored() {
+    let feeds = Feeds::default();
+    let layer = CacheLayer::shared(larder::Cache::new()).max_body_bytes(8);
+    let mut svc = service(layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await.into_body();
+    let joined = call(&mut svc).await.into_body();
+    for c in ["12345", "67890", "abcde"] {
+        feeds.send(0, c);
+    }
+    feeds.end(0);
+    // Past the cap the readers move together (at most the cap is buffered for the slowest), so
+    // they are read concurrently, as two clients would.
+    let (a, b) = tokio::join!(rest(first), rest(joined));
+    assert_eq!(a.unwrap(), "1234567890abcde");
+    assert_eq!(b.unwrap(), "1234567890abcde");
+
+    let again = call(&mut svc).await;
+    assert_eq!(again.headers()["x-cache"], "MISS", "not stored");
+    feeds.end(1);
+    drop(again);
+    assert_eq!(feeds.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_declared_length_past_the_cap_is_passed_through_unrecorded() {
+    let feeds = Feeds::default();
+    let layer = CacheLayer::shared(larder::Cache::new()).max_body_bytes(4);
+    static HEADERS: &[(&str, &str)] = &[("cache-control", "max-age=60"), ("content-length", "10")];
+    let mut svc = tower::Layer::layer(
+        &layer,
+        streaming_origin(feeds.clone(), Duration::ZERO, HEADERS),
+    );
+    let first = call(&mut svc).await.into_body();
+    feeds.send(0, "0123456789");
+    feeds.end(0);
+    assert_eq!(rest(first).await.unwrap(), "0123456789");
+    let _ = call(&mut svc).await;
+    assert_eq!(feeds.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_stops_nobody_else_and_the_body_is_still_stored() {
+    let feeds = Feeds::default();
+    let mut svc = service(
+        CacheLayer::shared(larder::Cache::new()),
+        &feeds,
+        Duration::ZERO,
+    );
+    let first = call(&mut svc).await;
+    let joined = call(&mut svc).await.into_body();
+    feeds.send(0, "a");
+    drop(first);
+    feeds.send(0, "b");
+    feeds.end(0);
+    assert_eq!(rest(joined).await.unwrap(), "ab");
+    let stored = call(&mut svc).await;
+    assert_eq!(stored.headers()["x-cache"], "HIT");
+    assert_eq!(rest(stored.into_body()).await.unwrap(), "ab");
+    assert_eq!(feeds.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_leader_cancelled_before_its_response_hands_over_to_the_next_request() {
+    let feeds = Feeds::default();
+    let svc = service(
+        CacheLayer::shared(larder::Cache::new()),
+        &feeds,
+        Duration::from_millis(200),
+    );
+    let mut leader = svc.clone();
+    let leader = tokio::spawn(async move { call(&mut leader).await });
+    while feeds.calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut follower = svc.clone();
+    let follower = tokio::spawn(async move { rest(call(&mut follower).await.into_body()).await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    leader.abort();
+    // The follower becomes the leader of a second call.
+    while feeds.calls() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    feeds.send(1, "second");
+    feeds.end(1);
+    assert_eq!(follower.await.unwrap().unwrap(), "second");
+}

@@ -71,7 +71,11 @@ async fn page(State(app): State<App>) -> Response {
         rendered_at => now_secs(),
         users => &app.users[..10],
     };
-    match app.templates.get_template("page").and_then(|t| t.render(ctx)) {
+    match app
+        .templates
+        .get_template("page")
+        .and_then(|t| t.render(ctx))
+    {
         Ok(html) => Html(html).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -93,7 +97,11 @@ fn default_limit() -> usize {
 async fn users(State(app): State<App>, Query(p): Query<Page>) -> Response {
     if p.limit == 0 || p.limit > MAX_LIMIT {
         let msg = format!("limit must be between 1 and {MAX_LIMIT}");
-        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": msg }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": msg })),
+        )
+            .into_response();
     }
     let start = p.skip.min(USERS);
     let end = start.saturating_add(p.limit).min(USERS);
@@ -136,7 +144,10 @@ async fn stream() -> Response {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        Some((Ok::<_, std::io::Error>(format!("chunk {i} at {}\n", now_secs())), i + 1))
+        Some((
+            Ok::<_, std::io::Error>(format!("chunk {i} at {}\n", now_secs())),
+            i + 1,
+        ))
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/plain")
@@ -204,7 +215,10 @@ fn app(cache: Option<Cache>) -> Router {
 }
 
 /// Downstream caches (a CDN, the proxy example) may keep successful responses for a minute too.
-async fn public_for_a_minute(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn public_for_a_minute(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let mut resp = next.run(req).await;
     if resp.status().is_success() && !resp.headers().contains_key(header::CACHE_CONTROL) {
         resp.headers_mut().insert(
@@ -239,7 +253,11 @@ async fn main() {
         Ok(l) => l,
         Err(e) => return eprintln!("cannot listen on {addr}: {e}"),
     };
-    let layer = if cached { "with the larder-http layer" } else { "without a cache layer" };
+    let layer = if cached {
+        "with the larder-http layer"
+    } else {
+        "without a cache layer"
+    };
     println!("api example on http://{addr} ({layer})");
     if let Err(e) = axum::serve(listener, app(cache)).await {
         eprintln!("server error: {e}");

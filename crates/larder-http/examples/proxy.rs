@@ -63,7 +63,10 @@ impl tower::Service<Request<Incoming>> for Forward {
     type Error = Infallible;
     type Future = futures::future::BoxFuture<'static, Result<Self::Response, Infallible>>;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -110,13 +113,23 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     for n in named {
         headers.remove(n.as_str());
     }
-    for n in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] {
+    for n in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
         headers.remove(n);
     }
 }
 
 fn error(status: StatusCode, msg: &str) -> Response<ProxyBody> {
-    let body = Full::new(Bytes::from(msg.to_owned())).map_err(|never| match never {}).boxed_unsync();
+    let body = Full::new(Bytes::from(msg.to_owned()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     resp
@@ -125,14 +138,20 @@ fn error(status: StatusCode, msg: &str) -> Response<ProxyBody> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (Some(scheme), Some(authority)) = (args.upstream.scheme().cloned(), args.upstream.authority().cloned()) else {
+    let (Some(scheme), Some(authority)) = (
+        args.upstream.scheme().cloned(),
+        args.upstream.authority().cloned(),
+    ) else {
         return eprintln!("--upstream must be an absolute URL such as http://127.0.0.1:3000");
     };
     if scheme != Scheme::HTTP {
         return eprintln!("--upstream must be plain http:// (TLS to the upstream is not built in)");
     }
     let url = std::env::var("LARDER_URL").unwrap_or_else(|_| "memory://".into());
-    let cache = match Cache::builder().max_bytes(args.memory_mib << 20).remote_url(&url) {
+    let cache = match Cache::builder()
+        .max_bytes(args.memory_mib << 20)
+        .remote_url(&url)
+    {
         Ok(b) => b.build(),
         Err(e) => return eprintln!("LARDER_URL: {e}"),
     };
@@ -153,7 +172,10 @@ async fn main() {
         Ok(l) => l,
         Err(e) => return eprintln!("cannot listen on {}: {e}", args.listen),
     };
-    println!("caching proxy on http://{} -> {}", args.listen, args.upstream);
+    println!(
+        "caching proxy on http://{} -> {}",
+        args.listen, args.upstream
+    );
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,

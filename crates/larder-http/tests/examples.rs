@@ -1,0 +1,203 @@
+//! The `api` and `proxy` examples, really started (cargo test builds them), driven over
+//! loopback HTTP.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    dir.join("examples").join(name)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> Running {
+    let mut cmd = Command::new(example(name));
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Running(
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("start the {name} example: {e}")),
+    )
+}
+
+type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+async fn get(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut req = Request::get(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = client
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .expect("a response");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+async fn wait_up(client: &HttpClient, url: &str) {
+    for _ in 0..200 {
+        let req = Request::get(url).body(Empty::new()).unwrap();
+        if client.request(req).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answered on {url}");
+}
+
+fn cache_status(h: &http::HeaderMap) -> &str {
+    h.get("x-cache").map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_example_caches_its_upstream_by_its_headers() {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let origin_port = free_port();
+    let proxy_port = free_port();
+    let origin = start(
+        "api",
+        &[],
+        &[
+            ("PORT", origin_port.to_string()),
+            ("LARDER_HTTP", "off".into()),
+        ],
+    );
+    let upstream = format!("http://127.0.0.1:{origin_port}");
+    let listen = format!("127.0.0.1:{proxy_port}");
+    let _proxy = start(
+        "proxy",
+        &["--upstream", &upstream, "--listen", &listen],
+        &[],
+    );
+    let base = format!("http://127.0.0.1:{proxy_port}");
+    wait_up(&client, &format!("{upstream}/report")).await;
+    wait_up(&client, &format!("{base}/report")).await;
+
+    let (s, h, first) = get(&client, &format!("{base}/users?skip=5&limit=3"), &[]).await;
+    assert_eq!((s, cache_status(&h)), (StatusCode::OK, "MISS"));
+    let (_, h, hit) = get(&client, &format!("{base}/users?limit=3&skip=5"), &[]).await;
+    assert_eq!(cache_status(&h), "HIT");
+    assert_eq!(hit, first);
+    assert!(h.contains_key("age"));
+
+    let (_, _, json) = get(
+        &client,
+        &format!("{base}/report"),
+        &[("accept", "application/json")],
+    )
+    .await;
+    let (_, h, csv) = get(
+        &client,
+        &format!("{base}/report"),
+        &[("accept", "text/csv")],
+    )
+    .await;
+    assert_eq!(
+        cache_status(&h),
+        "MISS",
+        "another Accept is another variant"
+    );
+    assert!(csv.starts_with(b"fruit,count") && json.starts_with(b"["));
+    let (_, h, csv2) = get(
+        &client,
+        &format!("{base}/report"),
+        &[("accept", "text/csv")],
+    )
+    .await;
+    assert_eq!((cache_status(&h), csv2), ("HIT", csv));
+
+    let (s, _, _) = get(&client, &format!("{base}/users?limit=0"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "errors pass through");
+
+    drop(origin);
+    let (_, h, still) = get(&client, &format!("{base}/users?skip=5&limit=3"), &[]).await;
+    assert_eq!(
+        (cache_status(&h), still),
+        ("HIT", first),
+        "stored responses outlive the origin"
+    );
+    let (s, _, _) = get(&client, &format!("{base}/page"), &[]).await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_GATEWAY,
+        "an unreachable upstream is a 502"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_example_caches_purges_and_streams() {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let port = free_port();
+    let _api = start("api", &[], &[("PORT", port.to_string())]);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&client, &format!("{base}/report")).await;
+
+    let (_, h, a) = get(&client, &format!("{base}/users?skip=0&limit=2"), &[]).await;
+    assert_eq!(cache_status(&h), "MISS");
+    let (_, h, b) = get(&client, &format!("{base}/users?limit=2&skip=0"), &[]).await;
+    assert_eq!((cache_status(&h), &b), ("HIT", &a));
+    let etag = h
+        .get("etag")
+        .expect("application mode adds an ETag")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (s, _, _) = get(
+        &client,
+        &format!("{base}/users?limit=2&skip=0"),
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_MODIFIED);
+
+    let purge = Request::post(format!("{base}/purge/tag/users"))
+        .body(Empty::new())
+        .unwrap();
+    assert_eq!(
+        client.request(purge).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let (_, h, _) = get(&client, &format!("{base}/users?limit=2&skip=0"), &[]).await;
+    assert_eq!(cache_status(&h), "MISS", "purged by tag");
+
+    let (_, h, body) = get(&client, &format!("{base}/stream"), &[]).await;
+    assert_eq!(cache_status(&h), "MISS");
+    assert_eq!(body.iter().filter(|b| **b == b'\n').count(), 10);
+    let (_, h, again) = get(&client, &format!("{base}/stream"), &[]).await;
+    assert_eq!((cache_status(&h), again), ("HIT", body));
+}

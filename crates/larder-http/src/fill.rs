@@ -397,10 +397,13 @@ where
 
     let store_headers = headers::storable(&head.headers, &plan.strip);
     guard.set_tags(&tags);
+    // Requests waiting on this fetch may use it only where a stored copy could answer them
+    // without validation: fresh on arrival, and not `no-cache`.
+    let shareable = plan.lifetime > plan.initial_age && !plan.rules.no_cache;
     guard.recording().set_head(Arc::new(Head {
         status: head.status,
         headers: store_headers.clone(),
-        shareable: true,
+        shareable,
         vary: plan.vary.clone(),
         vary_values: key::vary_values(&plan.vary, &client.headers),
         shareable_with_auth: plan.rules.shareable_with_auth,

@@ -236,8 +236,8 @@ impl Reader {
         let Some(Some(pos)) = s.readers.get(self.slot).copied() else {
             return Poll::Ready(None);
         };
-        if pos < s.base + s.chunks.len() {
-            let chunk = s.chunks[pos - s.base].clone();
+        if let Some(chunk) = pos.checked_sub(s.base).and_then(|i| s.chunks.get(i)) {
+            let chunk = chunk.clone();
             s.readers[self.slot] = Some(pos + 1);
             if s.overflowed {
                 Recording::trim(&mut s);

@@ -62,7 +62,9 @@ pub(crate) struct Rules {
 impl CachedResponse {
     /// Its current age in seconds at `now_ms` (§4.2.3).
     pub fn age(&self, now_ms: u64) -> u64 {
-        self.initial_age + now_ms.saturating_sub(self.response_time_ms) / 1000
+        // Saturating: the numbers may come from a store, and a corrupt one must not overflow.
+        self.initial_age
+            .saturating_add(now_ms.saturating_sub(self.response_time_ms) / 1000)
     }
 
     pub fn etag(&self) -> Option<&HeaderValue> {

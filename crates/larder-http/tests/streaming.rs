@@ -308,3 +308,34 @@ async fn a_leader_cancelled_before_its_response_hands_over_to_the_next_request()
     feeds.end(1);
     assert_eq!(follower.await.unwrap().unwrap(), "second");
 }
+
+#[tokio::test]
+async fn a_response_that_needs_validation_is_not_shared_with_waiting_requests() {
+    let feeds = Feeds::default();
+    static HEADERS: &[(&str, &str)] = &[("cache-control", "no-cache"), ("etag", "\"v\"")];
+    let layer = CacheLayer::shared(larder::Cache::new());
+    let mut svc = tower::Layer::layer(
+        &layer,
+        streaming_origin(feeds.clone(), Duration::ZERO, HEADERS),
+    );
+    let first = call(&mut svc).await.into_body();
+    let mut second_svc = svc.clone();
+    let second = tokio::spawn(async move { rest(call(&mut second_svc).await.into_body()).await });
+    for _ in 0..400 {
+        if feeds.calls() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(feeds.calls(), 2, "the waiting request made its own call");
+    feeds.send(0, "first");
+    feeds.end(0);
+    feeds.send(1, "second");
+    feeds.end(1);
+    assert_eq!(rest(first).await.unwrap(), "first");
+    assert_eq!(
+        second.await.unwrap().unwrap(),
+        "second",
+        "its own call, not the first's body"
+    );
+}

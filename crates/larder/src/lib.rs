@@ -38,10 +38,13 @@ mod error;
 mod fetch;
 mod flight;
 mod future;
+mod global;
 mod in_process;
 mod key;
 mod memory;
 mod options;
+#[doc(hidden)]
+pub mod private;
 mod remote;
 mod stats;
 mod url;
@@ -49,6 +52,7 @@ mod url;
 pub use cache::{Cache, CacheBuilder, CacheValue};
 pub use error::{Error, FetchError};
 pub use future::{Get, GetOrFetch};
+pub use global::{default_cache, set_default_cache};
 pub use in_process::InProcessStore;
 pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
 pub use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
@@ -57,6 +61,10 @@ pub use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 /// standalone servers, TLS and Redis Cluster.
 #[cfg(feature = "redis")]
 pub use larder_redis as redis;
+
+/// `#[cached]` (`macros` feature): memoize an async function in a [`Cache`].
+#[cfg(feature = "macros")]
+pub use larder_macros::cached;
 
 /// The Memcached store (`memcached` feature).
 #[cfg(feature = "memcached")]

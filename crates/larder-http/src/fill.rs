@@ -97,10 +97,7 @@ async fn lookup(shared: &Shared, key: &str, headers: &HeaderMap) -> Found {
         Stored::Variants(index) => {
             let variant = key::variant_key(key, index.nonce, &index.headers, headers);
             let response = match shared.cache.get::<Stored>(&variant).await {
-                Ok(Some(v)) => match &*v {
-                    Stored::Response(r) => Some(r.clone()),
-                    Stored::Variants(_) => None,
-                },
+                Ok(Some(v)) => v.response(),
                 _ => None,
             };
             Found {
@@ -370,15 +367,9 @@ where
     let send_headers = headers::storable(&head.headers, &[]);
     let Some(plan) = plan else {
         // Not storable: followers fetch on their own; this client gets the response as it is.
-        guard.recording().set_head(Arc::new(Head {
-            status: head.status,
-            headers: HeaderMap::new(),
-            shareable: false,
-            vary: Vec::new(),
-            vary_values: String::new(),
-            shareable_with_auth: false,
-            age: 0,
-        }));
+        guard
+            .recording()
+            .set_head(Arc::new(Head::unshareable(head.status)));
         drop(guard);
         head.headers = send_headers;
         headers::mark(
@@ -400,15 +391,13 @@ where
     // Requests waiting on this fetch may use it only where a stored copy could answer them
     // without validation: fresh on arrival, and not `no-cache`.
     let shareable = plan.lifetime > plan.initial_age && !plan.rules.no_cache;
-    guard.recording().set_head(Arc::new(Head {
-        status: head.status,
-        headers: store_headers.clone(),
+    guard.recording().set_head(Arc::new(Head::planned(
+        head.status,
+        store_headers.clone(),
         shareable,
-        vary: plan.vary.clone(),
-        vary_values: key::vary_values(&plan.vary, &client.headers),
-        shareable_with_auth: plan.rules.shareable_with_auth,
-        age: plan.initial_age,
-    }));
+        &plan,
+        &client.headers,
+    )));
     // The client's own validators match the new response: a 304 for it, while the body is
     // still recorded and stored for everyone else.
     let not_modified = conditional::response_matches(&client.headers, head.status, &send_headers);
@@ -511,15 +500,13 @@ async fn refresh(
         fresh.initial_age = plan.initial_age;
         fresh.lifetime = plan.lifetime;
         fresh.rules = plan.rules;
-        recording.set_head(Arc::new(Head {
-            status: fresh.status,
-            headers: fresh.headers.clone(),
-            shareable: true,
-            vary: plan.vary.clone(),
-            vary_values: key::vary_values(&plan.vary, &client.headers),
-            shareable_with_auth: plan.rules.shareable_with_auth,
-            age: plan.initial_age,
-        }));
+        recording.set_head(Arc::new(Head::planned(
+            fresh.status,
+            fresh.headers.clone(),
+            true,
+            plan,
+            &client.headers,
+        )));
         recording.push(fresh.body.clone());
         recording.finish(Ok(()));
         if !recording.is_superseded() {

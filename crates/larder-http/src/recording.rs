@@ -32,6 +32,40 @@ pub(crate) struct Head {
     pub age: u64,
 }
 
+impl Head {
+    /// The head of a response only its own request may use: waiting requests fetch their own.
+    pub fn unshareable(status: StatusCode) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            shareable: false,
+            vary: Vec::new(),
+            vary_values: String::new(),
+            shareable_with_auth: false,
+            age: 0,
+        }
+    }
+
+    /// The head of a storable response, as its plan and the leader's request describe it.
+    pub fn planned(
+        status: StatusCode,
+        headers: HeaderMap,
+        shareable: bool,
+        plan: &crate::policy::Plan,
+        leader_request: &HeaderMap,
+    ) -> Self {
+        Self {
+            status,
+            headers,
+            shareable,
+            vary: plan.vary.clone(),
+            vary_values: crate::key::vary_values(&plan.vary, leader_request),
+            shareable_with_auth: plan.rules.shareable_with_auth,
+            age: plan.initial_age,
+        }
+    }
+}
+
 /// Why a reader got no (more) body.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]

@@ -200,10 +200,7 @@ fn fresh_memory_hit<B>(
         Stored::Variants(index) => {
             let variant = key::variant_key(key, index.nonce, &index.headers, &parts.headers);
             match shared.cache.get::<Stored>(&variant).try_ready() {
-                Ok(Ok(Some(v))) => match &*v {
-                    Stored::Response(r) => r.clone(),
-                    Stored::Variants(_) => return None,
-                },
+                Ok(Ok(Some(v))) => v.response()?,
                 _ => return None,
             }
         }

@@ -15,6 +15,16 @@ pub(crate) enum Stored {
     Variants(VaryIndex),
 }
 
+impl Stored {
+    /// The response, when this is one (a variant key never holds an index).
+    pub fn response(&self) -> Option<Arc<CachedResponse>> {
+        match self {
+            Self::Response(r) => Some(r.clone()),
+            Self::Variants(_) => None,
+        }
+    }
+}
+
 /// The request headers a URL's responses vary by, as the latest response named them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct VaryIndex {

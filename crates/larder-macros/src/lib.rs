@@ -479,11 +479,15 @@ fn expand(opts: Options, func: ItemFn) -> syn::Result<Tokens> {
         quote!()
     };
 
-    let call = quote! {
+    // The cache, key and options of one call, as the memoized function and `refresh` need them.
+    let prelude = quote! {
         #clone_self
         let __larder_cache: ::larder::Cache = #cache;
         let __larder_key: ::std::string::String = #key_owner #key_fn(#(#key_call_args),*);
         let __larder_opts: ::larder::EntryOptions = #options;
+    };
+    let call = quote! {
+        #prelude
         #(#own)*
     };
 
@@ -540,10 +544,7 @@ fn expand(opts: Options, func: ItemFn) -> syn::Result<Tokens> {
     };
 
     let refresh_body = quote! {
-        #clone_self
-        let __larder_cache: ::larder::Cache = #cache;
-        let __larder_key: ::std::string::String = #key_owner #key_fn(#(#key_call_args),*);
-        let __larder_opts: ::larder::EntryOptions = #options;
+        #prelude
         let __larder_r: #ret = #body_owner #body_fn(#(#arg_names),*).await;
         let __larder_decided: ::std::result::Result<#stored, ::larder::private::Uncached<#ret>> = { #decide };
         match __larder_decided {

@@ -1,9 +1,6 @@
 //! The `api` and `proxy` examples, really started (cargo test builds them), driven over
 //! loopback HTTP.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,41 +9,16 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    dir.join("examples").join(name)
-}
+use larder_testkit::ExampleProcess;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    larder_testkit::free_port().expect("a free port")
 }
 
-fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> Running {
-    let mut cmd = Command::new(example(name));
-    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Running(
-        cmd.spawn()
-            .unwrap_or_else(|e| panic!("start the {name} example: {e}")),
-    )
+fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> ExampleProcess {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ExampleProcess::start(name, args, &env)
+        .unwrap_or_else(|e| panic!("start the {name} example: {e}"))
 }
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;

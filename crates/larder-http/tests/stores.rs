@@ -110,6 +110,8 @@ async fn a_store_outage_degrades_to_calling_the_service() {
         .unwrap()
         .store_timeout(Duration::from_millis(200))
         .build();
+    // Coherent before the first request: the backplane's first subscription drops memory.
+    assert!(cache.backplane_ready(Duration::from_secs(10)).await);
     let mut h = harness(CacheLayer::shared(cache), |_, n| {
         reply(200, &[("cache-control", "max-age=60")], &format!("v{n}"))
     });

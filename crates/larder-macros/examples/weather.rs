@@ -20,20 +20,30 @@ struct Weather {
 #[derive(Debug, Clone)]
 enum WeatherError {
     UnknownCity(String),
+    TimedOut(Duration),
 }
 
 impl std::fmt::Display for WeatherError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::UnknownCity(city) => write!(f, "no weather for {city}"),
+            Self::TimedOut(after) => write!(f, "the weather API did not answer within {after:?}"),
         }
     }
 }
 
-/// The slow upstream: 1 second per call.
+/// What `hard_timeout` hands to the error type.
+impl From<larder::Timeout> for WeatherError {
+    fn from(t: larder::Timeout) -> Self {
+        Self::TimedOut(t.0)
+    }
+}
+
+/// The slow upstream: 1 second per call, and it hangs for Reykjavik.
 async fn weather_api(city: &str) -> Result<Weather, WeatherError> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     match city {
+        "Reykjavik" => std::future::pending().await,
         "Atlantis" => Err(WeatherError::UnknownCity(city.to_owned())),
         _ => Ok(Weather {
             city: city.to_owned(),
@@ -43,8 +53,8 @@ async fn weather_api(city: &str) -> Result<Weather, WeatherError> {
     }
 }
 
-/// Cached for an hour per city; errors are not cached.
-#[cached(key = "weather:{city}", ttl = "1h")]
+/// Cached for an hour per city; errors are not cached; a call over 3 s is stopped.
+#[cached(key = "weather:{city}", ttl = "1h", hard_timeout = "3s")]
 async fn get_weather(city: &str) -> Result<Weather, WeatherError> {
     weather_api(city).await
 }
@@ -83,5 +93,8 @@ async fn main() {
 
     let done = timed("an error (not cached)");
     done(&get_weather("Atlantis").await);
+
+    let done = timed("a hanging upstream (hard timeout)");
+    done(&get_weather("Reykjavik").await);
     println!("{:?}", larder::default_cache().stats());
 }

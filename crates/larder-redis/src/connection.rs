@@ -8,10 +8,13 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisResult};
+use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisResult};
 use tokio::sync::OnceCell;
 
+use larder_store::StoreError;
+
 use crate::Error;
+use crate::store::store_error;
 
 /// Time limits and retries for the connection. The cache in front of the store has its own,
 /// usually tighter, per-call timeout; these only stop work piling up inside the client.
@@ -45,20 +48,36 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
+    /// Runs `cmd`. On a standalone server a command that meets a connection the server dropped
+    /// (a restart, say) is sent once more, on the connection the manager makes in its place:
+    /// otherwise the first write after a restart would be lost. Every command the store sends is
+    /// safe to repeat. A cluster connection retries by itself.
     pub(crate) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
-            Self::Standalone(c) => cmd.query_async(c).await,
+            Self::Standalone(c) => match cmd.query_async(c).await {
+                Err(e) if dropped(&e) => cmd.query_async(c).await,
+                result => result,
+            },
             Self::Cluster(c) => cmd.query_async(c).await,
         }
     }
 
-    /// A pipeline; on a cluster all its keys must share one hash slot.
+    /// A pipeline; on a cluster all its keys must share one hash slot. Retried as `query` is.
     pub(crate) async fn pipeline<T: FromRedisValue>(&mut self, pipe: &Pipeline) -> RedisResult<T> {
         match self {
-            Self::Standalone(c) => pipe.query_async(c).await,
+            Self::Standalone(c) => match pipe.query_async(c).await {
+                Err(e) if dropped(&e) => pipe.query_async(c).await,
+                result => result,
+            },
             Self::Cluster(c) => pipe.query_async(c).await,
         }
     }
+}
+
+/// Whether `e` means an established connection is gone: not that the server refused a new one
+/// (it is down, and a second try would only wait) or answered slowly.
+fn dropped(e: &RedisError) -> bool {
+    (e.is_connection_dropped() || e.is_io_error()) && !e.is_connection_refusal()
 }
 
 pub(crate) struct Connector {
@@ -78,6 +97,19 @@ impl Connector {
 
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.recipe, Recipe::Cluster(_))
+    }
+
+    /// The connection as a store sees it: any failure to make it is a [`StoreError`].
+    pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
+        self.get().await.map_err(|e| match e {
+            Error::Redis(e) => store_error(e),
+            other => StoreError::connection(other),
+        })
+    }
+
+    /// Runs one command, with its errors as a store reports them.
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        self.conn().await?.query(cmd).await.map_err(store_error)
     }
 
     /// The connection, made now if this is the first call (or the last attempt failed).

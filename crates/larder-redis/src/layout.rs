@@ -3,8 +3,9 @@
 //! An entry of namespace `ns` and key `k` lives at `{prefix}{ns'}:{k}`, where `ns'` is the namespace
 //! with `%`, `:` and `#` percent-escaped: the first `:` after the prefix therefore always ends the
 //! namespace, so clearing namespace `a` (pattern `{prefix}a:*`) can never touch namespace `a:b`.
-//! Tag versions live at `{prefix}#tag:{tag}`, which no entry key can spell because an escaped
-//! namespace never contains `#`.
+//! Tag versions live at `{prefix}#tag:{tag}`, distributed locks at `{prefix}#lock:{ns'}:{k}` and
+//! the backplane's channel is `{prefix}#backplane`: no entry key can spell these, because an
+//! escaped namespace never contains `#`.
 
 use larder_store::escape_namespace;
 
@@ -35,6 +36,24 @@ impl Layout {
         out.extend_from_slice(self.prefix.as_bytes());
         out.extend_from_slice(b"#tag:");
         out.extend_from_slice(tag.as_bytes());
+        out
+    }
+
+    /// The distributed lock of an entry.
+    pub(crate) fn lock(&self, namespace: &str, key: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + namespace.len() + key.len() + 7);
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b"#lock:");
+        escape_namespace(&mut out, namespace);
+        out.push(b':');
+        out.extend_from_slice(key.as_bytes());
+        out
+    }
+
+    /// The backplane's pub/sub channel: every store with this prefix shares it.
+    pub(crate) fn channel(&self) -> Vec<u8> {
+        let mut out = self.prefix.as_bytes().to_vec();
+        out.extend_from_slice(b"#backplane");
         out
     }
 
@@ -97,6 +116,8 @@ mod tests {
                 }
             }
             assert!(!matches(&pattern, &layout.tag("x")));
+            assert!(!matches(&pattern, &layout.lock(ns, "k")));
+            assert!(!matches(&pattern, &layout.channel()));
         }
     }
 
@@ -105,6 +126,8 @@ mod tests {
         let layout = Layout::new("p:");
         assert_ne!(layout.entry("", "#tag:x"), layout.tag("x"));
         assert_ne!(layout.entry("#tag", "x"), layout.tag("x"));
+        assert_ne!(layout.entry("#lock", "x"), layout.lock("", "x"));
+        assert_ne!(layout.entry("", "#lock::x"), layout.lock("", "x"));
         assert_eq!(layout.entry("users", "42"), b"p:users:42");
     }
 }

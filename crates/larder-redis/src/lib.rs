@@ -20,6 +20,7 @@
 //! live in the `Cache`; this crate only speaks Redis.
 #![warn(missing_docs)]
 
+mod backplane;
 mod connection;
 mod layout;
 mod store;
@@ -27,6 +28,7 @@ mod url;
 
 use std::path::PathBuf;
 
+pub use backplane::RedisBackplane;
 pub use store::{RedisStore, RedisStoreBuilder};
 
 /// Why a [`RedisStore`] could not be built.

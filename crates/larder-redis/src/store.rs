@@ -1,5 +1,6 @@
 //! [`RedisStore`]: the [`Store`] trait over Redis, standalone or Cluster.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,9 +10,13 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, ErrorKind, RedisError, Value, cmd};
 
 use crate::Error;
+use crate::backplane::RedisBackplane;
 use crate::connection::{Conn, Connector, Limits, Recipe};
 use crate::layout::Layout;
 use crate::url::Target;
+
+/// Deletes the lock `KEYS[1]` only if it still holds this caller's token `ARGV[1]`.
+const UNLOCK_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// How many keys one SCAN step asks for while clearing a namespace.
 const SCAN_COUNT: u64 = 1_000;
@@ -39,10 +44,14 @@ const SCAN_COUNT: u64 = 1_000;
 /// # let _ = cache;
 /// ```
 pub struct RedisStore {
-    connector: Connector,
+    connector: Arc<Connector>,
     layout: Layout,
     prefix: String,
     name: &'static str,
+    /// One client per node, for the backplane's dedicated subscriber connection.
+    subscribers: Arc<[Client]>,
+    limits: Limits,
+    backplane: bool,
 }
 
 /// Options for a [`RedisStore`] beyond what its URL says.
@@ -105,6 +114,14 @@ impl RedisStoreBuilder {
             })?),
             (None, None) => None,
         };
+        let subscribers = target
+            .nodes
+            .iter()
+            .map(|url| match &root_cert {
+                Some(pem) => client_with_root_cert(url, pem.clone()),
+                None => Ok(Client::open(url.as_str())?),
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let recipe = if target.cluster {
             let mut builder = ClusterClient::builder(target.nodes.iter().map(String::as_str))
                 .connection_timeout(self.limits.connect_timeout)
@@ -134,9 +151,12 @@ impl RedisStoreBuilder {
             } else {
                 "redis"
             },
-            connector: Connector::new(recipe, self.limits),
+            connector: Arc::new(Connector::new(recipe, self.limits)),
             layout: Layout::new(&prefix),
             prefix,
+            subscribers: subscribers.into(),
+            limits: self.limits,
+            backplane: target.backplane,
         })
     }
 }
@@ -203,15 +223,46 @@ impl RedisStore {
         self.connector.is_cluster()
     }
 
+    /// A backplane over this store's Redis: pub/sub on the channel `{prefix}#backplane`, shared by
+    /// every store with the same prefix. It publishes through this store's connection and
+    /// subscribes on a connection of its own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let store = larder_redis::RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let backplane = store.backplane();
+    /// let cache = larder::Cache::builder()
+    ///     .remote(Arc::new(store))
+    ///     .backplane(Arc::new(backplane))
+    ///     .build();
+    /// # let _ = cache;
+    /// ```
+    pub fn backplane(&self) -> RedisBackplane {
+        RedisBackplane::new(
+            self.name,
+            self.layout.channel(),
+            Arc::clone(&self.connector),
+            Arc::clone(&self.subscribers),
+            self.limits,
+        )
+    }
+
+    /// Whether the URL asked for a backplane (`backplane=off` says no); `Cache::from_url` reads it.
+    ///
+    /// ```
+    /// let store = larder_redis::RedisStore::open("redis://127.0.0.1?backplane=off").unwrap();
+    /// assert!(!store.wants_backplane());
+    /// ```
+    pub fn wants_backplane(&self) -> bool {
+        self.backplane
+    }
+
     async fn conn(&self) -> Result<Conn, StoreError> {
-        self.connector.get().await.map_err(|e| match e {
-            Error::Redis(e) => store_error(e),
-            other => StoreError::connection(other),
-        })
+        self.connector.conn().await
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        self.conn().await?.query(cmd).await.map_err(store_error)
+        self.connector.query(cmd).await
     }
 
     /// `MGET` of `keys` (none: no round trip), checked to answer one value per key.
@@ -244,12 +295,12 @@ impl RedisStore {
             return Ok(());
         }
         match self.conn().await? {
-            Conn::Standalone(mut c) => {
+            mut conn @ Conn::Standalone(_) => {
                 let mut pipe = redis::pipe();
                 for cmd in cmds {
                     pipe.add_command(cmd).ignore();
                 }
-                pipe.query_async::<()>(&mut c).await.map_err(store_error)
+                conn.pipeline::<()>(&pipe).await.map_err(store_error)
             }
             conn @ Conn::Cluster(_) => {
                 let calls = cmds.into_iter().map(|cmd| {
@@ -479,6 +530,37 @@ impl Store for RedisStore {
         })
     }
 
+    fn try_lock<'a>(
+        &'a self,
+        key: StoreKey<'a>,
+        token: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut c = cmd("SET");
+            c.arg(self.layout.lock(key.namespace, key.key))
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(px(ttl));
+            let taken: Option<String> = self.query(&c).await?;
+            Ok(taken.is_some())
+        })
+    }
+
+    fn unlock<'a>(&'a self, key: StoreKey<'a>, token: &'a [u8]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            // Compare and delete in one step: a lock that expired and was taken by another
+            // process since is not ours to release.
+            let mut c = cmd("EVAL");
+            c.arg(UNLOCK_SCRIPT)
+                .arg(1)
+                .arg(self.layout.lock(key.namespace, key.key))
+                .arg(token);
+            self.query::<Value>(&c).await.map(drop)
+        })
+    }
+
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let reply: String = self.query(&cmd("PING")).await?;
@@ -502,7 +584,7 @@ fn px(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-fn store_error(e: RedisError) -> StoreError {
+pub(crate) fn store_error(e: RedisError) -> StoreError {
     if e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()

@@ -4,8 +4,9 @@
 //! - `rediss://...` for TLS, optionally with `ca_file=/path/ca.pem` for a private CA
 //! - `redis+cluster://[user:password@]host1:port1,host2:port2[/?prefix=P]` (and `rediss+cluster`)
 //!
-//! `prefix` and `ca_file` are larder's own parameters and are taken out; any other parameter
-//! (`protocol=resp3`, ...) is passed on to redis-rs.
+//! `prefix`, `ca_file` and `backplane` (`on`, the default, or `off`: whether `Cache::from_url`
+//! sets up the pub/sub backplane) are larder's own parameters and are taken out; any other
+//! parameter (`protocol=resp3`, ...) is passed on to redis-rs.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,8 @@ pub(crate) struct Target {
     pub(crate) cluster: bool,
     pub(crate) prefix: String,
     pub(crate) ca_file: Option<PathBuf>,
+    /// Whether a cache built from this URL keeps its memory tier coherent over pub/sub.
+    pub(crate) backplane: bool,
 }
 
 impl Target {
@@ -39,6 +42,7 @@ impl Target {
         };
         let mut prefix = DEFAULT_PREFIX.to_owned();
         let mut ca_file = None;
+        let mut backplane = true;
         let mut passed_on = Vec::new();
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             if pair.is_empty() {
@@ -52,6 +56,13 @@ impl Target {
                 "ca_file" => {
                     let path = percent_decode(value).ok_or(bad("ca_file is not valid UTF-8"))?;
                     ca_file = Some(PathBuf::from(path));
+                }
+                "backplane" => {
+                    backplane = match value {
+                        "on" | "true" | "1" => true,
+                        "off" | "false" | "0" => false,
+                        _ => return Err(bad("backplane must be on or off")),
+                    }
                 }
                 _ => passed_on.push(pair),
             }
@@ -103,6 +114,7 @@ impl Target {
             cluster,
             prefix,
             ca_file,
+            backplane,
         })
     }
 }
@@ -117,7 +129,11 @@ mod tests {
         assert_eq!(t.nodes, ["redis://:pw@127.0.0.1:6380/2?protocol=resp3"]);
         assert_eq!(t.prefix, "app:");
         assert!(!t.cluster);
+        assert!(t.backplane, "on unless the URL says off");
         assert_eq!(Target::parse("redis://h").unwrap().prefix, DEFAULT_PREFIX);
+        let t = Target::parse("redis://h?backplane=off&db=1").unwrap();
+        assert!(!t.backplane);
+        assert_eq!(t.nodes, ["redis://h?db=1"]);
     }
 
     #[test]
@@ -142,6 +158,7 @@ mod tests {
             "redis://h?ca_file=/x",
             "redis://h?prefix=%FF",
             "redis://h?prefix=%4",
+            "redis://h?backplane=maybe",
         ] {
             assert!(Target::parse(url).is_err(), "{url}");
         }

@@ -15,14 +15,8 @@ fn cache(url: &str) -> Cache {
 }
 
 /// Waits until `check` holds, up to 10 s; false if it never does.
-async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
+    larder_testkit::eventually(Duration::from_secs(10), check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use larder_redis::RedisStore;
 use larder_store::{Store, StoreKey};
-use larder_testkit::{RedisCluster, RedisServer, check_store_contract};
+use larder_testkit::{RedisCluster, RedisServer, check_lock_contract, check_store_contract};
 
 const REDIS_EXPIRY: Duration = Duration::from_millis(50);
 
@@ -13,6 +13,7 @@ async fn standalone_server_keeps_the_store_contract() {
     let redis = RedisServer::start().expect("redis-server");
     let store = RedisStore::open(&format!("{}/3?prefix=contract:", redis.url())).unwrap();
     check_store_contract(&store, REDIS_EXPIRY).await;
+    check_lock_contract(&store, REDIS_EXPIRY).await;
     // The database index and prefix are honoured: the keys are in db 3 under the prefix.
     let keys = redis.command(&["KEYS", "*"]).unwrap();
     assert_eq!(keys, "", "db 0 stays empty");
@@ -93,6 +94,7 @@ async fn three_master_cluster_keeps_the_store_contract() {
     let cluster = RedisCluster::start(3).expect("redis cluster");
     let store = RedisStore::open(&cluster.url()).unwrap();
     assert!(store.is_cluster());
+    check_lock_contract(&store, REDIS_EXPIRY).await;
     check_store_contract(&store, REDIS_EXPIRY).await;
     // The entries really are spread over the masters.
     for node in 0..cluster.len() {

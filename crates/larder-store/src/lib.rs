@@ -9,8 +9,10 @@
 //! on Redis, a version key on Memcached).
 #![warn(missing_docs)]
 
+mod backplane;
 mod helpers;
 
+pub use backplane::{Backplane, BackplaneEvent, BackplaneSink, Subscription};
 pub use helpers::{escape_namespace, percent_decode, redact_url};
 
 use std::future::Future;
@@ -70,6 +72,9 @@ pub enum StoreError {
     /// The store's answer was not what the protocol allows.
     #[error("unexpected reply from the store: {0}")]
     Protocol(String),
+    /// The store does not offer this operation (for example locks).
+    #[error("the store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -176,4 +181,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers.
     fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// Takes the lock `key` for `ttl`, marked with `token`, unless someone holds it; whether it
+    /// was taken. The lock must expire by itself after `ttl`, so a holder that dies frees it.
+    /// The default: [`StoreError::Unsupported`], and callers then go on without a lock.
+    fn try_lock<'a>(
+        &'a self,
+        key: StoreKey<'a>,
+        token: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let _ = (key, token, ttl);
+        Box::pin(async { Err(StoreError::Unsupported("locks")) })
+    }
+
+    /// Releases the lock `key` if `token` still holds it (not if it expired and someone else took
+    /// it since).
+    fn unlock<'a>(&'a self, key: StoreKey<'a>, token: &'a [u8]) -> StoreFuture<'a, ()> {
+        let _ = (key, token);
+        Box::pin(async { Err(StoreError::Unsupported("locks")) })
+    }
 }

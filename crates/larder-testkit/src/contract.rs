@@ -140,3 +140,60 @@ pub async fn check_store_contract(store: &dyn Store, coarse_expiry: Duration) {
         .await
         .expect("invalidate nothing");
 }
+
+/// Checks a store's distributed locks: one holder at a time, release only by the holder's token,
+/// expiry by itself, and no clash with entries or other namespaces. `coarse_expiry` as for
+/// [`check_store_contract`].
+///
+/// ```no_run
+/// # async fn run(store: &dyn larder_store::Store) {
+/// larder_testkit::check_lock_contract(store, std::time::Duration::from_millis(50)).await;
+/// # }
+/// ```
+pub async fn check_lock_contract(store: &dyn Store, coarse_expiry: Duration) {
+    let k = StoreKey::new("contract-locks", "job");
+    let long = Duration::from_secs(30);
+    store
+        .unlock(k, b"stale-token")
+        .await
+        .expect("unlock of a free lock");
+    assert!(store.try_lock(k, b"one", long).await.expect("try_lock"));
+    assert!(
+        !store.try_lock(k, b"two", long).await.expect("try_lock"),
+        "held"
+    );
+    store.unlock(k, b"two").await.expect("unlock");
+    assert!(
+        !store.try_lock(k, b"two", long).await.expect("try_lock"),
+        "another token cannot release it"
+    );
+
+    // Locks live apart from entries and from other namespaces.
+    store
+        .set(k, Bytes::from_static(b"entry"), long)
+        .await
+        .expect("set");
+    assert_eq!(
+        store.get(k).await.expect("get").as_deref(),
+        Some(&b"entry"[..])
+    );
+    let other = StoreKey::new("contract-locks-2", "job");
+    assert!(store.try_lock(other, b"x", long).await.expect("try_lock"));
+    store.unlock(other, b"x").await.expect("unlock");
+
+    store.unlock(k, b"one").await.expect("unlock");
+    assert!(
+        store
+            .try_lock(k, b"three", coarse_expiry)
+            .await
+            .expect("try_lock"),
+        "released by its holder"
+    );
+    tokio::time::sleep(coarse_expiry * 3).await;
+    assert!(
+        store.try_lock(k, b"four", long).await.expect("try_lock"),
+        "expired by itself"
+    );
+    store.unlock(k, b"four").await.expect("unlock");
+    store.delete(k).await.expect("delete");
+}

@@ -11,18 +11,22 @@
 #![warn(missing_docs)]
 
 mod contract;
+mod example;
 mod load;
 mod memcached;
 mod process;
 mod redis;
 mod throughput;
+mod wait;
 mod wire;
 
-pub use contract::check_store_contract;
+pub use contract::{check_lock_contract, check_store_contract};
+pub use example::{ExampleProcess, free_port};
 pub use load::{Load, LoadReport};
 pub use memcached::MemcachedServer;
 pub use redis::{RedisCluster, RedisServer, RedisServerBuilder};
 pub use throughput::{BenchEnv, Throughput, measure};
+pub use wait::eventually;
 
 /// Why a test server could not be started or administered.
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,15 @@ pub(crate) fn unix_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// Wall-clock microseconds since the Unix epoch (0 if the system clock is before 1970): fine
+/// enough to order a write on one node before a fetch that another node starts after hearing it.
+pub(crate) fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Converts wall-clock Unix milliseconds into a monotonic instant comparable with [`now_nanos`].
 pub(crate) fn unix_millis_to_mono(unix_ms: u64, now_mono: u64, now_unix_ms: u64) -> u64 {
     if unix_ms >= now_unix_ms {
@@ -49,6 +58,16 @@ pub(crate) async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Out
         return Ok(fut.await);
     }
     tokio::time::timeout(limit, fut).await.map_err(|_| ())
+}
+
+/// Sleeps on the tokio timer; outside a runtime, where there is no timer (tokio would panic) and
+/// the caller drives its future on a blocking executor, it blocks the thread instead.
+pub(crate) async fn sleep(d: Duration) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::time::sleep(d).await;
+    } else {
+        std::thread::sleep(d);
+    }
 }
 
 /// The fallback clock's origin, fixed on first use.

@@ -44,6 +44,29 @@ pub enum Error {
     Store(#[source] Arc<dyn std::error::Error + Send + Sync>),
 }
 
+/// A memoized call ran past its hard timeout with no stale value to serve.
+///
+/// `#[cached(hard_timeout = "2s")]` on a function returning `Result<T, E>` hands this to `E`
+/// through `From`, so such an `E` implements `From<larder::Timeout>`:
+///
+/// ```
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Upstream(String),
+///     TimedOut(std::time::Duration),
+/// }
+///
+/// impl From<larder::Timeout> for ApiError {
+///     fn from(t: larder::Timeout) -> Self {
+///         ApiError::TimedOut(t.0)
+///     }
+/// }
+/// # let _ = ApiError::Upstream(String::new());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("timed out after {0:?}")]
+pub struct Timeout(pub Duration);
+
 /// Why `get_or_fetch` could not produce a value.
 ///
 /// `E` is the factory's own error type; every coalesced waiter receives the same error, shared

@@ -22,9 +22,10 @@ use futures::future::BoxFuture;
 use crate::cache::{Cache, CacheValue, downcast};
 use crate::clock;
 use crate::error::{Error, FetchError};
-use crate::flight::{Join, Outcome, Source, Ticket, panic_message, spawn_or_inline};
+use crate::flight::{Join, Led, Outcome, Source, Ticket, panic_message, spawn_or_inline};
 use crate::future::GetOrFetch;
-use crate::memory::{AnyValue, Lookup};
+use crate::lock::LockWait;
+use crate::memory::{AnyValue, Entry, Lookup};
 use crate::options::{EntryOptions, Resolved, valid_fraction};
 use crate::remote::RemoteLookup;
 use crate::stats::Counter;
@@ -38,12 +39,20 @@ enum Kind {
 
 /// A stale value a caller or the flight can fall back on, with the end of its window.
 #[derive(Clone)]
-struct Fallback {
-    value: AnyValue,
-    stale_until: u64,
+pub(crate) struct Fallback {
+    pub(crate) value: AnyValue,
+    pub(crate) stale_until: u64,
 }
 
 impl Fallback {
+    /// The fallback an entry past its ttl offers.
+    pub(crate) fn from_stale(entry: Entry) -> Self {
+        Self {
+            value: entry.value,
+            stale_until: entry.stale_until,
+        }
+    }
+
     fn usable(&self) -> bool {
         clock::now_nanos() < self.stale_until
     }
@@ -83,6 +92,7 @@ impl Cache {
     /// assert!(matches!(err, FetchError::Factory(_)));
     /// # }
     /// ```
+    #[inline]
     pub fn get_or_fetch<'a, T, E, F, Fut>(
         &'a self,
         key: &'a str,
@@ -113,17 +123,30 @@ impl Cache {
                     {
                         self.refresh_in_background(key, &opts, factory);
                     }
-                    return GetOrFetch::ready(downcast(entry.value, key));
+                    return GetOrFetch::ready(downcast(mem.serve(entry), key));
                 }
-                Lookup::Stale(entry) => {
-                    fallback = Some(Fallback {
-                        value: entry.value,
-                        stale_until: entry.stale_until,
-                    })
-                }
+                Lookup::Stale(entry) => fallback = Some(Fallback::from_stale(entry)),
                 Lookup::Miss => {}
             }
         }
+        self.fetch_boxed(key, opts, fallback, factory)
+    }
+
+    /// Builds the miss path's state machine, out of line so that a hit's frame stays small.
+    #[inline(never)]
+    fn fetch_boxed<'a, T, E, F, Fut>(
+        &'a self,
+        key: &'a str,
+        opts: EntryOptions,
+        fallback: Option<Fallback>,
+        factory: F,
+    ) -> GetOrFetch<'a, T, E>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
         GetOrFetch::running(self.fetch(key, opts, fallback, factory).boxed())
     }
 
@@ -142,7 +165,7 @@ impl Cache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let opts = opts.or(&self.defaults);
-        let (shared, inline) = match self.inner.flights.join(&opts.namespace, key) {
+        let (shared, inline) = match self.inner.flights.join(&opts.namespace, key, Led::ByTask) {
             Join::Leader(ticket, shared) => {
                 let task = self.fetch_task(
                     ticket,
@@ -154,7 +177,7 @@ impl Cache {
                 );
                 (shared, spawn_or_inline(task))
             }
-            Join::Follower(shared) => {
+            Join::Follower(shared, _) => {
                 self.inner.stats.incr(Counter::Coalesced);
                 (shared, None)
             }
@@ -185,7 +208,8 @@ impl Cache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let opts = opts.or(&self.defaults);
-        if let Join::Leader(ticket, _) = self.inner.flights.join(&opts.namespace, key) {
+        if let Join::Leader(ticket, _) = self.inner.flights.join(&opts.namespace, key, Led::ByTask)
+        {
             self.inner.stats.incr(Counter::EagerRefresh);
             let task = self.fetch_task(ticket, key, opts, None, factory, Kind::Refresh);
             // Outside a runtime there is nothing to run it on; dropping the task unregisters it.
@@ -193,8 +217,38 @@ impl Cache {
         }
     }
 
+    /// After a failed factory run: the stale value if one is still usable, else the failure. A
+    /// stale value served this way stays in memory as fresh for the fail-safe throttle, so the
+    /// callers that follow get it at once instead of each waiting on the failing source; unless a
+    /// newer write or delete `superseded` the run.
+    pub(crate) fn fail_safe(
+        &self,
+        opts: &Resolved,
+        key: &str,
+        fallback: Option<Fallback>,
+        failure: Outcome,
+        superseded: bool,
+    ) -> Outcome {
+        self.inner.stats.incr(Counter::FactoryError);
+        let Some(stale) = fallback.filter(Fallback::usable) else {
+            return failure;
+        };
+        if !superseded
+            && !opts.fail_safe_throttle.is_zero()
+            && let Some(mem) = &self.inner.memory
+        {
+            let now = clock::now_nanos();
+            let until = clock::deadline(now, opts.fail_safe_throttle);
+            mem.throttle(&opts.namespace, key, &stale.value, until, now);
+        }
+        Outcome::Value {
+            value: stale.value,
+            source: Source::Stale,
+        }
+    }
+
     /// Turns the flight's outcome into this caller's answer, applying its own fallback.
-    fn resolve<T: CacheValue, E: Send + Sync + 'static>(
+    pub(crate) fn resolve<T: CacheValue, E: Send + Sync + 'static>(
         &self,
         key: &str,
         outcome: Outcome,
@@ -283,6 +337,22 @@ impl Cache {
                     _ => {}
                 }
             }
+            let mut held = None;
+            if kind == Kind::Miss
+                && let Some(wait) = opts.lock_wait
+            {
+                match cache.lock_or_wait::<T>(&opts, &key, wait).await {
+                    LockWait::Acquired(lock) => held = Some(lock),
+                    LockWait::Found(value) => {
+                        ticket.finish(Outcome::Value {
+                            value,
+                            source: Source::Remote,
+                        });
+                        return;
+                    }
+                    LockWait::Alone => {}
+                }
+            }
             cache.inner.stats.incr(Counter::FactoryRun);
             let run = AssertUnwindSafe(async move { factory().await }).catch_unwind();
             let result = match opts.hard_timeout {
@@ -302,21 +372,20 @@ impl Cache {
                         value,
                         source: Source::Factory,
                     });
+                    if let Some(lock) = held {
+                        cache.unlock(&opts, &key, lock).await;
+                    }
                     return;
                 }
                 Ok(Ok(Err(e))) => Outcome::Factory(Arc::new(e)),
                 Ok(Err(panic)) => Outcome::Panicked(panic_message(&*panic)),
                 Err(limit) => Outcome::Timeout(limit),
             };
-            cache.inner.stats.incr(Counter::FactoryError);
-            let outcome = match fallback.filter(Fallback::usable) {
-                Some(stale) if kind == Kind::Miss => Outcome::Value {
-                    value: stale.value,
-                    source: Source::Stale,
-                },
-                _ => failure,
-            };
+            let outcome = cache.fail_safe(&opts, &key, fallback, failure, ticket.superseded());
             ticket.finish(outcome);
+            if let Some(lock) = held {
+                cache.unlock(&opts, &key, lock).await;
+            }
         }
         .boxed()
     }

@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use ahash::HashMap;
@@ -52,10 +53,14 @@ type FlightKey = (Arc<str>, Box<str>);
 
 struct Flight {
     id: u64,
+    led: Led,
     outcome: SharedOutcome,
     /// Set by a `set`, `delete` or namespace clear while the fetch runs: its result is still handed
     /// to the waiters but no longer written, so the newer write (or the removal) wins.
     superseded: Arc<AtomicBool>,
+    /// Wall-clock microseconds when the fetch began, to tell another node's change that happened
+    /// before it (its message merely arrived late) from one that happened during it.
+    began: u64,
 }
 
 /// The in-flight fetches of one cache.
@@ -99,10 +104,19 @@ impl Drop for Ticket {
     }
 }
 
+/// Who runs a flight: a task of its own (`get_or_fetch`), or a caller's thread, inline
+/// (`get_or_compute`). A blocking caller may wait only for a flight another thread runs: waiting
+/// on a task could stall the very runtime thread that task needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Led {
+    ByTask,
+    ByThread(ThreadId),
+}
+
 /// The result of joining: either this caller must start the fetch, or it is already running.
 pub(crate) enum Join {
     Leader(Ticket, SharedOutcome),
-    Follower(SharedOutcome),
+    Follower(SharedOutcome, Led),
 }
 
 impl Flights {
@@ -127,12 +141,13 @@ impl Flights {
         &self.shards[(h.finish() as usize) & (self.shards.len() - 1)]
     }
 
-    /// Joins the flight for `(ns, key)`, registering a new one if none is running.
-    pub(crate) fn join(self: &Arc<Self>, ns: &Arc<str>, key: &str) -> Join {
+    /// Joins the flight for `(ns, key)`, registering a new one, `led` as given, if none is
+    /// running.
+    pub(crate) fn join(self: &Arc<Self>, ns: &Arc<str>, key: &str, led: Led) -> Join {
         let mut map = self.shard(ns, key).lock();
         let flight_key: FlightKey = (Arc::clone(ns), key.into());
         if let Some(f) = map.get(&flight_key) {
-            return Join::Follower(f.outcome.clone());
+            return Join::Follower(f.outcome.clone(), f.led);
         }
         let id = self.next_id.fetch_add(1, Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -142,8 +157,10 @@ impl Flights {
             flight_key.clone(),
             Flight {
                 id,
+                led,
                 outcome: outcome.clone(),
                 superseded: Arc::clone(&superseded),
+                began: crate::clock::unix_micros(),
             },
         );
         drop(map);
@@ -159,6 +176,12 @@ impl Flights {
 
     /// Marks the fetch in flight for `(ns, key)`, if any, as superseded.
     pub(crate) fn supersede(&self, ns: &str, key: &str) {
+        self.supersede_begun_by(ns, key, u64::MAX);
+    }
+
+    /// Marks the fetch in flight for `(ns, key)` as superseded if it began at or before `at`
+    /// (wall-clock microseconds): for a change another node made at `at`.
+    pub(crate) fn supersede_begun_by(&self, ns: &str, key: &str, at: u64) {
         let map = self.shard(ns, key).lock();
         // Looking up by the owned key type needs an allocation; flights are few, so scan instead
         // only when the shard is not empty.
@@ -166,17 +189,17 @@ impl Flights {
             return;
         }
         for ((f_ns, f_key), flight) in map.iter() {
-            if &**f_ns == ns && &**f_key == key {
+            if &**f_ns == ns && &**f_key == key && flight.began <= at {
                 flight.superseded.store(true, Relaxed);
             }
         }
     }
 
-    /// Marks every fetch in flight in namespace `ns` as superseded.
-    pub(crate) fn supersede_namespace(&self, ns: &str) {
+    /// Marks every fetch in flight in namespace `ns` that began at or before `at` as superseded.
+    pub(crate) fn supersede_namespace(&self, ns: &str, at: u64) {
         for shard in &*self.shards {
             for ((f_ns, _), flight) in shard.lock().iter() {
-                if &**f_ns == ns {
+                if &**f_ns == ns && flight.began <= at {
                     flight.superseded.store(true, Relaxed);
                 }
             }
@@ -211,5 +234,44 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
         Arc::from(s.as_str())
     } else {
         Arc::from("non-string panic payload")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(flights: &Arc<Flights>, key: &str) -> Ticket {
+        match flights.join(&Arc::from("ns"), key, Led::ByTask) {
+            Join::Leader(ticket, _) => ticket,
+            Join::Follower(..) => panic!("a flight for {key} was already running"),
+        }
+    }
+
+    #[test]
+    fn a_change_made_before_a_fetch_began_does_not_supersede_it() {
+        let flights = Arc::new(Flights::new());
+        let before = crate::clock::unix_micros().saturating_sub(1);
+        let ticket = lead(&flights, "k");
+        flights.supersede_begun_by("ns", "k", before);
+        flights.supersede_namespace("ns", before);
+        assert!(!ticket.superseded());
+        flights.supersede_begun_by("ns", "other", u64::MAX);
+        assert!(!ticket.superseded());
+        flights.supersede_begun_by("ns", "k", crate::clock::unix_micros());
+        assert!(ticket.superseded());
+    }
+
+    #[test]
+    fn a_change_made_during_a_fetch_supersedes_it() {
+        let flights = Arc::new(Flights::new());
+        let (one, two) = (lead(&flights, "a"), lead(&flights, "b"));
+        flights.supersede_namespace("other", u64::MAX);
+        assert!(!one.superseded() && !two.superseded());
+        flights.supersede_namespace("ns", crate::clock::unix_micros());
+        assert!(one.superseded() && two.superseded());
+        let three = lead(&flights, "c");
+        flights.supersede("ns", "c");
+        assert!(three.superseded());
     }
 }

@@ -21,6 +21,7 @@ enum State<'a, R, O> {
 }
 
 impl<R, O> State<'_, R, O> {
+    #[inline]
     fn poll_with(
         &mut self,
         cx: &mut Context<'_>,
@@ -93,6 +94,7 @@ impl<'a, T> Get<'a, T> {
 impl<T> Future for Get<'_, T> {
     type Output = GetOutput<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut().state.poll_with(cx, |r| r.map_err(|e| *e))
     }
@@ -130,6 +132,7 @@ impl<'a, T, E> GetOrFetch<'a, T, E> {
 impl<T, E> Future for GetOrFetch<'_, T, E> {
     type Output = Result<Arc<T>, FetchError<E>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut()
             .state

@@ -13,6 +13,9 @@ use parking_lot::Mutex;
 
 use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
 
+/// A lock's holder (its token) and when the lock expires.
+type Held = (Vec<u8>, Instant);
+
 /// An in-process byte store, cloneable (clones share the same data).
 ///
 /// ```
@@ -37,6 +40,8 @@ pub struct InProcessStore {
 struct Inner {
     data: Mutex<HashMap<(String, String), (Bytes, Instant)>>,
     tags: Mutex<HashMap<String, u64>>,
+    /// Distributed locks: (namespace, key) -> (token, expiry).
+    locks: Mutex<HashMap<(String, String), Held>>,
     failing: AtomicBool,
 }
 
@@ -178,6 +183,38 @@ impl Store for InProcessStore {
             }
             Ok(())
         })
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        key: StoreKey<'a>,
+        token: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let result = self.check().map(|()| {
+            let now = Instant::now();
+            let mut locks = self.inner.locks.lock();
+            let slot = (key.namespace.to_owned(), key.key.to_owned());
+            match locks.get(&slot) {
+                Some((_, expiry)) if *expiry > now => false,
+                _ => {
+                    locks.insert(slot, (token.to_vec(), now + ttl));
+                    true
+                }
+            }
+        });
+        Box::pin(async move { result })
+    }
+
+    fn unlock<'a>(&'a self, key: StoreKey<'a>, token: &'a [u8]) -> StoreFuture<'a, ()> {
+        let result = self.check().map(|()| {
+            let mut locks = self.inner.locks.lock();
+            let slot = (key.namespace.to_owned(), key.key.to_owned());
+            if locks.get(&slot).is_some_and(|(t, _)| t == token) {
+                locks.remove(&slot);
+            }
+        });
+        Box::pin(async move { result })
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

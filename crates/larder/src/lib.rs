@@ -30,32 +30,43 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod backplane;
 mod breaker;
+mod builder;
 mod cache;
 mod clock;
 pub mod codec;
+mod compute;
 mod error;
 mod fetch;
 mod flight;
 mod future;
 mod global;
+mod guard;
 mod in_process;
 mod key;
+mod lock;
 mod memory;
 mod options;
 #[doc(hidden)]
 pub mod private;
+mod random;
 mod remote;
 mod stats;
 mod url;
+mod write;
 
-pub use cache::{Cache, CacheBuilder, CacheValue};
-pub use error::{Error, FetchError};
+pub use builder::CacheBuilder;
+pub use cache::{Cache, CacheValue};
+pub use error::{Error, FetchError, Timeout};
 pub use future::{Get, GetOrFetch};
 pub use global::{default_cache, set_default_cache};
 pub use in_process::InProcessStore;
 pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
-pub use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+pub use larder_store::{
+    Backplane, BackplaneEvent, BackplaneSink, Store, StoreEntry, StoreError, StoreFuture, StoreKey,
+    Subscription,
+};
 
 /// The Redis store (`redis` feature): `RedisStore` for
 /// standalone servers, TLS and Redis Cluster.
@@ -69,7 +80,7 @@ pub use larder_macros::cached;
 /// The Memcached store (`memcached` feature).
 #[cfg(feature = "memcached")]
 pub use larder_memcached as memcached;
-pub use options::EntryOptions;
+pub use options::{EntryOptions, RemoteWrite};
 pub use stats::Stats;
 
 /// The README's code blocks, compiled and run as doctests so the tour cannot rot.

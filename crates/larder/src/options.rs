@@ -28,8 +28,32 @@ pub struct EntryOptions {
     pub(crate) soft_timeout: Option<Duration>,
     pub(crate) hard_timeout: Option<Duration>,
     pub(crate) eager_refresh: Option<f64>,
+    pub(crate) fail_safe_throttle: Option<Duration>,
+    pub(crate) remote_write: Option<RemoteWrite>,
+    pub(crate) lock_wait: Option<Duration>,
+    pub(crate) lock_expiry: Option<Duration>,
     pub(crate) tags: Option<Arc<[Arc<str>]>>,
     pub(crate) namespace: Option<Arc<str>>,
+}
+
+/// When a write to a two-tier cache reaches the remote store, relative to the call that made it.
+///
+/// ```
+/// use larder::{EntryOptions, RemoteWrite};
+/// // Return as soon as this node's memory holds the value; the store and the backplane follow.
+/// let opts = EntryOptions::new().remote_write(RemoteWrite::Background);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RemoteWrite {
+    /// The call returns once the store has the value and the backplane has been told (default):
+    /// any process that reads after that sees it.
+    #[default]
+    Awaited,
+    /// The call returns once this node's memory has the value; the store write and the
+    /// backplane message run in a task of their own. Faster writes, and other processes catch up
+    /// a moment later. Outside a tokio runtime the write is awaited anyway.
+    Background,
 }
 
 impl EntryOptions {
@@ -41,6 +65,10 @@ impl EntryOptions {
             soft_timeout: None,
             hard_timeout: None,
             eager_refresh: None,
+            fail_safe_throttle: None,
+            remote_write: None,
+            lock_wait: None,
+            lock_expiry: None,
             tags: None,
             namespace: None,
         }
@@ -77,6 +105,62 @@ impl EntryOptions {
     /// starts one background refresh. Values outside (0, 1) turn eager refresh off.
     pub fn eager_refresh(mut self, fraction: f64) -> Self {
         self.eager_refresh = Some(fraction);
+        self
+    }
+
+    /// After fail-safe served a stale value because the factory failed or hit its hard timeout,
+    /// keep serving that value as if fresh for this long (default 30 s, never past its stale
+    /// window) instead of calling the failing source again on the next request. One call per
+    /// window then retries the source. `Duration::ZERO` retries on every request.
+    ///
+    /// Applies to the memory tier (the stale value is not written back to a remote store, where
+    /// another process may hold a fresh one).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = larder::EntryOptions::new()
+    ///     .stale(Duration::from_secs(3600))
+    ///     .fail_safe_throttle(Duration::from_secs(5));
+    /// # let _ = opts;
+    /// ```
+    pub fn fail_safe_throttle(mut self, throttle: Duration) -> Self {
+        self.fail_safe_throttle = Some(throttle);
+        self
+    }
+
+    /// Whether writes wait for the remote store and the backplane (the default) or leave them to a
+    /// background task; see [`RemoteWrite`].
+    pub fn remote_write(mut self, mode: RemoteWrite) -> Self {
+        self.remote_write = Some(mode);
+        self
+    }
+
+    /// Stampede protection across processes: on a miss, take a lock in the remote store before
+    /// running the factory, so that of all the processes missing this key at once, one runs it
+    /// and the others wait up to `wait` and then read its value from the store. The lock expires
+    /// after [`lock_expiry`](Self::lock_expiry) if its holder dies; a caller that cannot get the
+    /// lock or the value within `wait` runs the factory itself. Never a deadlock, never an error.
+    ///
+    /// Within one process callers already share one run; this extends that to every process that
+    /// shares the store. It needs a store with locks (Redis); elsewhere each process runs its own.
+    /// `Duration::ZERO` turns it off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = larder::EntryOptions::new()
+    ///     .distributed_lock(Duration::from_secs(5))
+    ///     .lock_expiry(Duration::from_secs(10));
+    /// # let _ = opts;
+    /// ```
+    pub fn distributed_lock(mut self, wait: Duration) -> Self {
+        self.lock_wait = Some(wait);
+        self
+    }
+
+    /// How long a distributed lock lives if its holder never releases it (default 30 s). Set it
+    /// above the factory's longest run: past it, another process may run the factory too.
+    pub fn lock_expiry(mut self, expiry: Duration) -> Self {
+        self.lock_expiry = Some(expiry);
         self
     }
 
@@ -117,6 +201,15 @@ impl EntryOptions {
                 Some(f) => valid_fraction(f),
                 None => defaults.eager_refresh,
             },
+            fail_safe_throttle: self
+                .fail_safe_throttle
+                .unwrap_or(defaults.fail_safe_throttle),
+            remote_write: self.remote_write.unwrap_or(defaults.remote_write),
+            lock_wait: match self.lock_wait {
+                Some(w) => (!w.is_zero()).then_some(w),
+                None => defaults.lock_wait,
+            },
+            lock_expiry: self.lock_expiry.unwrap_or(defaults.lock_expiry),
             tags: self.tags.clone().or_else(|| defaults.tags.clone()),
             namespace: self
                 .namespace
@@ -139,12 +232,18 @@ pub(crate) struct Resolved {
     pub soft_timeout: Option<Duration>,
     pub hard_timeout: Option<Duration>,
     pub eager_refresh: Option<f64>,
+    pub fail_safe_throttle: Duration,
+    pub remote_write: RemoteWrite,
+    /// How long a miss waits on another process's distributed lock; `None`: no lock.
+    pub lock_wait: Option<Duration>,
+    pub lock_expiry: Duration,
     pub tags: Option<Arc<[Arc<str>]>>,
     pub namespace: Arc<str>,
 }
 
 impl Resolved {
-    /// The built-in defaults: 5 minutes fresh, no fail-safe, no timeouts, no eager refresh.
+    /// The built-in defaults: 5 minutes fresh, no fail-safe (a 30 s throttle once it is on), no
+    /// timeouts, no eager refresh.
     pub(crate) fn builtin() -> Self {
         Self {
             ttl: Duration::from_secs(300),
@@ -152,6 +251,10 @@ impl Resolved {
             soft_timeout: None,
             hard_timeout: None,
             eager_refresh: None,
+            fail_safe_throttle: Duration::from_secs(30),
+            remote_write: RemoteWrite::Awaited,
+            lock_wait: None,
+            lock_expiry: Duration::from_secs(30),
             tags: None,
             namespace: Arc::from(""),
         }

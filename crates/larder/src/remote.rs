@@ -6,22 +6,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::breaker::{Admit, Breaker, BreakerConfig, ProbeGuard, Transition};
+use crate::breaker::BreakerConfig;
 use crate::cache::{Cache, CacheValue};
 use crate::clock;
 use crate::codec::Envelope;
 use crate::error::Error;
+use crate::guard::Guard;
 use crate::memory::Entry;
 use crate::options::Resolved;
 use crate::stats::Counter;
-use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey};
+use larder_store::{Store, StoreEntry, StoreFuture, StoreKey};
 
 pub(crate) struct Remote {
     store: Arc<dyn Store>,
-    timeout: Duration,
-    breaker: Breaker,
-    cache_name: Arc<str>,
-    breaker_gauge: metrics::Gauge,
+    guard: Guard,
 }
 
 /// What the remote store holds under a key.
@@ -48,86 +46,29 @@ impl Remote {
         breaker: BreakerConfig,
         cache_name: Arc<str>,
     ) -> Self {
-        let breaker_gauge =
-            metrics::gauge!("larder_breaker_open", "cache" => cache_name.to_string());
-        breaker_gauge.set(0.0);
-        Self {
-            store,
+        let guard = Guard::new(
             timeout,
-            breaker: Breaker::new(breaker),
+            breaker,
             cache_name,
-            breaker_gauge,
-        }
+            "remote store",
+            store.name(),
+            "larder_breaker_open",
+        );
+        Self { store, guard }
     }
 
     pub(crate) fn breaker_open(&self) -> bool {
-        self.breaker.is_open()
+        self.guard.is_open()
     }
 
     pub(crate) fn name(&self) -> &str {
         self.store.name()
     }
 
-    /// Runs one store call under the time limit and the circuit breaker. A failure is counted
-    /// and becomes `None`, as does a call the open breaker skips: the caller carries on without
-    /// the store. One warning when the breaker opens, one line when it closes.
-    async fn call<R>(&self, cache: &Cache, fut: StoreFuture<'_, R>) -> Option<R> {
-        let stats = &cache.inner.stats;
-        let probe = match self.breaker.admit() {
-            Admit::Call => None,
-            Admit::Probe(guard) => Some(guard),
-            Admit::Skip => {
-                stats.incr(Counter::StoreSkipped);
-                return None;
-            }
-        };
-        let result = match clock::timeout(self.timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        };
-        match result {
-            Ok(r) => {
-                self.answered(probe);
-                Some(r)
-            }
-            // The store answered, with an error about this call (value too large, wrong type):
-            // it is up, so this must not open the breaker.
-            Err(error @ (StoreError::Server(_) | StoreError::Protocol(_))) => {
-                stats.incr(Counter::StoreError);
-                tracing::debug!(cache = %self.cache_name, store = self.name(), %error, "remote store refused a call");
-                self.answered(probe);
-                None
-            }
-            Err(error) => {
-                stats.incr(Counter::StoreError);
-                match probe {
-                    Some(p) => p.failure(),
-                    None => {
-                        if self.breaker.failure() == Transition::Opened {
-                            stats.incr(Counter::BreakerTrip);
-                            self.breaker_gauge.set(1.0);
-                            tracing::warn!(
-                                cache = %self.cache_name, store = self.name(), %error,
-                                "remote store failing; circuit breaker open, serving from memory and factories until it recovers"
-                            );
-                        }
-                    }
-                }
-                None
-            }
-        }
-    }
-
-    /// The store answered: the breaker closes if it was open.
-    fn answered(&self, probe: Option<ProbeGuard<'_>>) {
-        let transition = match probe {
-            Some(p) => p.success(),
-            None => self.breaker.success(),
-        };
-        if transition == Transition::Closed {
-            self.breaker_gauge.set(0.0);
-            tracing::info!(cache = %self.cache_name, store = self.name(), "remote store recovered; circuit breaker closed");
-        }
+    /// One store call under the time limit and the circuit breaker; `None` if it failed or was
+    /// skipped (see [`Guard::call`]).
+    pub(crate) async fn call<R>(&self, cache: &Cache, fut: StoreFuture<'_, R>) -> Option<R> {
+        self.guard.call(&cache.inner.stats, fut).await
     }
 
     pub(crate) async fn lookup<T: CacheValue>(
@@ -323,6 +264,26 @@ impl Remote {
                 source,
             })?;
         Ok(Some((bytes, physical)))
+    }
+
+    /// Takes the distributed lock of `key` marked with `token`; `None` if the store could not say
+    /// (down, breaker open, no locks).
+    pub(crate) async fn try_lock(
+        &self,
+        cache: &Cache,
+        ns: &str,
+        key: &str,
+        token: &[u8],
+        ttl: Duration,
+    ) -> Option<bool> {
+        let lock = self.store.try_lock(StoreKey::new(ns, key), token, ttl);
+        self.call(cache, lock).await
+    }
+
+    /// Releases the lock of `key` if `token` still holds it.
+    pub(crate) async fn unlock(&self, cache: &Cache, ns: &str, key: &str, token: &[u8]) {
+        let unlock = self.store.unlock(StoreKey::new(ns, key), token);
+        self.call(cache, unlock).await;
     }
 
     pub(crate) async fn delete(&self, cache: &Cache, ns: &str, key: &str) -> bool {

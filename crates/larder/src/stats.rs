@@ -2,6 +2,7 @@
 //! never contend on one cache line), read as a [`Stats`] snapshot, and mirrored to the `metrics`
 //! facade.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use parking_lot::Mutex;
@@ -24,9 +25,15 @@ pub(crate) enum Counter {
     EagerRefresh,
     StoreSkipped,
     BreakerTrip,
+    BackplanePublished,
+    BackplaneReceived,
+    BackplaneResync,
+    LockAcquired,
+    LockWaited,
+    LockGaveUp,
 }
 
-const COUNTERS: usize = 14;
+const COUNTERS: usize = 20;
 
 const NAMES: [&str; COUNTERS] = [
     "larder_hits_total",
@@ -43,6 +50,12 @@ const NAMES: [&str; COUNTERS] = [
     "larder_eager_refreshes_total",
     "larder_store_calls_skipped_total",
     "larder_breaker_trips_total",
+    "larder_backplane_published_total",
+    "larder_backplane_received_total",
+    "larder_backplane_resyncs_total",
+    "larder_locks_acquired_total",
+    "larder_lock_waits_served_total",
+    "larder_lock_waits_given_up_total",
 ];
 
 /// One shard on its own pair of cache lines.
@@ -97,7 +110,7 @@ impl Recorder {
             .fold(0u64, u64::wrapping_add)
     }
 
-    pub(crate) fn snapshot(&self, entries: u64, weight: u64, breaker_open: bool) -> Stats {
+    pub(crate) fn snapshot(&self, entries: u64, weight: u64, links: Links) -> Stats {
         Stats {
             hits: self.sum(Counter::Hit),
             misses: self.sum(Counter::Miss),
@@ -113,40 +126,82 @@ impl Recorder {
             decode_errors: self.sum(Counter::DecodeError),
             store_calls_skipped: self.sum(Counter::StoreSkipped),
             breaker_trips: self.sum(Counter::BreakerTrip),
-            breaker_open,
+            breaker_open: links.breaker_open,
+            backplane_published: self.sum(Counter::BackplanePublished),
+            backplane_received: self.sum(Counter::BackplaneReceived),
+            backplane_resyncs: self.sum(Counter::BackplaneResync),
+            backplane_connected: links.backplane_connected,
+            locks_acquired: self.sum(Counter::LockAcquired),
+            lock_waits_served: self.sum(Counter::LockWaited),
+            lock_waits_given_up: self.sum(Counter::LockGaveUp),
             entries,
             weight,
         }
     }
 }
 
+/// The state of a cache's links to other services, for a snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Links {
+    pub breaker_open: bool,
+    pub backplane_connected: bool,
+}
+
 /// The slot this thread owns exclusively, if any. Slots are handed out lowest-free-first and given
 /// back when the thread exits, so live threads never share one; past `EXCLUSIVE_SLOTS` live
 /// threads (or while a thread is being torn down) there is none and the shared shard is used.
+///
+/// The slot number sits in a const-initialized cell with no destructor, so reading it is one
+/// thread-local load; the guard that gives the slot back is registered once, on first use.
 #[inline]
 fn thread_slot() -> Option<usize> {
-    thread_local!(static SLOT: SlotGuard = SlotGuard::acquire());
-    SLOT.try_with(|s| s.0).ok().flatten()
+    let slot = SLOT.with(Cell::get);
+    if slot < EXCLUSIVE_SLOTS {
+        return Some(slot);
+    }
+    if slot == UNSET {
+        return claim_slot();
+    }
+    None
+}
+
+const UNSET: usize = usize::MAX;
+const SHARED: usize = usize::MAX - 1;
+
+thread_local! {
+    static SLOT: Cell<usize> = const { Cell::new(UNSET) };
+    static GUARD: SlotGuard = const { SlotGuard };
+}
+
+#[cold]
+fn claim_slot() -> Option<usize> {
+    let slot = FREE_SLOTS.lock().pop().or_else(|| {
+        let next = NEXT_SLOT.fetch_add(1, Relaxed);
+        (next < EXCLUSIVE_SLOTS).then_some(next)
+    });
+    // Registering the guard fails only while the thread is being torn down: then the slot goes
+    // back at once and this thread uses the shared shard from now on.
+    if GUARD.try_with(|_| ()).is_err() {
+        if let Some(s) = slot {
+            FREE_SLOTS.lock().push(s);
+        }
+        let _ = SLOT.try_with(|c| c.set(SHARED));
+        return None;
+    }
+    let _ = SLOT.try_with(|c| c.set(slot.unwrap_or(SHARED)));
+    slot
 }
 
 static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
-struct SlotGuard(Option<usize>);
-
-impl SlotGuard {
-    fn acquire() -> Self {
-        if let Some(slot) = FREE_SLOTS.lock().pop() {
-            return Self(Some(slot));
-        }
-        let slot = NEXT_SLOT.fetch_add(1, Relaxed);
-        Self((slot < EXCLUSIVE_SLOTS).then_some(slot))
-    }
-}
+/// Gives this thread's slot back when it exits.
+struct SlotGuard;
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        if let Some(slot) = self.0 {
+        let slot = SLOT.try_with(|c| c.replace(SHARED)).unwrap_or(SHARED);
+        if slot < EXCLUSIVE_SLOTS {
             FREE_SLOTS.lock().push(slot);
         }
     }
@@ -199,6 +254,21 @@ pub struct Stats {
     pub breaker_trips: u64,
     /// Whether the circuit breaker is open now (the store is being skipped).
     pub breaker_open: bool,
+    /// Backplane messages this node published (its writes, deletes, clears, tag invalidations).
+    pub backplane_published: u64,
+    /// Backplane messages from other nodes that this node applied to its memory tier.
+    pub backplane_received: u64,
+    /// Times the backplane subscription was (re)established and the memory tier dropped,
+    /// since messages may have been missed while it was down.
+    pub backplane_resyncs: u64,
+    /// Whether the backplane subscription is up now.
+    pub backplane_connected: bool,
+    /// Distributed locks this node took to run a factory.
+    pub locks_acquired: u64,
+    /// Misses that waited on another process's lock and got its value from the store.
+    pub lock_waits_served: u64,
+    /// Misses that waited on another process's lock in vain and ran the factory themselves.
+    pub lock_waits_given_up: u64,
     /// Entries in the memory tier now.
     pub entries: u64,
     /// Total weight of the memory tier now.
@@ -239,7 +309,7 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(
-            rec.snapshot(0, 0, false).hits,
+            rec.snapshot(0, 0, Links::default()).hits,
             (EXCLUSIVE_SLOTS as u64 + 16) * 1000
         );
     }

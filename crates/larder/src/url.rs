@@ -1,13 +1,40 @@
-//! The store a URL names, for [`Cache::from_url`](crate::Cache::from_url).
+//! The store (and backplane) a URL names, for [`Cache::from_url`](crate::Cache::from_url).
 
 use std::sync::Arc;
 
-use larder_store::Store;
+use larder_store::{Backplane, Store};
 
 use crate::error::Error;
 
+/// What a URL sets up besides the memory tier.
+#[derive(Default)]
+pub(crate) struct Links {
+    pub store: Option<Arc<dyn Store>>,
+    pub backplane: Option<Arc<dyn Backplane>>,
+}
+
+/// The remote store a URL names, and for Redis its backplane too (unless `backplane=off`).
+pub(crate) fn links_from_url(url: &str) -> Result<Links, Error> {
+    let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+    if !matches!(
+        scheme,
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+unix" | "unix"
+    ) {
+        return Ok(Links {
+            store: store_from_url(url)?,
+            backplane: None,
+        });
+    }
+    redis(url).map_err(|e| {
+        e.unwrap_or_else(|| Error::Url {
+            url: larder_store::redact_url(url),
+            reason: "Redis support is not compiled in: enable larder's `redis` feature",
+        })
+    })
+}
+
 /// `None` for the memory tier alone, else the remote store.
-pub(crate) fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
+fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     let unusable = |reason| Error::Url {
         url: larder_store::redact_url(url),
@@ -15,13 +42,6 @@ pub(crate) fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error>
     };
     match scheme {
         "memory" => Ok(None),
-        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+unix" | "unix" => {
-            redis(url).map_err(|e| {
-                e.unwrap_or_else(|| {
-                    unusable("Redis support is not compiled in: enable larder's `redis` feature")
-                })
-            })
-        }
         "memcached" => memcached(url).map_err(|e| {
             e.unwrap_or_else(|| {
                 unusable(
@@ -37,15 +57,19 @@ pub(crate) fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error>
 
 /// `Err(None)`: the feature is off.
 #[cfg(feature = "redis")]
-fn redis(url: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
-    match larder_redis::RedisStore::open(url) {
-        Ok(store) => Ok(Some(Arc::new(store))),
-        Err(e) => Err(Some(Error::Store(Arc::new(e)))),
-    }
+fn redis(url: &str) -> Result<Links, Option<Error>> {
+    let store = larder_redis::RedisStore::open(url).map_err(|e| Some(Error::Store(Arc::new(e))))?;
+    let backplane: Option<Arc<dyn Backplane>> = store
+        .wants_backplane()
+        .then(|| Arc::new(store.backplane()) as Arc<dyn Backplane>);
+    Ok(Links {
+        store: Some(Arc::new(store)),
+        backplane,
+    })
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis(_: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
+fn redis(_: &str) -> Result<Links, Option<Error>> {
     Err(None)
 }
 
@@ -69,6 +93,7 @@ mod tests {
     #[test]
     fn memory_needs_no_store_and_unknown_schemes_are_errors() {
         assert!(store_from_url("memory://").unwrap().is_none());
+        assert!(links_from_url("memory://").unwrap().backplane.is_none());
         let err = store_from_url("ftp://user:secret@h/x")
             .err()
             .unwrap()

@@ -41,7 +41,11 @@ async fn fetch_failing(
 #[tokio::test]
 async fn fail_safe_serves_the_stale_value_when_the_factory_fails() {
     let cache = Cache::new();
-    let opts = EntryOptions::new().ttl(TTL).stale(Duration::from_secs(60));
+    // No throttle: the very next call tries the source again.
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(Duration::from_secs(60))
+        .fail_safe_throttle(Duration::ZERO);
     prime(&cache, &opts, "old").await;
     tokio::time::sleep(PAST_TTL).await;
     assert!(
@@ -61,6 +65,126 @@ async fn fail_safe_serves_the_stale_value_when_the_factory_fails() {
         .await
         .unwrap();
     assert_eq!(*v, "new");
+}
+
+/// A factory for "k" that counts its runs and answers `value`.
+fn counted(
+    runs: &Arc<AtomicUsize>,
+    value: &'static str,
+) -> impl FnOnce() -> std::future::Ready<Result<String, String>> + Send + 'static {
+    let runs = runs.clone();
+    move || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(value.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn after_a_failure_the_stale_value_is_served_without_calling_the_source_for_the_throttle() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(Duration::from_secs(60))
+        .fail_safe_throttle(ms(300));
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    assert_eq!(*fetch_failing(&cache, opts.clone()).await.unwrap(), "old");
+
+    // Inside the throttle the source is not called again, even though it has recovered.
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..5 {
+        let v = cache
+            .get_or_fetch("k", opts.clone(), counted(&runs, "new"))
+            .await
+            .unwrap();
+        assert_eq!(*v, "old");
+    }
+    assert_eq!(
+        cache
+            .get::<String>("k")
+            .await
+            .unwrap()
+            .as_deref()
+            .map(String::as_str),
+        Some("old")
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "no call to the source inside the throttle"
+    );
+    let stats = cache.stats();
+    assert_eq!(
+        stats.stale_served,
+        1 + 5 + 1,
+        "every answer from the stale value is counted"
+    );
+    assert_eq!(stats.factory_runs, 2, "prime and the failed call");
+
+    // After it, one call retries the source and its fresh value replaces the stale one.
+    tokio::time::sleep(ms(400)).await;
+    let v = cache
+        .get_or_fetch("k", opts.clone(), counted(&runs, "new"))
+        .await
+        .unwrap();
+    assert_eq!(*v, "new");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_zero_throttle_calls_the_source_on_every_request() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(Duration::from_secs(60))
+        .fail_safe_throttle(Duration::ZERO);
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    for _ in 0..3 {
+        assert_eq!(*fetch_failing(&cache, opts.clone()).await.unwrap(), "old");
+    }
+    assert_eq!(cache.stats().factory_errors, 3);
+    assert!(
+        cache.get::<String>("k").await.unwrap().is_none(),
+        "still stale, not fresh"
+    );
+}
+
+#[tokio::test]
+async fn the_throttle_never_outlives_the_stale_window() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(ms(200))
+        .fail_safe_throttle(Duration::from_secs(60));
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    assert_eq!(*fetch_failing(&cache, opts.clone()).await.unwrap(), "old");
+    // ttl + stale = 260 ms after priming; the 60 s throttle ends with it.
+    tokio::time::sleep(ms(250)).await;
+    assert!(matches!(
+        fetch_failing(&cache, opts).await,
+        Err(FetchError::Factory(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_throttled_value_still_obeys_tag_invalidation() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(Duration::from_secs(60))
+        .tags(["t"]);
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    assert_eq!(*fetch_failing(&cache, opts.clone()).await.unwrap(), "old");
+    assert!(cache.contains("k").await, "throttled: served as fresh");
+    cache.invalidate_tag("t").await;
+    assert!(
+        !cache.contains("k").await,
+        "a tag invalidation still removes it"
+    );
+    assert!(fetch_failing(&cache, opts).await.is_err());
 }
 
 #[tokio::test]

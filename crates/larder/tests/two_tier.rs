@@ -353,9 +353,21 @@ async fn fail_safe_uses_a_stale_value_from_the_store() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     // A fresh node: nothing in memory, the stale copy only in the store.
-    let v = node(&store)
-        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down") })
+    let fresh_node = node(&store);
+    let v = fresh_node
+        .get_or_fetch::<String, _, _, _>("k", opts.clone(), || async { Err("down") })
         .await
         .unwrap();
     assert_eq!(*v, "old");
+
+    // The fail-safe throttle holds it in this node's memory: the next call neither runs the
+    // factory nor reads the store, and the store keeps its own (stale) copy untouched.
+    store.set_failing(true);
+    let v = fresh_node
+        .get_or_fetch::<String, &str, _, _>("k", opts, || async { Ok("new".to_string()) })
+        .await
+        .unwrap();
+    assert_eq!(*v, "old");
+    let stats = fresh_node.stats();
+    assert_eq!((stats.factory_runs, stats.store_errors), (1, 0));
 }

@@ -8,16 +8,23 @@
 //! of tagged entries, and orders writes and invalidations exactly even within one clock tick.
 
 use std::any::Any;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::time::Duration;
 
 use ahash::HashMap;
 use parking_lot::RwLock;
-use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter, sync::Cache as QuickCache};
+use quick_cache::sync::{Cache as QuickCache, EntryAction};
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 use crate::stats::{Counter, Recorder};
+
+mod entry;
+mod key;
+
+pub(crate) use entry::{Entry, Origin};
+use key::{KeyRef, MemKey};
 
 /// A value of any cached type.
 pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
@@ -25,118 +32,13 @@ pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
 /// Computes the byte weight of a value; `None` falls back to the default estimate.
 pub(crate) type WeigherFn = dyn Fn(&str, &(dyn Any + Send + Sync)) -> Option<u64> + Send + Sync;
 
-/// When the work behind an entry started: an instant (for its ttl) and the tag epoch (to order it
-/// against tag invalidations).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Origin {
-    pub at: u64,
-    pub epoch: u64,
-}
-
-/// One cached value and its lifetimes (monotonic nanoseconds, see `clock`).
 #[derive(Clone)]
-pub(crate) struct Entry {
-    pub value: AnyValue,
-    /// When the entry was produced (the start of the fetch that made it).
-    pub created: u64,
-    /// The tag epoch when that work started.
-    epoch: u64,
-    pub fresh_until: u64,
-    pub stale_until: u64,
-    pub tags: Option<Arc<[Arc<str>]>>,
-    /// Weight in the tier's internal units (see [`Bounds::units`]).
-    weight: u64,
-}
+struct KeyWeighter;
 
-impl Entry {
-    pub(crate) fn new(
-        value: AnyValue,
-        origin: Origin,
-        fresh_until: u64,
-        stale_until: u64,
-        tags: Option<Arc<[Arc<str>]>>,
-    ) -> Self {
-        Self {
-            value,
-            created: origin.at,
-            epoch: origin.epoch,
-            fresh_until,
-            stale_until: stale_until.max(fresh_until),
-            tags,
-            weight: 1,
-        }
-    }
-
+impl Weighter<MemKey, Entry> for KeyWeighter {
     #[inline]
-    pub(crate) fn is_fresh(&self, now: u64) -> bool {
-        now < self.fresh_until
-    }
-
-    /// Whether a hit at `now` is past `fraction` of the entry's ttl.
-    pub(crate) fn wants_refresh(&self, now: u64, fraction: f64) -> bool {
-        if self.fresh_until == u64::MAX {
-            return false; // never expires: nothing to refresh ahead of
-        }
-        let ttl = self.fresh_until.saturating_sub(self.created);
-        let age = now.saturating_sub(self.created);
-        (age as f64) >= (ttl as f64) * fraction
-    }
-}
-
-/// The key as stored: namespace and user key, kept apart so lookups need no allocation.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct MemKey {
-    ns: Arc<str>,
-    key: Box<str>,
-}
-
-impl Hash for MemKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        KeyRef::new(&self.ns, &self.key).hash(state)
-    }
-}
-
-/// A borrowed key for lookups; hashes exactly like [`MemKey`].
-#[derive(Clone, Copy)]
-pub(crate) struct KeyRef<'a> {
-    ns: &'a str,
-    key: &'a str,
-}
-
-impl<'a> KeyRef<'a> {
-    #[inline]
-    pub(crate) fn new(ns: &'a str, key: &'a str) -> Self {
-        Self { ns, key }
-    }
-}
-
-impl Hash for KeyRef<'_> {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Most keys live in the default namespace: hash one string, not two. Keys that differ
-        // only in how namespace and key split may collide in hash; equality still tells them apart.
-        if !self.ns.is_empty() {
-            self.ns.hash(state);
-        }
-        self.key.hash(state);
-    }
-}
-
-impl Equivalent<MemKey> for KeyRef<'_> {
-    #[inline]
-    fn equivalent(&self, k: &MemKey) -> bool {
-        // Key first: it tells entries apart; the namespace is usually the same short string.
-        *k.key == *self.key && ((k.ns.is_empty() && self.ns.is_empty()) || *k.ns == *self.ns)
-    }
-}
-
-#[derive(Clone)]
-struct EntryWeighter;
-
-impl Weighter<MemKey, Entry> for EntryWeighter {
-    #[inline]
-    fn weight(&self, _key: &MemKey, val: &Entry) -> u64 {
-        val.weight
+    fn weight(&self, key: &MemKey, _val: &Entry) -> u64 {
+        key.weight
     }
 }
 
@@ -200,8 +102,7 @@ pub(crate) enum Lookup {
 }
 
 pub(crate) struct MemoryTier {
-    cache:
-        QuickCache<MemKey, Entry, EntryWeighter, quick_cache::DefaultHashBuilder, EvictionCounter>,
+    cache: QuickCache<MemKey, Entry, KeyWeighter, quick_cache::DefaultHashBuilder, EvictionCounter>,
     bounds: Bounds,
     shift: u32,
     /// Tag → (epoch, instant) of its last invalidation.
@@ -210,6 +111,7 @@ pub(crate) struct MemoryTier {
     epoch: AtomicU64,
     /// The longest remaining lifetime any entry was inserted with, to prune old tag stamps.
     max_lifetime: AtomicU64,
+    stats: Arc<Recorder>,
 }
 
 impl MemoryTier {
@@ -225,15 +127,16 @@ impl MemoryTier {
         Self {
             cache: QuickCache::with_options(
                 options,
-                EntryWeighter,
+                KeyWeighter,
                 quick_cache::DefaultHashBuilder::default(),
-                EvictionCounter(recorder),
+                EvictionCounter(Arc::clone(&recorder)),
             ),
             bounds,
             shift,
             tag_stamps: RwLock::new(HashMap::default()),
             epoch: AtomicU64::new(0),
             max_lifetime: AtomicU64::new(0),
+            stats: recorder,
         }
     }
 
@@ -247,6 +150,24 @@ impl MemoryTier {
 
     pub(crate) fn bounds(&self) -> Bounds {
         self.bounds
+    }
+
+    /// The value under `key` if it is fresh: the hit path of `Cache::get`.
+    #[inline]
+    pub(crate) fn fresh(&self, ns: &str, key: &str, now: u64) -> Option<AnyValue> {
+        match self.lookup(ns, key, now) {
+            Lookup::Fresh(entry) => Some(self.serve(entry)),
+            _ => None,
+        }
+    }
+
+    /// The value of a fresh entry about to be served, counting a throttled one as stale served.
+    #[inline]
+    pub(crate) fn serve(&self, entry: Entry) -> AnyValue {
+        if entry.throttled {
+            self.stats.incr(Counter::StaleServed);
+        }
+        entry.value
     }
 
     /// Looks up `key`, dropping it if it outlived its stale window or one of its tags was
@@ -266,8 +187,9 @@ impl MemoryTier {
     #[cold]
     fn lookup_slow(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
         if now >= entry.stale_until || self.tag_invalidated(&entry) {
+            // Only if it is still this very entry: a write may have replaced it meanwhile.
             self.cache.remove_if(&k, |e| {
-                e.epoch == entry.epoch && Arc::ptr_eq(&e.value, &entry.value)
+                Arc::ptr_eq(&e.value, &entry.value) && e.fresh_until == entry.fresh_until
             });
             return Lookup::Miss;
         }
@@ -286,28 +208,50 @@ impl MemoryTier {
         if stamps.is_empty() {
             return false;
         }
-        tags.iter()
-            .any(|t| stamps.get(t).is_some_and(|&(epoch, _)| epoch > entry.epoch))
+        tags.names
+            .iter()
+            .any(|t| stamps.get(t).is_some_and(|&(epoch, _)| epoch > tags.epoch))
     }
 
     /// Inserts `entry`, weighing it with `bytes` (only consulted under a byte bound).
-    pub(crate) fn insert(&self, ns: &Arc<str>, key: &str, mut entry: Entry, bytes: u64, now: u64) {
-        entry.weight = self.bounds.units(bytes, self.shift);
+    pub(crate) fn insert(&self, ns: &str, key: &str, entry: Entry, bytes: u64, now: u64) {
+        let weight = self.bounds.units(bytes, self.shift);
+        let Some(key) = MemKey::new(ns, key, weight) else {
+            return; // a namespace over 4 GiB: not cached, as if evicted at once
+        };
         self.max_lifetime
             .fetch_max(entry.stale_until.saturating_sub(now), Relaxed);
-        let key = MemKey {
-            ns: Arc::clone(ns),
-            key: key.into(),
-        };
         self.cache.insert(key, entry);
+    }
+
+    /// Puts the stale `value` under `key` back as fresh until `until` (capped by its stale
+    /// window), if it is still the entry there: the fail-safe throttle.
+    pub(crate) fn throttle(&self, ns: &str, key: &str, value: &AnyValue, until: u64, now: u64) {
+        // Under the shard's write lock, in place: the entry keeps its tags and tag epoch (an
+        // invalidation still applies to it) and its weight, and a concurrent write wins.
+        let Some(lookup) = MemKey::new(ns, key, 0) else {
+            return;
+        };
+        let _ = self.cache.entry(&lookup, Some(Duration::ZERO), |_, e| {
+            if Arc::ptr_eq(&e.value, value) && !e.is_fresh(now) && now < e.stale_until {
+                e.fresh_until = until.min(e.stale_until);
+                e.throttled = true;
+            }
+            EntryAction::Retain(())
+        });
     }
 
     pub(crate) fn remove(&self, ns: &str, key: &str) -> bool {
         self.cache.remove(&KeyRef::new(ns, key)).is_some()
     }
 
+    /// Drops every entry.
+    pub(crate) fn clear(&self) {
+        self.cache.clear();
+    }
+
     pub(crate) fn clear_namespace(&self, ns: &str) {
-        self.cache.retain(|k, _| &*k.ns != ns);
+        self.cache.retain(|k, _| !k.in_namespace(ns));
     }
 
     pub(crate) fn invalidate_tags(&self, tags: &[&str], now: u64) {

@@ -185,7 +185,7 @@ impl Cache {
         // machine, so only that path pays for one (boxed, built out of line).
         let ns = &self.defaults.namespace;
         if let Some(mem) = &self.inner.memory
-            && let Some(value) = mem.fresh(ns, key, clock::now_nanos())
+            && let Some(value) = mem.fresh(ns, key)
         {
             self.inner.stats.incr(Counter::Hit);
             return Get::ready(downcast(value, key).map(Some));
@@ -252,17 +252,11 @@ impl Cache {
         keys: &[impl AsRef<str>],
     ) -> Result<Vec<Option<Arc<T>>>, Error> {
         let ns = &self.defaults.namespace;
-        let now = clock::now_nanos();
         let mut out: Vec<Option<Arc<T>>> = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let key = key.as_ref();
-            match self
-                .inner
-                .memory
-                .as_ref()
-                .and_then(|m| m.fresh(ns, key, now))
-            {
+            match self.inner.memory.as_ref().and_then(|m| m.fresh(ns, key)) {
                 Some(value) => out.push(Some(downcast(value, key)?)),
                 None => {
                     out.push(None);

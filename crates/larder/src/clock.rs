@@ -5,16 +5,64 @@
 //! (a few nanoseconds, resolution of one scheduler tick, 1–4 ms); elsewhere `Instant`. Expiry by a
 //! few milliseconds late is harmless for a cache; a full clock read per hit is not.
 //!
+//! Even that read is a third of a hash-table lookup, so a hit does not read the clock when it can
+//! do without: a thread started with the first memory tier stores the time every
+//! [`TICK`] in [`RECENT`], and an entry that expires more than [`MARGIN`] after that reading is
+//! surely fresh now. Only entries in their last [`MARGIN`] of freshness pay for a real reading,
+//! and expiry stays exact for them. The reading can only lag behind the time, never run ahead;
+//! it is wrong only if the ticker thread was not scheduled for over [`MARGIN`], as after the
+//! whole process was stopped (SIGSTOP, a suspended VM): then, for at most one tick after it
+//! resumes, an entry may be served up to that pause past its ttl.
+//!
 //! Envelopes cross machines, so they carry wall-clock milliseconds since the Unix epoch instead.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Monotonic nanoseconds since an arbitrary, process-wide origin.
 #[inline]
 pub(crate) fn now_nanos() -> u64 {
     imp::now_nanos()
+}
+
+/// How often the ticker thread stores the time.
+const TICK: Duration = Duration::from_millis(10);
+
+/// How far past the ticker's last reading a deadline must be to be surely in the future: the
+/// ticker may be late by this much (less one tick) before a hit could be misjudged.
+const MARGIN: u64 = 1_000_000_000;
+
+/// [`now_nanos`] as the ticker last read it; 0 until the ticker runs (or if it could not start).
+static RECENT: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the ticker thread behind [`surely_before`], once per process. If the thread cannot be
+/// spawned, every check falls back to a real clock reading.
+pub(crate) fn start_ticker() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        RECENT.store(now_nanos(), Relaxed);
+        let spawned = std::thread::Builder::new()
+            .name("larder-clock".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(TICK);
+                    RECENT.store(now_nanos(), Relaxed);
+                }
+            });
+        if spawned.is_err() {
+            RECENT.store(0, Relaxed);
+        }
+    });
+}
+
+/// Whether `deadline` (a [`now_nanos`] instant) is surely still ahead, judged from the ticker's
+/// last reading without reading the clock. `false` means "read the clock to know".
+#[inline]
+pub(crate) fn surely_before(deadline: u64) -> bool {
+    let recent = RECENT.load(Relaxed);
+    recent != 0 && deadline > recent.saturating_add(MARGIN)
 }
 
 /// `now_nanos() + d`, saturating, so a `Duration::MAX` ttl means "never".
@@ -117,6 +165,24 @@ mod tests {
         let b = now_nanos();
         assert!(b > a, "clock did not advance: {a} -> {b}");
         assert!(b - a >= 10_000_000, "advanced only {} ns in 20 ms", b - a);
+    }
+
+    #[test]
+    fn the_ticker_vouches_only_for_deadlines_past_its_margin() {
+        start_ticker();
+        let now = now_nanos();
+        assert!(!surely_before(now), "the present is not surely ahead");
+        assert!(
+            !surely_before(now + MARGIN / 2),
+            "inside the margin: read the clock"
+        );
+        assert!(surely_before(now + 2 * MARGIN));
+        assert!(surely_before(u64::MAX));
+        // The reading keeps up: a deadline just past the margin from a later time becomes
+        // vouched for once the ticker has read that time.
+        std::thread::sleep(Duration::from_millis(50));
+        let later = now_nanos();
+        assert!(RECENT.load(Relaxed) + MARGIN / 2 > later, "the ticker lags");
     }
 
     #[test]

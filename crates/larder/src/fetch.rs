@@ -110,8 +110,7 @@ impl Cache {
         let ns = opts.namespace.as_ref().unwrap_or(&self.defaults.namespace);
         let mut fallback = None;
         if let Some(mem) = &self.inner.memory {
-            let now = clock::now_nanos();
-            match mem.lookup(ns, key, now) {
+            match mem.lookup_now(ns, key) {
                 Lookup::Fresh(entry) => {
                     self.inner.stats.incr(Counter::Hit);
                     let eager = match opts.eager_refresh {
@@ -119,7 +118,7 @@ impl Cache {
                         None => self.defaults.eager_refresh,
                     };
                     if let Some(fraction) = eager
-                        && entry.wants_refresh(now, fraction)
+                        && entry.wants_refresh(fraction)
                     {
                         self.refresh_in_background(key, &opts, factory);
                     }

@@ -66,6 +66,27 @@ async fn ttl_expires_entries() {
     assert!(cache.get::<u8>("k").await.unwrap().is_none());
 }
 
+/// Hits far from expiry skip the clock read; expiry must stay exact all the same.
+#[tokio::test]
+async fn a_longer_ttl_expires_on_time_too() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_millis(1_300))
+        .eager_refresh(0.9);
+    cache.set_with("k", 1u8, opts.clone()).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(cache.get::<u8>("k").await.unwrap().as_deref(), Some(&1));
+        let hit = cache
+            .get_or_fetch("k", opts.clone(), || async { Ok::<_, ()>(2u8) })
+            .await
+            .unwrap();
+        assert_eq!(*hit, 1, "fresh, and not yet due for refresh");
+    }
+    tokio::time::sleep(Duration::from_millis(1_450)).await;
+    assert!(cache.get::<u8>("k").await.unwrap().is_none());
+    assert_eq!(cache.stats().factory_runs, 0);
+}
+
 #[tokio::test]
 async fn get_many_and_set_many() {
     let cache = Cache::new();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::AnyValue;
+use crate::clock;
 
 /// When the work behind an entry started: an instant (for its ttl) and the tag epoch (to order it
 /// against tag invalidations).
@@ -63,16 +64,24 @@ impl Entry {
         now < self.fresh_until
     }
 
-    /// Whether a hit at `now` is past `fraction` of the entry's ttl.
-    pub(crate) fn wants_refresh(&self, now: u64, fraction: f64) -> bool {
+    /// Whether a hit now is past `fraction` of the entry's ttl. Reads the clock only when the
+    /// ticker cannot vouch that the refresh point is still ahead.
+    pub(crate) fn wants_refresh(&self, fraction: f64) -> bool {
+        self.refresh_point(fraction)
+            .is_some_and(|due| !clock::surely_before(due) && clock::now_nanos() >= due)
+    }
+
+    /// The instant from which a hit should refresh the entry: `fraction` of its ttl after it was
+    /// written; `None` if it never should.
+    fn refresh_point(&self, fraction: f64) -> Option<u64> {
         if self.fresh_until == u64::MAX || self.throttled {
             // Never expires: nothing to refresh ahead of. Throttled: the source just failed.
-            return false;
+            return None;
         }
         let ttl = self.ttl.nanos();
         let created = self.fresh_until.saturating_sub(ttl);
-        let age = now.saturating_sub(created);
-        (age as f64) >= (ttl as f64) * fraction
+        // `fraction` is in (0, 1], so the product stays within the ttl's own range.
+        Some(created.saturating_add(((ttl as f64) * fraction) as u64))
     }
 }
 
@@ -136,7 +145,8 @@ mod tests {
             u64::MAX,
             None,
         );
-        assert!(!e.wants_refresh(1_000_000_000 + 70_000_000, 0.8));
-        assert!(e.wants_refresh(1_000_000_000 + 81_000_000, 0.8));
+        let due = e.refresh_point(0.8).unwrap();
+        assert!((1_079_000_000..=1_080_000_001).contains(&due), "{due}");
+        assert_eq!(e.refresh_point(1.0), Some(1_100_000_000));
     }
 }

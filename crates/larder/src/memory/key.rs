@@ -91,11 +91,26 @@ fn hash_parts<H: Hasher>(ns: &str, key: &str, state: &mut H) {
 }
 
 impl Equivalent<MemKey> for KeyRef<'_> {
-    #[inline]
+    #[inline(always)]
     fn equivalent(&self, k: &MemKey) -> bool {
-        let (ns, key) = k.parts();
-        // Key first: it tells entries apart; the namespace is usually the same short string.
-        key == self.key && ns == self.ns
+        // Most keys live in the default namespace: then it is one string comparison, as in a
+        // plain string-keyed table (this runs inside the table's probe loop).
+        if self.ns.is_empty() {
+            return k.ns_len == 0 && *k.joined == *self.key;
+        }
+        self.equivalent_in_namespace(k)
+    }
+}
+
+impl KeyRef<'_> {
+    fn equivalent_in_namespace(&self, k: &MemKey) -> bool {
+        let (ns, key, joined) = (self.ns.as_bytes(), self.key.as_bytes(), k.joined.as_bytes());
+        k.ns_len as usize == ns.len()
+            && joined.len() == ns.len() + key.len()
+            // Key first: it tells entries apart; the namespace is usually the same short string.
+            && joined
+                .split_at_checked(ns.len())
+                .is_some_and(|(n, k)| k == key && n == ns)
     }
 }
 

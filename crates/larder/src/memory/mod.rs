@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use quick_cache::sync::{Cache as QuickCache, EntryAction};
 use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
+use crate::clock;
 use crate::stats::{Counter, Recorder};
 
 mod entry;
@@ -117,6 +118,7 @@ pub(crate) struct MemoryTier {
 impl MemoryTier {
     pub(crate) fn new(bounds: Bounds, recorder: Arc<Recorder>) -> Self {
         let (capacity, shift) = bounds.capacity();
+        clock::start_ticker();
         let estimated = bounds.max_entries.unwrap_or(10_000).clamp(16, 1 << 24) as usize;
         let options = OptionsBuilder::new()
             .estimated_items_capacity(estimated)
@@ -153,12 +155,39 @@ impl MemoryTier {
     }
 
     /// The value under `key` if it is fresh: the hit path of `Cache::get`.
-    #[inline]
-    pub(crate) fn fresh(&self, ns: &str, key: &str, now: u64) -> Option<AnyValue> {
-        match self.lookup(ns, key, now) {
+    ///
+    /// One function from table to value, returning two words in registers: an `Entry` handed
+    /// between functions goes through memory, and copying it back cost more than the checks.
+    #[inline(never)]
+    pub(crate) fn fresh(&self, ns: &str, key: &str) -> Option<AnyValue> {
+        let k = KeyRef::new(ns, key);
+        let entry = self.cache.get(&k)?;
+        if entry.tags.is_none() && !entry.throttled && clock::surely_before(entry.fresh_until) {
+            return Some(entry.value);
+        }
+        self.fresh_slow(k, entry)
+    }
+
+    #[cold]
+    fn fresh_slow(&self, k: KeyRef<'_>, entry: Entry) -> Option<AnyValue> {
+        match self.judge(k, entry, clock::now_nanos()) {
             Lookup::Fresh(entry) => Some(self.serve(entry)),
             _ => None,
         }
+    }
+
+    /// [`lookup`](Self::lookup) at the present time, reading the clock only for an entry near
+    /// the end of its ttl or a tagged one (see `clock::surely_before`): the hit paths use this.
+    #[inline]
+    pub(crate) fn lookup_now(&self, ns: &str, key: &str) -> Lookup {
+        let k = KeyRef::new(ns, key);
+        let Some(entry) = self.cache.get(&k) else {
+            return Lookup::Miss;
+        };
+        if entry.tags.is_none() && clock::surely_before(entry.fresh_until) {
+            return Lookup::Fresh(entry);
+        }
+        self.judge(k, entry, clock::now_nanos())
     }
 
     /// The value of a fresh entry about to be served, counting a throttled one as stale served.
@@ -178,14 +207,21 @@ impl MemoryTier {
         let Some(entry) = self.cache.get(&k) else {
             return Lookup::Miss;
         };
+        self.judge(k, entry, now)
+    }
+
+    /// Fresh, stale or gone at `now`; drops an entry past its stale window or of an invalidated
+    /// tag.
+    #[inline]
+    fn judge(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
         if entry.fresh_until > now && entry.tags.is_none() {
             return Lookup::Fresh(entry);
         }
-        self.lookup_slow(k, entry, now)
+        self.judge_slow(k, entry, now)
     }
 
     #[cold]
-    fn lookup_slow(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
+    fn judge_slow(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
         if now >= entry.stale_until || self.tag_invalidated(&entry) {
             // Only if it is still this very entry: a write may have replaced it meanwhile.
             self.cache.remove_if(&k, |e| {

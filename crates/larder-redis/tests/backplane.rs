@@ -32,6 +32,14 @@ async fn subscribed(nodes: &[&Cache]) {
     }
 }
 
+/// Waits until `node` has applied `n` messages from other nodes.
+async fn heard(node: &Cache, n: u64) -> bool {
+    eventually(Duration::from_secs(5), async || {
+        node.stats().backplane_received >= n
+    })
+    .await
+}
+
 /// `key` as `node` serves it now (memory first).
 async fn seen(node: &Cache, key: &str) -> Option<String> {
     node.get::<String>(key)
@@ -127,13 +135,7 @@ async fn a_node_keeps_what_it_wrote_itself() {
     a.set("mine", 1u32).await.unwrap();
     // b's write of another key makes sure a's own message had time to come back to it.
     b.set("other", 2u32).await.unwrap();
-    assert!(
-        eventually(Duration::from_secs(5), async || a
-            .stats()
-            .backplane_received
-            >= 1)
-        .await
-    );
+    assert!(heard(&a, 1).await);
     let before = a.stats();
     assert_eq!(a.get::<u32>("mine").await.unwrap().as_deref(), Some(&1));
     let after = a.stats();
@@ -164,13 +166,7 @@ async fn a_write_elsewhere_during_a_fetch_wins_over_what_the_fetch_read() {
         .await
         .unwrap();
     // Released once a has heard b's write.
-    assert!(
-        eventually(Duration::from_secs(5), async || a
-            .stats()
-            .backplane_received
-            >= 1)
-        .await
-    );
+    assert!(heard(&a, 1).await);
     release_tx.send(()).unwrap();
     let served = slow.await.unwrap().unwrap();
     assert_eq!(

@@ -73,10 +73,7 @@ pub(crate) fn deadline(now: u64, d: Duration) -> u64 {
 
 /// Wall-clock milliseconds since the Unix epoch (0 if the system clock is before 1970).
 pub(crate) fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    unix_micros() / 1_000
 }
 
 /// Wall-clock microseconds since the Unix epoch (0 if the system clock is before 1970): fine

@@ -141,7 +141,7 @@ impl Cache {
             && let Lookup::Fresh(entry) = mem.lookup(&opts.namespace, key, origin.at)
         {
             return Outcome::Value {
-                value: entry.value,
+                value: entry.value(),
                 source: Source::Memory,
             };
         }

@@ -48,8 +48,8 @@ impl Fallback {
     /// The fallback an entry past its ttl offers.
     pub(crate) fn from_stale(entry: Entry) -> Self {
         Self {
-            value: entry.value,
-            stale_until: entry.stale_until,
+            stale_until: entry.stale_until(),
+            value: entry.value(),
         }
     }
 
@@ -314,7 +314,7 @@ impl Cache {
                 && let Lookup::Fresh(entry) = mem.lookup(&opts.namespace, &key, origin.at)
             {
                 ticket.finish(Outcome::Value {
-                    value: entry.value,
+                    value: entry.value(),
                     source: Source::Memory,
                 });
                 return;

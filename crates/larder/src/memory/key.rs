@@ -1,5 +1,5 @@
 //! Keys of the memory tier: the stored key (namespace and key in one allocation, with the entry's
-//! weight) and the borrowed form lookups use without allocating.
+//! weight) in 24 bytes, and the borrowed form lookups use without allocating.
 
 use std::hash::{Hash, Hasher};
 
@@ -11,8 +11,8 @@ use quick_cache::Equivalent;
 pub(crate) struct MemKey {
     joined: Box<str>,
     ns_len: u32,
-    /// Weight in the tier's internal units (see `Bounds::units`).
-    pub weight: u64,
+    /// Weight in the tier's internal units (see `Bounds::units`), in 32 bits.
+    weight: Weight,
 }
 
 impl MemKey {
@@ -25,8 +25,14 @@ impl MemKey {
         Some(Self {
             joined: joined.into_boxed_str(),
             ns_len,
-            weight,
+            weight: Weight::new(weight),
         })
+    }
+
+    /// The entry's weight in units, as the table counts it.
+    #[inline]
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight.units()
     }
 
     /// The namespace and the key. The split is a char boundary by construction; were it not,
@@ -56,6 +62,34 @@ impl Hash for MemKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let (ns, key) = self.parts();
         hash_parts(ns, key, state);
+    }
+}
+
+/// A weight in 32 bits: exact below 2^31 units, above that a 24-bit mantissa and a shift, so
+/// within 0.00001% (the table only needs each key to weigh the same every time it asks).
+#[derive(Clone, Copy)]
+struct Weight(u32);
+
+impl Weight {
+    const SCALED: u32 = 1 << 31;
+    const MANTISSA_BITS: u32 = 24;
+
+    fn new(units: u64) -> Self {
+        if units < u64::from(Self::SCALED) {
+            return Self(units as u32);
+        }
+        let shift = 64 - units.leading_zeros() - Self::MANTISSA_BITS;
+        let mantissa = (units >> shift) as u32 & ((1 << Self::MANTISSA_BITS) - 1);
+        Self(Self::SCALED | (shift << Self::MANTISSA_BITS) | mantissa)
+    }
+
+    fn units(self) -> u64 {
+        if self.0 & Self::SCALED == 0 {
+            return u64::from(self.0);
+        }
+        let shift = (self.0 & !Self::SCALED) >> Self::MANTISSA_BITS;
+        let mantissa = u64::from(self.0 & ((1 << Self::MANTISSA_BITS) - 1));
+        mantissa << shift.min(64 - Self::MANTISSA_BITS)
     }
 }
 
@@ -149,6 +183,26 @@ mod tests {
 
     #[test]
     fn a_key_stays_small() {
-        assert!(size_of::<MemKey>() <= 32);
+        assert_eq!(size_of::<MemKey>(), 24);
+    }
+
+    #[test]
+    fn weights_are_exact_then_close() {
+        for units in [0, 1, 1000, (1 << 31) - 1] {
+            assert_eq!(Weight::new(units).units(), units);
+        }
+        for units in [
+            1 << 31,
+            (1 << 31) + 12_345,
+            3 << 40,
+            u64::MAX >> 2,
+            u64::MAX,
+        ] {
+            let back = Weight::new(units).units();
+            assert!(
+                back <= units && units - back <= units >> 22,
+                "{units} → {back}"
+            );
+        }
     }
 }

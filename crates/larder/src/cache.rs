@@ -13,7 +13,7 @@ use crate::backplane::Coherence;
 use crate::builder::CacheBuilder;
 use crate::clock;
 use crate::codec::EncodeOptions;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
 use crate::future::Get;
 use crate::memory::{Lookup, MemoryTier, Origin, WeigherFn};
@@ -168,7 +168,7 @@ impl Cache {
     /// The fresh value under `key`, if any.
     ///
     /// Looks in memory, then in the remote store (filling memory on a remote hit). A value stored
-    /// in memory as another type is an [`Error::TypeMismatch`]; a remote value that does not
+    /// in memory as another type is an [`ErrorKind::TypeMismatch`]; a remote value that does not
     /// decode as `T` is a miss (counted in `decode_errors`) and is overwritten by the next set.
     ///
     /// ```
@@ -367,8 +367,9 @@ pub(crate) fn downcast<T: Send + Sync + 'static>(
 #[cold]
 #[inline(never)]
 fn mismatch<T>(key: &str) -> Error {
-    Error::TypeMismatch {
+    ErrorKind::TypeMismatch {
         key: key.to_owned(),
         expected: std::any::type_name::<T>(),
     }
+    .into()
 }

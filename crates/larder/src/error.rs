@@ -7,9 +7,42 @@ use std::time::Duration;
 ///
 /// A failing remote store is not among them: the cache is an optimisation, so store failures are
 /// logged, counted in [`Stats`](crate::Stats) and degrade to the memory tier, never to an error.
+///
+/// One pointer wide, with the details behind [`kind`](Self::kind): every `get` returns a
+/// `Result<_, Error>`, and a wide error made each hit move a 48-byte result where it now moves 16
+/// (about 3 ns of a 34 ns hit, measured).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use larder::ErrorKind;
+/// let cache = larder::Cache::new();
+/// cache.set("n", 5u64).await.unwrap();
+/// let err = cache.get::<String>("n").await.unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::TypeMismatch { key, .. } if key == "n"));
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(Box<ErrorKind>);
+
+impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+}
+
+impl From<ErrorKind> for Error {
+    #[cold]
+    fn from(kind: ErrorKind) -> Self {
+        Self(Box::new(kind))
+    }
+}
+
+/// What went wrong in an [`Error`].
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// The entry under `key` holds a value of another type than the one asked for.
     #[error("cache entry {key:?} holds another type than the requested {expected}")]
     TypeMismatch {
@@ -28,9 +61,6 @@ pub enum Error {
         #[source]
         source: crate::codec::CodecError,
     },
-    /// A builder setting is out of range.
-    #[error("invalid cache configuration: {0}")]
-    Config(&'static str),
     /// [`Cache::from_url`](crate::Cache::from_url) was given a URL it cannot use.
     #[error("cannot use store URL {url:?}: {reason}")]
     Url {

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 
 use crate::cache::{Cache, CacheValue, downcast};
 use crate::clock;
-use crate::error::{Error, FetchError};
+use crate::error::{ErrorKind, FetchError};
 use crate::flight::{Join, Led, Outcome, Source, Ticket, panic_message, spawn_or_inline};
 use crate::future::GetOrFetch;
 use crate::lock::LockWait;
@@ -267,10 +267,13 @@ impl Cache {
             }
             Outcome::Factory(e) => match e.downcast::<E>() {
                 Ok(e) => FetchError::Factory(e),
-                Err(_) => FetchError::Cache(Error::TypeMismatch {
-                    key: key.to_owned(),
-                    expected: std::any::type_name::<E>(),
-                }),
+                Err(_) => FetchError::Cache(
+                    ErrorKind::TypeMismatch {
+                        key: key.to_owned(),
+                        expected: std::any::type_name::<E>(),
+                    }
+                    .into(),
+                ),
             },
             Outcome::Timeout(d) => FetchError::Timeout(d),
             Outcome::Panicked(m) => FetchError::Panicked(m),

@@ -2,7 +2,8 @@
 //! [`Cache::get_or_fetch`](crate::Cache::get_or_fetch).
 //!
 //! A memory hit is answered before the future is even polled; the future then only carries the
-//! result (16 bytes: the `Arc` or a boxed error), so a hit moves almost nothing around. Only a trip
+//! result (16 bytes: the `Arc` or an [`Error`], itself one pointer), so a hit moves almost nothing
+//! around. Only a trip
 //! to the remote store or a fetch needs a state machine, boxed, off the hit path.
 
 use std::future::Future;
@@ -15,7 +16,7 @@ use futures::future::BoxFuture;
 use crate::error::{Error, FetchError};
 
 enum State<'a, R, O> {
-    Ready(Result<R, Box<Error>>),
+    Ready(Result<R, Error>),
     Running(BoxFuture<'a, O>),
     Done,
 }
@@ -25,7 +26,7 @@ impl<R, O> State<'_, R, O> {
     fn poll_with(
         &mut self,
         cx: &mut Context<'_>,
-        ready: impl FnOnce(Result<R, Box<Error>>) -> O,
+        ready: impl FnOnce(Result<R, Error>) -> O,
     ) -> Poll<O> {
         match std::mem::replace(self, State::Done) {
             State::Ready(r) => Poll::Ready(ready(r)),
@@ -61,7 +62,7 @@ type GetOutput<T> = Result<Option<Arc<T>>, Error>;
 impl<'a, T> Get<'a, T> {
     pub(crate) fn ready(result: GetOutput<T>) -> Self {
         Self {
-            state: State::Ready(result.map_err(Box::new)),
+            state: State::Ready(result),
         }
     }
 
@@ -85,7 +86,7 @@ impl<'a, T> Get<'a, T> {
     /// ```
     pub fn try_ready(self) -> Result<GetOutput<T>, Self> {
         match self.state {
-            State::Ready(result) => Ok(result.map_err(|e| *e)),
+            State::Ready(result) => Ok(result),
             state => Err(Self { state }),
         }
     }
@@ -96,7 +97,7 @@ impl<T> Future for Get<'_, T> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().state.poll_with(cx, |r| r.map_err(|e| *e))
+        self.get_mut().state.poll_with(cx, |r| r)
     }
 }
 
@@ -118,7 +119,7 @@ pub struct GetOrFetch<'a, T, E> {
 impl<'a, T, E> GetOrFetch<'a, T, E> {
     pub(crate) fn ready(result: Result<Arc<T>, Error>) -> Self {
         Self {
-            state: State::Ready(result.map_err(Box::new)),
+            state: State::Ready(result),
         }
     }
 
@@ -136,6 +137,6 @@ impl<T, E> Future for GetOrFetch<'_, T, E> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut()
             .state
-            .poll_with(cx, |r| r.map_err(|e| FetchError::Cache(*e)))
+            .poll_with(cx, |r| r.map_err(FetchError::Cache))
     }
 }

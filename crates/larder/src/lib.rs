@@ -58,7 +58,7 @@ mod write;
 
 pub use builder::CacheBuilder;
 pub use cache::{Cache, CacheValue};
-pub use error::{Error, FetchError, Timeout};
+pub use error::{Error, ErrorKind, FetchError, Timeout};
 pub use future::{Get, GetOrFetch};
 pub use global::{default_cache, set_default_cache};
 pub use in_process::InProcessStore;

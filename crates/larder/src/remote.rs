@@ -10,7 +10,7 @@ use crate::breaker::BreakerConfig;
 use crate::cache::{Cache, CacheValue};
 use crate::clock;
 use crate::codec::Envelope;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::guard::Guard;
 use crate::memory::Entry;
 use crate::options::Resolved;
@@ -259,9 +259,11 @@ impl Remote {
         let fresh_until = now.saturating_add(millis(opts.ttl));
         let stale_until = fresh_until.saturating_add(millis(opts.stale));
         let bytes = Envelope::encode(value, fresh_until, stale_until, &tags, cache.inner.encode)
-            .map_err(|source| Error::Encode {
-                key: key.to_owned(),
-                source,
+            .map_err(|source| {
+                Error::from(ErrorKind::Encode {
+                    key: key.to_owned(),
+                    source,
+                })
             })?;
         Ok(Some((bytes, physical)))
     }

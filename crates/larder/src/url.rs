@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use larder_store::{Backplane, Store};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// What a URL sets up besides the memory tier.
 #[derive(Default)]
@@ -26,9 +26,11 @@ pub(crate) fn links_from_url(url: &str) -> Result<Links, Error> {
         });
     }
     redis(url).map_err(|e| {
-        e.unwrap_or_else(|| Error::Url {
-            url: larder_store::redact_url(url),
-            reason: "Redis support is not compiled in: enable larder's `redis` feature",
+        e.unwrap_or_else(|| {
+            Error::from(ErrorKind::Url {
+                url: larder_store::redact_url(url),
+                reason: "Redis support is not compiled in: enable larder's `redis` feature",
+            })
         })
     })
 }
@@ -36,9 +38,11 @@ pub(crate) fn links_from_url(url: &str) -> Result<Links, Error> {
 /// `None` for the memory tier alone, else the remote store.
 fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
-    let unusable = |reason| Error::Url {
-        url: larder_store::redact_url(url),
-        reason,
+    let unusable = |reason| {
+        Error::from(ErrorKind::Url {
+            url: larder_store::redact_url(url),
+            reason,
+        })
     };
     match scheme {
         "memory" => Ok(None),
@@ -58,7 +62,8 @@ fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
 /// `Err(None)`: the feature is off.
 #[cfg(feature = "redis")]
 fn redis(url: &str) -> Result<Links, Option<Error>> {
-    let store = larder_redis::RedisStore::open(url).map_err(|e| Some(Error::Store(Arc::new(e))))?;
+    let store = larder_redis::RedisStore::open(url)
+        .map_err(|e| Some(ErrorKind::Store(Arc::new(e)).into()))?;
     let backplane: Option<Arc<dyn Backplane>> = store
         .wants_backplane()
         .then(|| Arc::new(store.backplane()) as Arc<dyn Backplane>);
@@ -77,7 +82,7 @@ fn redis(_: &str) -> Result<Links, Option<Error>> {
 fn memcached(url: &str) -> Result<Option<Arc<dyn Store>>, Option<Error>> {
     match larder_memcached::MemcachedStore::open(url) {
         Ok(store) => Ok(Some(Arc::new(store))),
-        Err(e) => Err(Some(Error::Store(Arc::new(e)))),
+        Err(e) => Err(Some(ErrorKind::Store(Arc::new(e)).into())),
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! A memory hit is answered before the future is even polled; the future then only carries the
 //! result (16 bytes: the `Arc` or an [`Error`], itself one pointer), so a hit moves almost nothing
-//! around. Only a trip
-//! to the remote store or a fetch needs a state machine, boxed, off the hit path.
+//! around. Only a trip to the remote store or a fetch needs a state machine, boxed, off the hit
+//! path.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -108,15 +108,45 @@ impl Cache {
         // A fresh memory hit is answered synchronously; everything else runs in one boxed state
         // machine, which a hit never builds.
         let ns = opts.namespace.as_ref().unwrap_or(&self.defaults.namespace);
+        let Some(mem) = &self.inner.memory else {
+            return self.fetch_boxed(key, opts, None, factory);
+        };
+        let eager = match opts.eager_refresh {
+            Some(f) => valid_fraction(f),
+            None => self.defaults.eager_refresh,
+        };
+        // Without eager refresh a hit needs only the value: `get`'s own path, which hands it over
+        // in registers. Anything else (a refresh to judge, a stale fallback) takes the full lookup.
+        if eager.is_none()
+            && let Some(value) = mem.fresh(ns, key)
+        {
+            self.inner.stats.incr(Counter::Hit);
+            return GetOrFetch::ready(downcast(value, key));
+        }
+        self.get_or_fetch_slow(key, opts, eager, factory)
+    }
+
+    /// The hit with eager refresh, and every miss.
+    #[inline(never)]
+    fn get_or_fetch_slow<'a, T, E, F, Fut>(
+        &'a self,
+        key: &'a str,
+        opts: EntryOptions,
+        eager: Option<f64>,
+        factory: F,
+    ) -> GetOrFetch<'a, T, E>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let ns = opts.namespace.as_ref().unwrap_or(&self.defaults.namespace);
         let mut fallback = None;
         if let Some(mem) = &self.inner.memory {
             match mem.lookup_now(ns, key) {
                 Lookup::Fresh(entry) => {
                     self.inner.stats.incr(Counter::Hit);
-                    let eager = match opts.eager_refresh {
-                        Some(f) => valid_fraction(f),
-                        None => self.defaults.eager_refresh,
-                    };
                     if let Some(fraction) = eager
                         && entry.wants_refresh(fraction)
                     {

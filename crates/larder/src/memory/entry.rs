@@ -245,7 +245,31 @@ impl Span {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn a_span_rounds_down_by_at_most_2_ppm(nanos in any::<u64>()) {
+            let back = Span::from_nanos(nanos).nanos();
+            prop_assert!(back <= nanos);
+            if nanos < 17 * 365 * 86_400 * 1_000_000_000 {
+                prop_assert!(nanos - back <= nanos / 500_000, "{} -> {}", nanos, back);
+            }
+        }
+
+        #[test]
+        fn an_entry_keeps_its_instants(fresh in any::<u64>(), extra in any::<u64>(), tagged: bool) {
+            let stale = fresh.saturating_add(extra);
+            let tags = tagged.then(|| Arc::from([Arc::from("t")]));
+            let e = Entry::new(Arc::new(()), Origin { at: 0, epoch: 0 }, fresh, stale, tags);
+            prop_assert_eq!(e.fresh_until(), fresh);
+            prop_assert!(e.stale_until() <= stale && e.stale_until() >= fresh);
+            prop_assert_eq!(e.stale_until() == u64::MAX, stale == u64::MAX);
+            prop_assert_eq!(e.is_tagged(), tagged);
+        }
+    }
 
     #[test]
     fn an_entry_stays_small() {

@@ -186,6 +186,14 @@ mod tests {
         assert_eq!(size_of::<MemKey>(), 24);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_weight_rounds_down_by_at_most_one_part_in_4_million(units in proptest::prelude::any::<u64>()) {
+            let back = Weight::new(units).units();
+            proptest::prop_assert!(back <= units && units - back <= units >> 22);
+        }
+    }
+
     #[test]
     fn weights_are_exact_then_close() {
         for units in [0, 1, 1000, (1 << 31) - 1] {

@@ -108,9 +108,6 @@ impl Cache {
         // A fresh memory hit is answered synchronously; everything else runs in one boxed state
         // machine, which a hit never builds.
         let ns = opts.namespace.as_ref().unwrap_or(&self.defaults.namespace);
-        let Some(mem) = &self.inner.memory else {
-            return self.fetch_boxed(key, opts, None, factory);
-        };
         let eager = match opts.eager_refresh {
             Some(f) => valid_fraction(f),
             None => self.defaults.eager_refresh,
@@ -118,6 +115,7 @@ impl Cache {
         // Without eager refresh a hit needs only the value: `get`'s own path, which hands it over
         // in registers. Anything else (a refresh to judge, a stale fallback) takes the full lookup.
         if eager.is_none()
+            && let Some(mem) = &self.inner.memory
             && let Some(value) = mem.fresh(ns, key)
         {
             self.inner.stats.incr(Counter::Hit);
@@ -126,7 +124,8 @@ impl Cache {
         self.get_or_fetch_slow(key, opts, eager, factory)
     }
 
-    /// The hit with eager refresh, and every miss.
+    /// The hit with eager refresh, and every miss. Out of line, so that a plain hit's frame stays
+    /// small; the miss path's state machine is built here.
     #[inline(never)]
     fn get_or_fetch_slow<'a, T, E, F, Fut>(
         &'a self,
@@ -158,24 +157,6 @@ impl Cache {
                 Lookup::Miss => {}
             }
         }
-        self.fetch_boxed(key, opts, fallback, factory)
-    }
-
-    /// Builds the miss path's state machine, out of line so that a hit's frame stays small.
-    #[inline(never)]
-    fn fetch_boxed<'a, T, E, F, Fut>(
-        &'a self,
-        key: &'a str,
-        opts: EntryOptions,
-        fallback: Option<Fallback>,
-        factory: F,
-    ) -> GetOrFetch<'a, T, E>
-    where
-        T: CacheValue,
-        E: Send + Sync + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
         GetOrFetch::running(self.fetch(key, opts, fallback, factory).boxed())
     }
 

@@ -2,7 +2,6 @@
 //! `builder.rs`, the write paths in `write.rs`, the read-through paths in `fetch.rs` and
 //! `compute.rs`).
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::codec::EncodeOptions;
 use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
 use crate::future::Get;
-use crate::memory::{Lookup, MemoryTier, Origin, WeigherFn};
+use crate::memory::{AnyValue, Lookup, MemoryTier, Origin, WeigherFn};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::Remote;
 use crate::stats::{Counter, Links, Recorder, Stats};
@@ -179,7 +178,7 @@ impl Cache {
     /// assert!(cache.get::<String>("n").await.is_err()); // wrong type: an error, not a panic
     /// # }
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get<'a, T: CacheValue>(&'a self, key: &'a str) -> Get<'a, T> {
         // The memory tier answers synchronously; only a trip to the remote store needs a state
         // machine, so only that path pays for one (boxed, built out of line).
@@ -358,7 +357,7 @@ impl Cache {
 /// Turns a type-erased value into `Arc<T>`, or a typed error.
 #[inline]
 pub(crate) fn downcast<T: Send + Sync + 'static>(
-    value: Arc<dyn Any + Send + Sync>,
+    value: AnyValue,
     key: &str,
 ) -> Result<Arc<T>, Error> {
     value.downcast::<T>().map_err(|_| mismatch::<T>(key))

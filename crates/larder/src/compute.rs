@@ -23,7 +23,7 @@ use crate::clock;
 use crate::error::FetchError;
 use crate::fetch::Fallback;
 use crate::flight::{Join, Led, Outcome, Source, Ticket, panic_message};
-use crate::memory::Lookup;
+use crate::memory::{AnyValue, Lookup};
 use crate::options::{EntryOptions, Resolved};
 use crate::stats::Counter;
 
@@ -160,7 +160,7 @@ impl Cache {
                     self.store_memory(key, &value, opts, origin, None);
                 }
                 return Outcome::Value {
-                    value,
+                    value: AnyValue::new(value),
                     source: Source::Factory,
                 };
             }

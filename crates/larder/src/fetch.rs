@@ -339,13 +339,16 @@ impl Cache {
                 match remote.lookup::<T>(&cache, &opts.namespace, &key).await {
                     RemoteLookup::Fresh(value) => {
                         ticket.finish(Outcome::Value {
-                            value,
+                            value: AnyValue::new(value),
                             source: Source::Remote,
                         });
                         return;
                     }
                     RemoteLookup::Stale(value, stale_until) if fallback.is_none() => {
-                        fallback = Some(Fallback { value, stale_until });
+                        fallback = Some(Fallback {
+                            value: AnyValue::new(value),
+                            stale_until,
+                        });
                     }
                     _ => {}
                 }
@@ -382,7 +385,7 @@ impl Cache {
                         tracing::warn!(cache = %cache.inner.name, key, %error, "fetched value not cached");
                     }
                     ticket.finish(Outcome::Value {
-                        value,
+                        value: AnyValue::new(value),
                         source: Source::Factory,
                     });
                     if let Some(lock) = held {

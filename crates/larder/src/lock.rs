@@ -123,7 +123,7 @@ impl Cache {
     async fn look<T: CacheValue>(&self, ns: &Arc<str>, key: &str) -> Option<AnyValue> {
         let remote = self.inner.remote.as_ref()?;
         match remote.lookup::<T>(self, ns, key).await {
-            RemoteLookup::Fresh(v) => Some(v),
+            RemoteLookup::Fresh(v) => Some(AnyValue::new(v)),
             _ => None,
         }
     }

@@ -12,7 +12,7 @@ use crate::clock;
 use crate::codec::Envelope;
 use crate::error::{Error, ErrorKind};
 use crate::guard::Guard;
-use crate::memory::Entry;
+use crate::memory::{AnyValue, Entry};
 use crate::options::Resolved;
 use crate::stats::Counter;
 use larder_store::{Store, StoreEntry, StoreFuture, StoreKey};
@@ -141,7 +141,7 @@ impl Remote {
                     .collect()
             });
             let entry = Entry::new(
-                value.clone(),
+                AnyValue::new(value.clone()),
                 mem.origin(now),
                 fresh_until,
                 stale_until,

@@ -11,7 +11,7 @@ use crate::cache::{Cache, CacheValue};
 use crate::clock;
 use crate::codec::{self, Format};
 use crate::error::Error;
-use crate::memory::{Entry, Origin};
+use crate::memory::{AnyValue, Entry, Origin};
 use crate::options::{EntryOptions, RemoteWrite, Resolved};
 
 impl Cache {
@@ -285,8 +285,13 @@ impl Cache {
         } else {
             0
         };
-        let any: Arc<dyn Any + Send + Sync> = value.clone();
-        let entry = Entry::new(any, origin, fresh_until, stale_until, opts.tags.clone());
+        let entry = Entry::new(
+            AnyValue::new(value.clone()),
+            origin,
+            fresh_until,
+            stale_until,
+            opts.tags.clone(),
+        );
         mem.insert(&opts.namespace, key, entry, bytes, clock::now_nanos());
     }
 

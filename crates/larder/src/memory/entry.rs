@@ -1,7 +1,8 @@
-//! One entry of the memory tier, kept to 32 bytes: every hit copies it out of the table, and the
-//! table's slots are what a lookup pays for in memory traffic. Measured on the hit bench's own
-//! keys and values, a quick_cache holding a 48-byte entry and a 32-byte key took 35 ns a hit, one
-//! holding a 32-byte entry and a 24-byte key 24 ns, beside 21 ns for `String` → `Arc<String>`.
+//! One entry of the memory tier, kept small: the table's slots are what a lookup pays for in
+//! memory traffic. Measured on the hit bench's own keys and values, a quick_cache holding a
+//! 48-byte entry and a 32-byte key took 35 ns a hit, one holding a 32-byte entry and a 24-byte
+//! key 24 ns, beside 21 ns for `String` → `Arc<String>`. The table now stores it as a [`Slot`]
+//! (the same words, plus one byte for the eviction policy) and serves a hit from where it lies.
 //!
 //! So an entry is the value, its exact `fresh_until`, and one word packing everything else: the
 //! stale window and the ttl as [`Span`]s, and two flags. The rare parts live elsewhere: a tagged
@@ -9,6 +10,7 @@
 //! tags and a hit on one clones nothing but its value.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::AnyValue;
 use crate::clock;
@@ -85,7 +87,7 @@ impl Entry {
                     epoch: origin.epoch,
                     names,
                 };
-                (Arc::new(Tagged { tags, value }), true)
+                (AnyValue::new(Arc::new(Tagged { tags, value })), true)
             }
             None => (value, false),
         };
@@ -96,9 +98,9 @@ impl Entry {
         }
     }
 
-    /// The value, if the entry is neither tagged nor throttled and surely fresh without reading
-    /// the clock: the whole of a hit's check.
-    #[inline(always)]
+    /// Whether the entry is neither tagged nor throttled and surely fresh without reading the
+    /// clock: the whole of a hit's check.
+    #[cfg(test)]
     pub(crate) fn plainly_fresh(&self) -> bool {
         self.meta.0 & (Meta::TAGGED | Meta::THROTTLED) == 0
             && clock::surely_before(self.fresh_until)
@@ -110,8 +112,8 @@ impl Entry {
         if !self.is_tagged() {
             return self.stored;
         }
-        match Arc::downcast::<Tagged>(self.stored) {
-            Ok(tagged) => Arc::clone(&tagged.value),
+        match self.stored.downcast::<Tagged>() {
+            Ok(tagged) => tagged.value.clone(),
             // Unreachable by construction: only `new` sets the flag, with a `Tagged` beside it.
             Err(stored) => stored,
         }
@@ -120,14 +122,9 @@ impl Entry {
     /// Whether this entry holds `value` (the very allocation, not an equal one).
     pub(crate) fn holds(&self, value: &AnyValue) -> bool {
         match self.tagged() {
-            Some(tagged) => Arc::ptr_eq(&tagged.value, value),
-            None => Arc::ptr_eq(&self.stored, value),
+            Some(tagged) => tagged.value.ptr_eq(value),
+            None => self.stored.ptr_eq(value),
         }
-    }
-
-    /// Whether `other` is this very entry as written (a write since would differ).
-    pub(crate) fn same_as(&self, other: &Entry) -> bool {
-        Arc::ptr_eq(&self.stored, &other.stored) && self.fresh_until == other.fresh_until
     }
 
     pub(crate) fn tags(&self) -> Option<&TagSet> {
@@ -197,6 +194,92 @@ impl Entry {
     }
 }
 
+/// An entry as the table holds it: the same three words, the two instants atomic so that the
+/// fail-safe throttle can change them in place while readers look, and the eviction policy's
+/// access count beside them.
+///
+/// A reader is served from the slot where it lies (only the value's `Arc` is cloned); nothing
+/// else is copied out on a hit.
+pub(crate) struct Slot {
+    stored: AnyValue,
+    fresh_until: AtomicU64,
+    meta: AtomicU64,
+    /// Hits since the policy last looked, saturating at [`Slot::MAX_FREQ`] (S3-FIFO's counter).
+    freq: AtomicU8,
+}
+
+impl Slot {
+    /// S3-FIFO caps the count at 3: enough to tell one-hit wonders from the working set, small
+    /// enough that a key that went cold leaves the main queue within three passes.
+    pub(crate) const MAX_FREQ: u8 = 3;
+
+    pub(crate) fn new(entry: Entry) -> Self {
+        Self {
+            stored: entry.stored,
+            fresh_until: AtomicU64::new(entry.fresh_until),
+            meta: AtomicU64::new(entry.meta.0),
+            freq: AtomicU8::new(0),
+        }
+    }
+
+    /// The value if the entry is neither tagged nor throttled and surely fresh without reading
+    /// the clock: the whole of a hit's check, made on the slot itself.
+    #[inline(always)]
+    pub(crate) fn plainly_fresh(&self) -> Option<&AnyValue> {
+        // `fresh_until` first, with Acquire: `throttle` writes it last, with Release, so a reader
+        // that sees a throttled instant also sees the throttled flag.
+        let fresh_until = self.fresh_until.load(Ordering::Acquire);
+        let meta = self.meta.load(Ordering::Relaxed);
+        (meta & (Meta::TAGGED | Meta::THROTTLED) == 0 && clock::surely_before(fresh_until))
+            .then_some(&self.stored)
+    }
+
+    /// The entry as it is now.
+    pub(crate) fn entry(&self) -> Entry {
+        let fresh_until = self.fresh_until.load(Ordering::Acquire);
+        Entry {
+            stored: self.stored.clone(),
+            fresh_until,
+            meta: Meta(self.meta.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Whether `other` is this very entry as written (a write since would differ).
+    pub(crate) fn same_as(&self, other: &Entry) -> bool {
+        self.stored.ptr_eq(&other.stored)
+            && self.fresh_until.load(Ordering::Acquire) == other.fresh_until
+    }
+
+    /// [`Entry::throttle`] in place. Two throttles racing each write a consistent pair; a write
+    /// of the key meanwhile replaced the slot, so this one no longer matters.
+    pub(crate) fn throttle(&self, until: u64) {
+        let mut e = self.entry();
+        e.throttle(until);
+        self.meta.store(e.meta.0, Ordering::Relaxed);
+        self.fresh_until.store(e.fresh_until, Ordering::Release);
+    }
+
+    /// Counts a hit for the eviction policy. A plain load and store, not a read-modify-write, and
+    /// no store at all once saturated, so hot keys do not bounce their cache line between cores;
+    /// a count lost to a race only makes the policy a little less sure of a key.
+    #[inline(always)]
+    pub(crate) fn touch(&self) {
+        let f = self.freq.load(Ordering::Relaxed);
+        if f < Self::MAX_FREQ {
+            self.freq.store(f + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// The access count, for the policy.
+    pub(crate) fn freq(&self) -> u8 {
+        self.freq.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_freq(&self, f: u8) {
+        self.freq.store(f, Ordering::Relaxed);
+    }
+}
+
 /// A duration in 31 bits: two bits of unit (ns, µs, ms, s) and 29 of count, so exact below
 /// 0.5 s and within 2 ppm above, up to 17 years; all ones is "forever". Rounds down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,7 +346,7 @@ mod tests {
         fn an_entry_keeps_its_instants(fresh in any::<u64>(), extra in any::<u64>(), tagged: bool) {
             let stale = fresh.saturating_add(extra);
             let tags = tagged.then(|| Arc::from([Arc::from("t")]));
-            let e = Entry::new(Arc::new(()), Origin { at: 0, epoch: 0 }, fresh, stale, tags);
+            let e = Entry::new(AnyValue::new(Arc::new(())), Origin { at: 0, epoch: 0 }, fresh, stale, tags);
             prop_assert_eq!(e.fresh_until(), fresh);
             prop_assert!(e.stale_until() <= stale && e.stale_until() >= fresh);
             prop_assert_eq!(e.stale_until() == u64::MAX, stale == u64::MAX);
@@ -302,7 +385,7 @@ mod tests {
 
     fn entry(tags: Option<Arc<[Arc<str>]>>) -> Entry {
         Entry::new(
-            Arc::new(7u32),
+            AnyValue::new(Arc::new(7u32)),
             Origin {
                 at: 1_000,
                 epoch: 3,
@@ -324,7 +407,7 @@ mod tests {
             assert!(!e.is_throttled());
             let value = e.clone().value();
             assert!(e.holds(&value));
-            assert!(!e.holds(&(Arc::new(7u32) as AnyValue)));
+            assert!(!e.holds(&AnyValue::new(Arc::new(7u32))));
             assert_eq!(value.downcast_ref::<u32>(), Some(&7));
         }
     }
@@ -343,7 +426,7 @@ mod tests {
     #[test]
     fn eager_refresh_point_follows_the_ttl() {
         let e = Entry::new(
-            Arc::new(1u8),
+            AnyValue::new(Arc::new(1u8)),
             Origin {
                 at: 1_000_000_000,
                 epoch: 0,

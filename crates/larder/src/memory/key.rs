@@ -2,14 +2,15 @@
 //! weight) in 24 bytes, and the borrowed form lookups use without allocating.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use quick_cache::Equivalent;
+use papaya::Equivalent;
 
 /// The key as stored: `namespace ++ key` in one allocation, where the namespace ends, and the
 /// entry's weight (the table's weigher reads it here, which keeps the entry itself small).
 #[derive(Clone)]
 pub(crate) struct MemKey {
-    joined: Box<str>,
+    joined: Arc<str>,
     ns_len: u32,
     /// Weight in the tier's internal units (see `Bounds::units`), in 32 bits.
     weight: Weight,
@@ -19,11 +20,13 @@ impl MemKey {
     /// `None` for a namespace over 4 GiB, which no lookup could have named anyway.
     pub(crate) fn new(ns: &str, key: &str, weight: u64) -> Option<Self> {
         let ns_len = u32::try_from(ns.len()).ok()?;
-        let mut joined = String::with_capacity(ns.len() + key.len());
-        joined.push_str(ns);
-        joined.push_str(key);
+        let joined: Arc<str> = if ns.is_empty() {
+            Arc::from(key)
+        } else {
+            Arc::from([ns, key].concat())
+        };
         Some(Self {
-            joined: joined.into_boxed_str(),
+            joined,
             ns_len,
             weight: Weight::new(weight),
         })
@@ -45,6 +48,20 @@ impl MemKey {
     }
 
     /// Whether the key lives in namespace `ns`.
+    /// The borrowed form, to look this key up.
+    #[inline]
+    pub(crate) fn borrowed(&self) -> KeyRef<'_> {
+        let (ns, key) = self.parts();
+        KeyRef::new(ns, key)
+    }
+
+    /// Whether `other` is this very key as inserted, not merely an equal one: each insert makes
+    /// its own key, so this tells an entry from a later one under the same key.
+    #[inline]
+    pub(crate) fn is(&self, other: &MemKey) -> bool {
+        Arc::ptr_eq(&self.joined, &other.joined)
+    }
+
     pub(crate) fn in_namespace(&self, ns: &str) -> bool {
         self.parts().0 == ns
     }
@@ -150,13 +167,11 @@ impl KeyRef<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::hash::BuildHasher;
-
     use super::*;
 
     #[test]
     fn a_borrowed_key_finds_its_stored_key() {
-        let s = quick_cache::DefaultHashBuilder::default();
+        let s = ahash::RandomState::new();
         for (ns, key) in [
             ("", "k"),
             ("users", "1"),

@@ -1,5 +1,6 @@
 //! The in-process tier: decoded values (`Arc<dyn Any>`), bounded by entry count and by weight,
-//! evicted by quick_cache's S3-FIFO policy (scan-resistant, hit ratios in the W-TinyLFU class).
+//! in a table whose reads take no lock, evicted by S3-FIFO (scan-resistant, hit ratios in the
+//! W-TinyLFU class; see `table`).
 //!
 //! An entry stays in memory until the end of its stale window so that fail-safe has something to
 //! serve; readers decide fresh vs stale from its two instants. Tags are checked lazily: each tag
@@ -11,48 +12,26 @@ use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::time::Duration;
 
 use ahash::HashMap;
 use parking_lot::RwLock;
-use quick_cache::sync::{Cache as QuickCache, EntryAction};
-use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 use crate::clock;
 use crate::stats::{Counter, Recorder};
 
 mod entry;
 mod key;
+mod table;
+mod value;
 
+use entry::Slot;
 pub(crate) use entry::{Entry, Origin};
 use key::{KeyRef, MemKey};
-
-/// A value of any cached type.
-pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
+use table::Table;
+pub(crate) use value::AnyValue;
 
 /// Computes the byte weight of a value; `None` falls back to the default estimate.
 pub(crate) type WeigherFn = dyn Fn(&str, &(dyn Any + Send + Sync)) -> Option<u64> + Send + Sync;
-
-#[derive(Clone)]
-struct KeyWeighter;
-
-impl Weighter<MemKey, Entry> for KeyWeighter {
-    #[inline]
-    fn weight(&self, key: &MemKey, _val: &Entry) -> u64 {
-        key.weight()
-    }
-}
-
-#[derive(Clone)]
-struct EvictionCounter(Arc<Recorder>);
-
-impl Lifecycle<MemKey, Entry> for EvictionCounter {
-    type RequestState = ();
-
-    fn on_evict(&self, _state: &mut (), _key: MemKey, _val: Entry) {
-        self.0.incr(Counter::Eviction);
-    }
-}
 
 /// The memory tier's limits. Both bounds hold at once: each entry weighs
 /// `max(max_bytes, bytes × max_entries)` units against a capacity of `max_entries × max_bytes`
@@ -103,7 +82,7 @@ pub(crate) enum Lookup {
 }
 
 pub(crate) struct MemoryTier {
-    cache: QuickCache<MemKey, Entry, KeyWeighter, quick_cache::DefaultHashBuilder, EvictionCounter>,
+    table: Table,
     bounds: Bounds,
     shift: u32,
     /// Tag → (epoch, instant) of its last invalidation.
@@ -119,20 +98,10 @@ impl MemoryTier {
     pub(crate) fn new(bounds: Bounds, recorder: Arc<Recorder>) -> Self {
         let (capacity, shift) = bounds.capacity();
         clock::start_ticker();
-        let estimated = bounds.max_entries.unwrap_or(10_000).clamp(16, 1 << 24) as usize;
-        let options = OptionsBuilder::new()
-            .estimated_items_capacity(estimated)
-            .weight_capacity(capacity.max(1))
-            .build()
-            // `build` fails only when a capacity is left unset; both are set just above.
-            .unwrap_or_else(|_| unreachable!("both quick_cache capacities are set"));
+        // The map's first size: it grows as needed, so a large bound costs nothing up front.
+        let expected = bounds.max_entries.unwrap_or(1024).clamp(16, 4096) as usize;
         Self {
-            cache: QuickCache::with_options(
-                options,
-                KeyWeighter,
-                quick_cache::DefaultHashBuilder::default(),
-                EvictionCounter(Arc::clone(&recorder)),
-            ),
+            table: Table::new(capacity.max(1), expected),
             bounds,
             shift,
             tag_stamps: RwLock::new(HashMap::default()),
@@ -163,15 +132,20 @@ impl MemoryTier {
     #[inline(always)]
     pub(crate) fn fresh(&self, ns: &str, key: &str) -> Option<AnyValue> {
         let k = KeyRef::new(ns, key);
-        let entry = self.cache.get(&k)?;
-        if entry.plainly_fresh() {
-            return Some(entry.value());
+        // `Err(true)`: there is an entry, but it needs judging (tagged, throttled or near its end).
+        let found = self.table.read_or(k, Err(false), |slot| {
+            slot.plainly_fresh().cloned().ok_or(true)
+        });
+        match found {
+            Ok(value) => Some(value),
+            Err(false) => None,
+            Err(true) => self.fresh_slow(k),
         }
-        self.fresh_slow(k, entry)
     }
 
     #[cold]
-    fn fresh_slow(&self, k: KeyRef<'_>, entry: Entry) -> Option<AnyValue> {
+    fn fresh_slow(&self, k: KeyRef<'_>) -> Option<AnyValue> {
+        let entry = self.table.read(k, Slot::entry)?;
         match self.judge(k, entry, clock::now_nanos()) {
             Lookup::Fresh(entry) => Some(self.serve(entry)),
             _ => None,
@@ -183,7 +157,7 @@ impl MemoryTier {
     #[inline]
     pub(crate) fn lookup_now(&self, ns: &str, key: &str) -> Lookup {
         let k = KeyRef::new(ns, key);
-        let Some(entry) = self.cache.get(&k) else {
+        let Some(entry) = self.table.read(k, Slot::entry) else {
             return Lookup::Miss;
         };
         if !entry.is_tagged() && clock::surely_before(entry.fresh_until()) {
@@ -206,7 +180,7 @@ impl MemoryTier {
     #[inline]
     pub(crate) fn lookup(&self, ns: &str, key: &str, now: u64) -> Lookup {
         let k = KeyRef::new(ns, key);
-        let Some(entry) = self.cache.get(&k) else {
+        let Some(entry) = self.table.read(k, Slot::entry) else {
             return Lookup::Miss;
         };
         self.judge(k, entry, now)
@@ -226,7 +200,7 @@ impl MemoryTier {
     fn judge_slow(&self, k: KeyRef<'_>, entry: Entry, now: u64) -> Lookup {
         if now >= entry.stale_until() || self.tag_invalidated(&entry) {
             // Only if it is still this very entry: a write may have replaced it meanwhile.
-            self.cache.remove_if(&k, |e| e.same_as(&entry));
+            self.table.remove_if(k, |slot| slot.same_as(&entry));
             return Lookup::Miss;
         }
         if entry.is_fresh(now) {
@@ -257,36 +231,36 @@ impl MemoryTier {
         };
         self.max_lifetime
             .fetch_max(entry.stale_until().saturating_sub(now), Relaxed);
-        self.cache.insert(key, entry);
+        let evicted = self.table.insert(key, Slot::new(entry));
+        if evicted > 0 {
+            self.stats.add(Counter::Eviction, evicted);
+        }
     }
 
     /// Puts the stale `value` under `key` back as fresh until `until` (capped by its stale
     /// window), if it is still the entry there: the fail-safe throttle.
     pub(crate) fn throttle(&self, ns: &str, key: &str, value: &AnyValue, until: u64, now: u64) {
-        // Under the shard's write lock, in place: the entry keeps its tags and tag epoch (an
-        // invalidation still applies to it) and its weight, and a concurrent write wins.
-        let Some(lookup) = MemKey::new(ns, key, 0) else {
-            return;
-        };
-        let _ = self.cache.entry(&lookup, Some(Duration::ZERO), |_, e| {
+        // In place: the entry keeps its tags and tag epoch (an invalidation still applies to it)
+        // and its weight, and a concurrent write, which replaces the slot, wins.
+        self.table.read(KeyRef::new(ns, key), |slot| {
+            let e = slot.entry();
             if e.holds(value) && !e.is_fresh(now) && now < e.stale_until() {
-                e.throttle(until);
+                slot.throttle(until);
             }
-            EntryAction::Retain(())
         });
     }
 
     pub(crate) fn remove(&self, ns: &str, key: &str) -> bool {
-        self.cache.remove(&KeyRef::new(ns, key)).is_some()
+        self.table.remove(KeyRef::new(ns, key))
     }
 
     /// Drops every entry.
     pub(crate) fn clear(&self) {
-        self.cache.clear();
+        self.table.clear();
     }
 
     pub(crate) fn clear_namespace(&self, ns: &str) {
-        self.cache.retain(|k, _| !k.in_namespace(ns));
+        self.table.retain(|k| !k.in_namespace(ns));
     }
 
     pub(crate) fn invalidate_tags(&self, tags: &[&str], now: u64) {
@@ -303,12 +277,12 @@ impl MemoryTier {
     }
 
     pub(crate) fn len(&self) -> u64 {
-        self.cache.len() as u64
+        self.table.len()
     }
 
     /// Total weight, in bytes where a byte bound is set, in entries otherwise.
     pub(crate) fn weight(&self) -> u64 {
-        let units = self.cache.weight() << self.shift;
+        let units = self.table.weight() << self.shift;
         match (self.bounds.max_entries, self.bounds.max_bytes) {
             (Some(e), Some(_)) => units / e.max(1),
             _ => units,
@@ -326,7 +300,7 @@ mod tests {
 
     fn entry(v: u32, now: u64, ttl: u64, stale: u64) -> Entry {
         Entry::new(
-            Arc::new(v),
+            AnyValue::new(Arc::new(v)),
             Origin { at: now, epoch: 0 },
             now + ttl,
             now + ttl + stale,

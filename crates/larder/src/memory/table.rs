@@ -1,0 +1,491 @@
+//! The memory tier's table: a concurrent hash map whose reads take no lock, bounded by an
+//! S3-FIFO eviction policy that only writers touch.
+//!
+//! Why not quick_cache, which this tier used before: a quick_cache hit takes its shard's read
+//! lock and releases it, two locked instructions on a cache line that every reader of the shard
+//! writes, around the lookup. papaya's reads are lock-free: seize's reclamation protects a reader
+//! with a store to a slot of its own thread, so the one locked instruction left on a hit is the
+//! `Arc` clone that every contestant pays. Measured in one process on the hit bench's keys and
+//! values (best of 15 rounds): papaya with larder's checks 19–21 ns a hit beside quick_cache's
+//! bare `get` at 20–22 ns, where larder on quick_cache took 34–36 ns; with 65,536 keys, 190–235
+//! ns beside 240–270 ns, where larder on quick_cache took 470–510. BENCHMARKS.md has the figures.
+//!
+//! Writes (insert, remove, clear and eviction) take one mutex. That keeps the policy exact: every
+//! live entry has exactly one item in a queue, and the weight is the sum of the live entries'
+//! weights, so the bounds hold after every write. A cache is written after an expensive fetch, far
+//! less often than it is read, and one write costs well under a microsecond under that lock.
+//!
+//! The policy is S3-FIFO (Yang et al., SOSP 2023): new keys enter a small FIFO queue holding about
+//! a tenth of the weight; a key read while there moves to the main queue, the others leave and are
+//! remembered in a ghost queue of hashes, and a key written again while remembered enters the main
+//! queue directly. The main queue gives a key one more pass per hit (up to three). One-hit
+//! wonders and scans thus pass through the small queue without displacing the working set: hit
+//! ratios in the W-TinyLFU class, with no work on a hit beyond a counter in the slot.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use ahash::{HashMap, RandomState};
+use parking_lot::Mutex;
+
+use super::entry::Slot;
+use super::key::{KeyRef, MemKey};
+
+type Map = papaya::HashMap<MemKey, Slot, RandomState>;
+type Pinned<'a> = papaya::HashMapRef<'a, MemKey, Slot, RandomState, papaya::LocalGuard<'a>>;
+
+pub(crate) struct Table {
+    map: Map,
+    policy: Mutex<Policy>,
+    /// Hashes keys for the ghost queue (the map keeps its own hasher to itself).
+    hasher: RandomState,
+    /// In weight units; the sum of the live entries' weights stays at or below it.
+    capacity: u64,
+    /// The policy's totals, published after every write so `len` and `weight` need no lock.
+    len: AtomicU64,
+    weight: AtomicU64,
+}
+
+impl Table {
+    /// A table holding at most `capacity` weight units, sized at first for `expected` entries.
+    pub(crate) fn new(capacity: u64, expected: usize) -> Self {
+        Self {
+            map: papaya::HashMap::builder()
+                .capacity(expected)
+                .hasher(RandomState::new())
+                .build(),
+            policy: Mutex::new(Policy::default()),
+            hasher: RandomState::new(),
+            capacity,
+            len: AtomicU64::new(0),
+            weight: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` on the slot under `key`, counting the read for the eviction policy. Takes no
+    /// lock: the slot stays valid while `f` runs even if a writer replaces it meanwhile.
+    #[inline]
+    pub(crate) fn read<R>(&self, key: KeyRef<'_>, f: impl FnOnce(&Slot) -> R) -> Option<R> {
+        self.read_or(key, None, |slot| Some(f(slot)))
+    }
+
+    /// [`read`](Self::read) answering `absent` when there is no entry: the hit path uses it to
+    /// keep its answer two words wide, which the caller gets in registers (an `Option` around it
+    /// made it three, returned through memory, and a hit about 10 ns slower).
+    #[inline(always)]
+    pub(crate) fn read_or<R>(&self, key: KeyRef<'_>, absent: R, f: impl FnOnce(&Slot) -> R) -> R {
+        let map = self.map.pin();
+        match map.get(&key) {
+            Some(slot) => {
+                slot.touch();
+                f(slot)
+            }
+            None => absent,
+        }
+    }
+
+    /// Inserts `slot` under `key`, replacing any entry there, then evicts down to the capacity.
+    /// An entry heavier than the whole table is not kept (and the one it replaces is dropped
+    /// too, so a read never finds the older value). Returns how many entries were evicted.
+    pub(crate) fn insert(&self, key: MemKey, slot: Slot) -> u64 {
+        let map = self.map.pin();
+        let mut policy = self.policy.lock();
+        let evicted = if key.weight() > self.capacity {
+            if let Some((old, _)) = map.remove_entry(&key.borrowed()) {
+                policy.forget(old);
+            }
+            1
+        } else {
+            if let Some((old, _)) = map.get_key_value(&key.borrowed()) {
+                policy.forget(old);
+            }
+            let hash = self.hasher.hash_one(key.borrowed());
+            map.insert(key.clone(), slot);
+            policy.admit(key, hash);
+            policy.evict_over(self.capacity, &map, &self.hasher)
+        };
+        policy.compact_if_needed(&map);
+        self.publish(&policy);
+        evicted
+    }
+
+    /// Removes the entry under `key`; whether there was one.
+    pub(crate) fn remove(&self, key: KeyRef<'_>) -> bool {
+        self.remove_if(key, |_| true)
+    }
+
+    /// Removes the entry under `key` if `pred` holds for it; whether it did.
+    pub(crate) fn remove_if(&self, key: KeyRef<'_>, pred: impl FnOnce(&Slot) -> bool) -> bool {
+        let map = self.map.pin();
+        let mut policy = self.policy.lock();
+        // Writers hold the lock, so the entry cannot change between this check and the removal.
+        if !map.get(&key).is_some_and(pred) {
+            return false;
+        }
+        let removed = map.remove_entry(&key).map(|(old, _)| policy.forget(old));
+        self.publish(&policy);
+        removed.is_some()
+    }
+
+    /// Removes every entry whose key fails `keep`.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&MemKey) -> bool) {
+        let map = self.map.pin();
+        let mut policy = self.policy.lock();
+        let doomed: Vec<MemKey> = map.keys().filter(|k| !keep(k)).cloned().collect();
+        for key in doomed {
+            if let Some((old, _)) = map.remove_entry(&key.borrowed()) {
+                policy.forget(old);
+            }
+        }
+        policy.compact_if_needed(&map);
+        self.publish(&policy);
+    }
+
+    /// Removes every entry.
+    pub(crate) fn clear(&self) {
+        let map = self.map.pin();
+        let mut policy = self.policy.lock();
+        map.clear();
+        *policy = Policy::default();
+        self.publish(&policy);
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Relaxed)
+    }
+
+    /// The live entries' total weight, in units.
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight.load(Relaxed)
+    }
+
+    fn publish(&self, policy: &Policy) {
+        self.len.store(policy.len, Relaxed);
+        self.weight.store(policy.weight, Relaxed);
+    }
+}
+
+/// The entry under `key`'s borrowed form, if it is still the one `key` was inserted with.
+fn live<'m>(map: &'m Pinned<'_>, key: &MemKey) -> Option<&'m Slot> {
+    map.get_key_value(&key.borrowed())
+        .and_then(|(k, slot)| k.is(key).then_some(slot))
+}
+
+/// S3-FIFO's queues and totals, behind the table's write lock.
+#[derive(Default)]
+struct Policy {
+    small: Queue,
+    main: Queue,
+    ghost: Ghost,
+    /// Live entries and their total weight.
+    len: u64,
+    weight: u64,
+    /// Queue items whose entry was removed or replaced since; skipped when reached, and swept
+    /// out when they outnumber the live ones (a cache below its bound never reaches them).
+    dead: u64,
+}
+
+impl Policy {
+    /// Accounts for a live entry that was just removed from the map; its queue item is now dead.
+    fn forget(&mut self, key: &MemKey) {
+        self.len = self.len.saturating_sub(1);
+        self.weight = self.weight.saturating_sub(key.weight());
+        self.dead += 1;
+    }
+
+    /// Queues a key just inserted into the map.
+    fn admit(&mut self, key: MemKey, hash: u64) {
+        self.len += 1;
+        self.weight = self.weight.saturating_add(key.weight());
+        if self.ghost.take(hash) {
+            self.main.push(key);
+        } else {
+            self.small.push(key);
+        }
+    }
+
+    /// Evicts until the live weight is within `capacity`; how many entries it evicted.
+    fn evict_over(&mut self, capacity: u64, map: &Pinned<'_>, hasher: &RandomState) -> u64 {
+        let mut evicted = 0;
+        while self.weight > capacity && self.evict_one(capacity, map, hasher) {
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Evicts one entry; `false` if the queues ran out first.
+    fn evict_one(&mut self, capacity: u64, map: &Pinned<'_>, hasher: &RandomState) -> bool {
+        // Readers may keep raising counts while this runs; past this many steps the next live
+        // item goes whatever its count, so eviction always ends.
+        let mut budget = 4 * (self.small.items.len() + self.main.items.len()) + 8;
+        loop {
+            let from_small = !self.small.items.is_empty()
+                && (self.small.weight > capacity / 10 || self.main.items.is_empty());
+            let queue = if from_small {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
+            let Some(key) = queue.pop() else {
+                return false;
+            };
+            let Some(slot) = live(map, &key) else {
+                self.dead = self.dead.saturating_sub(1);
+                continue;
+            };
+            budget = budget.saturating_sub(1);
+            let freq = slot.freq();
+            if freq > 0 && budget > 0 {
+                // Read since it was queued: a small-queue key joins the main queue, a main-queue
+                // key gets another pass for one of its hits.
+                if !from_small {
+                    slot.set_freq(freq - 1);
+                }
+                self.main.push(key);
+                continue;
+            }
+            map.remove(&key.borrowed());
+            self.len = self.len.saturating_sub(1);
+            self.weight = self.weight.saturating_sub(key.weight());
+            if from_small {
+                let limit = self.main.items.len().max(Ghost::MIN_LEN);
+                self.ghost.remember(hasher.hash_one(key.borrowed()), limit);
+            }
+            return true;
+        }
+    }
+
+    /// Sweeps dead items out of the queues once they outnumber the live entries.
+    fn compact_if_needed(&mut self, map: &Pinned<'_>) {
+        if self.dead <= self.len + 64 {
+            return;
+        }
+        self.small.retain_live(map);
+        self.main.retain_live(map);
+        self.dead = 0;
+    }
+}
+
+/// A FIFO queue of keys, with the total weight of its items (dead ones included, which only
+/// steers the choice of queue to evict from).
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<MemKey>,
+    weight: u64,
+}
+
+impl Queue {
+    fn push(&mut self, key: MemKey) {
+        self.weight = self.weight.saturating_add(key.weight());
+        self.items.push_back(key);
+    }
+
+    fn pop(&mut self) -> Option<MemKey> {
+        let key = self.items.pop_front()?;
+        self.weight = self.weight.saturating_sub(key.weight());
+        Some(key)
+    }
+
+    fn retain_live(&mut self, map: &Pinned<'_>) {
+        self.items.retain(|k| live(map, k).is_some());
+        self.weight = self
+            .items
+            .iter()
+            .fold(0u64, |w, k| w.saturating_add(k.weight()));
+    }
+}
+
+/// Hashes of keys recently evicted from the small queue, oldest first.
+#[derive(Default)]
+struct Ghost {
+    order: VecDeque<u64>,
+    /// How many times each hash is in `order`.
+    members: HashMap<u64, u32>,
+}
+
+impl Ghost {
+    /// The ghost queue remembers as many keys as the main queue holds, and never fewer than this.
+    const MIN_LEN: usize = 64;
+
+    fn remember(&mut self, hash: u64, limit: usize) {
+        *self.members.entry(hash).or_insert(0) += 1;
+        self.order.push_back(hash);
+        while self.order.len() > limit {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(n) = self.members.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.members.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Whether `hash` was remembered, forgetting it.
+    fn take(&mut self, hash: u64) -> bool {
+        self.members.remove(&hash).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::memory::{AnyValue, Entry, Origin};
+
+    fn slot(v: u32) -> Slot {
+        let e = Entry::new(
+            AnyValue::new(Arc::new(v)),
+            Origin { at: 0, epoch: 0 },
+            u64::MAX,
+            u64::MAX,
+            None,
+        );
+        Slot::new(e)
+    }
+
+    fn key(k: &str, weight: u64) -> MemKey {
+        MemKey::new("", k, weight).unwrap()
+    }
+
+    fn has(t: &Table, k: &str) -> bool {
+        t.read(KeyRef::new("", k), |_| ()).is_some()
+    }
+
+    #[test]
+    fn the_bound_holds_after_every_insert_and_evictions_are_counted() {
+        let t = Table::new(100, 16);
+        let mut evicted = 0;
+        for i in 0..1_000 {
+            evicted += t.insert(key(&i.to_string(), 1), slot(i));
+            assert!(t.weight() <= 100 && t.len() <= 100);
+        }
+        assert_eq!(t.len(), 100);
+        assert_eq!(evicted, 900);
+    }
+
+    #[test]
+    fn weights_are_summed_and_replacing_a_key_swaps_its_weight() {
+        let t = Table::new(1_000, 16);
+        t.insert(key("a", 300), slot(1));
+        t.insert(key("b", 200), slot(2));
+        assert_eq!((t.len(), t.weight()), (2, 500));
+        t.insert(key("a", 100), slot(3));
+        assert_eq!((t.len(), t.weight()), (2, 300));
+        assert!(t.remove(KeyRef::new("", "b")));
+        assert!(!t.remove(KeyRef::new("", "b")));
+        assert_eq!((t.len(), t.weight()), (1, 100));
+    }
+
+    #[test]
+    fn an_entry_heavier_than_the_table_is_not_kept_nor_is_the_one_it_replaces() {
+        let t = Table::new(100, 16);
+        t.insert(key("k", 10), slot(1));
+        assert_eq!(t.insert(key("k", 101), slot(2)), 1);
+        assert!(!has(&t, "k"));
+        assert_eq!((t.len(), t.weight()), (0, 0));
+    }
+
+    #[test]
+    fn a_read_key_survives_a_scan_of_one_hit_wonders() {
+        let t = Table::new(100, 16);
+        for i in 0..50 {
+            t.insert(key(&format!("hot{i}"), 1), slot(i));
+        }
+        for _ in 0..2 {
+            for i in 0..50 {
+                assert!(has(&t, &format!("hot{i}")));
+            }
+        }
+        // A scan ten times the cache's size, each key written once and never read.
+        for i in 0..1_000 {
+            t.insert(key(&format!("scan{i}"), 1), slot(i));
+        }
+        let kept = (0..50).filter(|i| has(&t, &format!("hot{i}"))).count();
+        assert_eq!(kept, 50, "the working set was flushed by a scan");
+    }
+
+    #[test]
+    fn a_key_written_again_soon_after_eviction_enters_the_main_queue() {
+        let t = Table::new(10, 16);
+        t.insert(key("again", 1), slot(0));
+        for i in 0..10 {
+            t.insert(key(&i.to_string(), 1), slot(i));
+        }
+        assert!(
+            !has(&t, "again"),
+            "never read: evicted from the small queue"
+        );
+        t.insert(key("again", 1), slot(1));
+        // Remembered by the ghost queue, so it skips the small queue and outlives a scan.
+        for i in 10..30 {
+            t.insert(key(&i.to_string(), 1), slot(i));
+        }
+        assert!(has(&t, "again"));
+    }
+
+    #[test]
+    fn dead_queue_items_are_swept_when_nothing_is_evicted() {
+        let t = Table::new(1_000_000, 16);
+        for i in 0..10_000u32 {
+            t.insert(key("same", 1), slot(i));
+        }
+        assert_eq!(t.len(), 1);
+        let p = t.policy.lock();
+        assert!(p.small.items.len() + p.main.items.len() <= 1 + 64 + 1);
+    }
+
+    #[test]
+    fn retain_and_clear_keep_the_totals_exact() {
+        let t = Table::new(1_000, 16);
+        for i in 0..10 {
+            t.insert(MemKey::new("a", &i.to_string(), 2).unwrap(), slot(i));
+            t.insert(MemKey::new("b", &i.to_string(), 3).unwrap(), slot(i));
+        }
+        t.retain(|k| !k.in_namespace("a"));
+        assert_eq!((t.len(), t.weight()), (10, 30));
+        assert!(t.read(KeyRef::new("a", "1"), |_| ()).is_none());
+        assert!(t.read(KeyRef::new("b", "1"), |_| ()).is_some());
+        t.clear();
+        assert_eq!((t.len(), t.weight()), (0, 0));
+        assert!(t.read(KeyRef::new("b", "1"), |_| ()).is_none());
+    }
+
+    #[test]
+    fn concurrent_writers_and_readers_keep_the_bound_and_the_totals() {
+        let t = Arc::new(Table::new(64, 16));
+        let threads: Vec<_> = (0..4u32)
+            .map(|n| {
+                let t = Arc::clone(&t);
+                std::thread::spawn(move || {
+                    for i in 0..5_000u32 {
+                        let k = ((i * 7 + n * 13) % 200).to_string();
+                        match i % 4 {
+                            0 => {
+                                t.remove(KeyRef::new("", &k));
+                            }
+                            1 => {
+                                t.read(KeyRef::new("", &k), |_| ());
+                            }
+                            _ => {
+                                t.insert(key(&k, 1 + u64::from(i % 3)), slot(i));
+                            }
+                        }
+                        assert!(t.weight() <= 64);
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let map = t.map.pin();
+        let (len, weight) = map
+            .iter()
+            .fold((0, 0), |(n, w), (k, _)| (n + 1, w + k.weight()));
+        assert_eq!((t.len(), t.weight()), (len, weight));
+    }
+}

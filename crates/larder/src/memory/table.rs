@@ -25,7 +25,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use ahash::{HashMap, RandomState};
+use std::hash::BuildHasher;
+
+use ahash::HashMap;
+use foldhash::fast::RandomState;
 use parking_lot::Mutex;
 
 use super::entry::Slot;
@@ -52,10 +55,10 @@ impl Table {
         Self {
             map: papaya::HashMap::builder()
                 .capacity(expected)
-                .hasher(RandomState::new())
+                .hasher(RandomState::default())
                 .build(),
             policy: Mutex::new(Policy::default()),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             capacity,
             len: AtomicU64::new(0),
             weight: AtomicU64::new(0),

@@ -5,27 +5,27 @@
 //! lock and releases it, two locked instructions on a cache line that every reader of the shard
 //! writes, around the lookup. papaya's reads are lock-free: seize's reclamation protects a reader
 //! with a store to a slot of its own thread, so the one locked instruction left on a hit is the
-//! `Arc` clone that every contestant pays. Measured in one process on the hit bench's keys and
-//! values (best of 15 rounds): papaya with larder's checks 19–21 ns a hit beside quick_cache's
-//! bare `get` at 20–22 ns, where larder on quick_cache took 34–36 ns; with 65,536 keys, 190–235
-//! ns beside 240–270 ns, where larder on quick_cache took 470–510. BENCHMARKS.md has the figures.
+//! `Arc` clone that every contestant pays (seize's exit is one more, on a line of the thread's
+//! own). In the hit benches (BENCHMARKS.md), larder's `get` on quick_cache cost 1.35–1.9× a
+//! bare quick_cache `get`; on this table, with the rest of the hit path trimmed, 0.9–1.25×.
 //!
 //! Writes (insert, remove, clear and eviction) take one mutex. That keeps the policy exact: every
 //! live entry has exactly one item in a queue, and the weight is the sum of the live entries'
 //! weights, so the bounds hold after every write. A cache is written after an expensive fetch, far
-//! less often than it is read, and one write costs well under a microsecond under that lock.
+//! less often than it is read, and a write holds the lock only for its map insert, its queue push
+//! and any evictions it causes.
 //!
 //! The policy is S3-FIFO (Yang et al., SOSP 2023): new keys enter a small FIFO queue holding about
 //! a tenth of the weight; a key read while there moves to the main queue, the others leave and are
 //! remembered in a ghost queue of hashes, and a key written again while remembered enters the main
 //! queue directly. The main queue gives a key one more pass per hit (up to three). One-hit
-//! wonders and scans thus pass through the small queue without displacing the working set: hit
-//! ratios in the W-TinyLFU class, with no work on a hit beyond a counter in the slot.
+//! wonders and scans thus pass through the small queue without displacing the working set (the
+//! paper reports hit ratios in W-TinyLFU's class), with no work on a hit beyond a counter in the
+//! slot.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use ahash::HashMap;
 use foldhash::fast::RandomState;

@@ -206,6 +206,9 @@ pub(crate) struct Slot {
     meta: AtomicU64,
     /// Hits since the policy last looked, saturating at [`Slot::MAX_FREQ`] (S3-FIFO's counter).
     freq: AtomicU8,
+    /// Which insert made this slot, for the policy's queue items to tell it from a later slot
+    /// under the same key (it fits in what would be padding).
+    generation: u32,
 }
 
 impl Slot {
@@ -213,13 +216,18 @@ impl Slot {
     /// enough that a key that went cold leaves the main queue within three passes.
     pub(crate) const MAX_FREQ: u8 = 3;
 
-    pub(crate) fn new(entry: Entry) -> Self {
+    pub(crate) fn new(entry: Entry, generation: u32) -> Self {
         Self {
             stored: entry.stored,
             fresh_until: AtomicU64::new(entry.fresh_until),
             meta: AtomicU64::new(entry.meta.0),
             freq: AtomicU8::new(0),
+            generation,
         }
+    }
+
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// The value if the entry is neither tagged nor throttled and surely fresh without reading
@@ -357,6 +365,7 @@ mod tests {
     #[test]
     fn an_entry_stays_small() {
         assert_eq!(size_of::<Entry>(), 32);
+        assert_eq!(size_of::<Slot>(), 40);
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl MemoryTier {
         };
         self.max_lifetime
             .fetch_max(entry.stale_until().saturating_sub(now), Relaxed);
-        let evicted = self.table.insert(key, Slot::new(entry));
+        let evicted = self.table.insert(key, entry);
         if evicted > 0 {
             self.stats.add(Counter::Eviction, evicted);
         }

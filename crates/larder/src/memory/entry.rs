@@ -2,7 +2,8 @@
 //! memory traffic. Measured on the hit bench's own keys and values, a quick_cache holding a
 //! 48-byte entry and a 32-byte key took 35 ns a hit, one holding a 32-byte entry and a 24-byte
 //! key 24 ns, beside 21 ns for `String` → `Arc<String>`. The table now stores it as a [`Slot`]
-//! (the same words, plus one byte for the eviction policy) and serves a hit from where it lies.
+//! (the same words, plus the eviction policy's count and the insert's generation in what was
+//! padding) and serves a hit from where it lies.
 //!
 //! So an entry is the value, its exact `fresh_until`, and one word packing everything else: the
 //! stale window and the ttl as [`Span`]s, and two flags. The rare parts live elsewhere: a tagged
@@ -96,14 +97,6 @@ impl Entry {
             fresh_until,
             meta: Meta::new(tagged, stale, ttl),
         }
-    }
-
-    /// Whether the entry is neither tagged nor throttled and surely fresh without reading the
-    /// clock: the whole of a hit's check.
-    #[cfg(test)]
-    pub(crate) fn plainly_fresh(&self) -> bool {
-        self.meta.0 & (Meta::TAGGED | Meta::THROTTLED) == 0
-            && clock::surely_before(self.fresh_until)
     }
 
     /// The cached value.
@@ -426,7 +419,8 @@ mod tests {
         let mut e = entry(Some(Arc::from([Arc::from("t")])));
         e.throttle(3_000);
         assert_eq!((e.fresh_until(), e.stale_until()), (3_000, 5_000));
-        assert!(e.is_throttled() && e.is_tagged() && !e.plainly_fresh());
+        assert!(e.is_throttled() && e.is_tagged());
+        assert!(Slot::new(e.clone(), 0).plainly_fresh().is_none());
         e.throttle(9_000);
         assert_eq!((e.fresh_until(), e.stale_until()), (5_000, 5_000));
         assert_eq!(e.refresh_point(0.5), None);

@@ -186,7 +186,6 @@ impl Cache {
         if let Some(mem) = &self.inner.memory
             && let Some(value) = mem.fresh(ns, key)
         {
-            self.inner.stats.incr(Counter::Hit);
             return Get::ready(downcast(value, key).map(Some));
         }
         self.get_slow(key)
@@ -263,18 +262,22 @@ impl Cache {
                 }
             }
         }
+        // The memory tier counted its own hits; what it missed counts here.
+        let mut remote_hits = 0u64;
         if let Some(remote) = &self.inner.remote
             && !missing.is_empty()
         {
             let wanted: Vec<&str> = missing.iter().map(|&i| keys[i].as_ref()).collect();
             let found = remote.lookup_many::<T>(self, ns, &wanted).await;
             for (slot, value) in missing.iter().zip(found) {
+                remote_hits += u64::from(value.is_some());
                 out[*slot] = value;
             }
         }
-        let hits = out.iter().filter(|v| v.is_some()).count() as u64;
-        self.inner.stats.add(Counter::Hit, hits);
-        self.inner.stats.add(Counter::Miss, out.len() as u64 - hits);
+        self.inner.stats.add(Counter::Hit, remote_hits);
+        self.inner
+            .stats
+            .add(Counter::Miss, missing.len() as u64 - remote_hits);
         Ok(out)
     }
 

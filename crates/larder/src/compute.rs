@@ -70,7 +70,6 @@ impl Cache {
         if let Some(mem) = &self.inner.memory {
             // A plain hit takes `get`'s path; a stale fallback needs the full lookup.
             if let Some(value) = mem.fresh(ns, key) {
-                self.inner.stats.incr(Counter::Hit);
                 return downcast(value, key).map_err(FetchError::Cache);
             }
             match mem.lookup(ns, key, clock::now_nanos()) {

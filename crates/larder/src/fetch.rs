@@ -118,7 +118,6 @@ impl Cache {
             && let Some(mem) = &self.inner.memory
             && let Some(value) = mem.fresh(ns, key)
         {
-            self.inner.stats.incr(Counter::Hit);
             return GetOrFetch::ready(downcast(value, key));
         }
         self.get_or_fetch_slow(key, opts, eager, factory)

@@ -11,7 +11,7 @@
 //! tags and a hit on one clones nothing but its value.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::AnyValue;
 use crate::clock;
@@ -45,9 +45,9 @@ pub(crate) struct Entry {
     meta: Meta,
 }
 
-/// Flags, stale window and ttl in one word:
-/// bit 63 tagged, bit 62 throttled, bits 31..62 the stale window past `fresh_until`, bits 0..31
-/// the ttl.
+/// Flags, stale window, ttl and (in a [`Slot`]) the eviction policy's hit count in one word:
+/// bit 63 tagged, bit 62 throttled, bits 32..62 the stale window past `fresh_until`, bits 2..32
+/// the ttl, bits 0..2 the hit count (always 0 in an [`Entry`]).
 #[derive(Clone, Copy)]
 struct Meta(u64);
 
@@ -57,18 +57,33 @@ impl Meta {
     /// without calling the source again, counted as stale, never eagerly refreshed.
     const THROTTLED: u64 = 1 << 62;
     const SPAN_MASK: u64 = (1 << Span::BITS) - 1;
+    const TTL_SHIFT: u32 = 2;
+    const STALE_SHIFT: u32 = Self::TTL_SHIFT + Span::BITS;
+    const FREQ_MASK: u64 = (1 << Self::TTL_SHIFT) - 1;
 
     fn new(tagged: bool, stale: Span, ttl: Span) -> Self {
         let flag = if tagged { Self::TAGGED } else { 0 };
-        Self(flag | (u64::from(stale.0) << Span::BITS) | u64::from(ttl.0))
+        Self(
+            flag | (u64::from(stale.0) << Self::STALE_SHIFT)
+                | (u64::from(ttl.0) << Self::TTL_SHIFT),
+        )
     }
 
     fn stale(self) -> Span {
-        Span(((self.0 >> Span::BITS) & Self::SPAN_MASK) as u32)
+        Span(((self.0 >> Self::STALE_SHIFT) & Self::SPAN_MASK) as u32)
     }
 
     fn ttl(self) -> Span {
-        Span((self.0 & Self::SPAN_MASK) as u32)
+        Span(((self.0 >> Self::TTL_SHIFT) & Self::SPAN_MASK) as u32)
+    }
+
+    fn freq(self) -> u8 {
+        (self.0 & Self::FREQ_MASK) as u8
+    }
+
+    /// The entry's own part, without the hit count.
+    fn of_entry(self) -> Self {
+        Self(self.0 & !Self::FREQ_MASK)
     }
 }
 
@@ -189,38 +204,29 @@ impl Entry {
 
 /// An entry as the table holds it: the same three words, the two instants atomic so that the
 /// fail-safe throttle can change them in place while readers look, and the eviction policy's
-/// access count beside them.
+/// hit count in the low bits of the meta word. 32 bytes: with its key, 64 (`node`).
 ///
 /// A reader is served from the slot where it lies (only the value's `Arc` is cloned); nothing
 /// else is copied out on a hit.
 pub(crate) struct Slot {
     stored: AnyValue,
     fresh_until: AtomicU64,
+    /// [`Meta`]. Every write of it is a read-modify-write (readers raise the hit count, the
+    /// policy lowers it, the throttle swaps the rest), so none undoes another.
     meta: AtomicU64,
-    /// Hits since the policy last looked, saturating at [`Slot::MAX_FREQ`] (S3-FIFO's counter).
-    freq: AtomicU8,
-    /// Which insert made this slot, for the policy's queue items to tell it from a later slot
-    /// under the same key (it fits in what would be padding).
-    generation: u32,
 }
 
 impl Slot {
     /// S3-FIFO caps the count at 3: enough to tell one-hit wonders from the working set, small
     /// enough that a key that went cold leaves the main queue within three passes.
-    pub(crate) const MAX_FREQ: u8 = 3;
+    pub(crate) const MAX_FREQ: u8 = Meta::FREQ_MASK as u8;
 
-    pub(crate) fn new(entry: Entry, generation: u32) -> Self {
+    pub(crate) fn new(entry: Entry) -> Self {
         Self {
             stored: entry.stored,
             fresh_until: AtomicU64::new(entry.fresh_until),
-            meta: AtomicU64::new(entry.meta.0),
-            freq: AtomicU8::new(0),
-            generation,
+            meta: AtomicU64::new(entry.meta.of_entry().0),
         }
-    }
-
-    pub(crate) fn generation(&self) -> u32 {
-        self.generation
     }
 
     /// The value if the entry is neither tagged nor throttled and surely fresh without reading
@@ -241,7 +247,7 @@ impl Slot {
         Entry {
             stored: self.stored.clone(),
             fresh_until,
-            meta: Meta(self.meta.load(Ordering::Relaxed)),
+            meta: Meta(self.meta.load(Ordering::Relaxed)).of_entry(),
         }
     }
 
@@ -251,44 +257,61 @@ impl Slot {
             && self.fresh_until.load(Ordering::Acquire) == other.fresh_until
     }
 
-    /// [`Entry::throttle`] in place. Two throttles racing each write a consistent pair; a write
-    /// of the key meanwhile replaced the slot, so this one no longer matters.
+    /// [`Entry::throttle`] in place, keeping the hit count. Two throttles racing each write a
+    /// consistent pair; a write of the key meanwhile replaced the slot, so this one no longer
+    /// matters.
     pub(crate) fn throttle(&self, until: u64) {
         let mut e = self.entry();
         e.throttle(until);
-        self.meta.store(e.meta.0, Ordering::Relaxed);
+        // Cannot fail: the closure always answers `Some`.
+        let _ = self
+            .meta
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                Some(e.meta.0 | (m & Meta::FREQ_MASK))
+            });
         self.fresh_until.store(e.fresh_until, Ordering::Release);
     }
 
-    /// Counts a hit for the eviction policy. A plain load and store, not a read-modify-write, and
-    /// no store at all once saturated, so hot keys do not bounce their cache line between cores;
-    /// a count lost to a race only makes the policy a little less sure of a key.
+    /// Counts a hit for the eviction policy. Once the count is saturated, as it soon is for a hot
+    /// key, only a load: hot keys do not bounce their cache line between cores. Below that a
+    /// compare-exchange, so the count never undoes a throttle; one lost to a race only makes the
+    /// policy a little less sure of a key.
     #[inline(always)]
     pub(crate) fn touch(&self) {
-        let f = self.freq.load(Ordering::Relaxed);
-        if f < Self::MAX_FREQ {
-            self.freq.store(f + 1, Ordering::Relaxed);
+        let m = self.meta.load(Ordering::Relaxed);
+        if Meta(m).freq() < Self::MAX_FREQ {
+            self.count_hit(m);
         }
     }
 
-    /// The access count, for the policy.
-    pub(crate) fn freq(&self) -> u8 {
-        self.freq.load(Ordering::Relaxed)
+    #[cold]
+    #[inline(never)]
+    fn count_hit(&self, m: u64) {
+        let _ = self
+            .meta
+            .compare_exchange(m, m + 1, Ordering::Relaxed, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_freq(&self, f: u8) {
-        self.freq.store(f, Ordering::Relaxed);
+    /// The hit count, for the policy.
+    pub(crate) fn freq(&self) -> u8 {
+        Meta(self.meta.load(Ordering::Relaxed)).freq()
+    }
+
+    /// Takes one hit off the count, for the policy, which holds the table's write lock: readers
+    /// only raise the count meanwhile, so a count the policy saw above 0 stays so until this.
+    pub(crate) fn spend_hit(&self) {
+        self.meta.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// A duration in 31 bits: two bits of unit (ns, µs, ms, s) and 29 of count, so exact below
-/// 0.5 s and within 2 ppm above, up to 17 years; all ones is "forever". Rounds down.
+/// A duration in 30 bits: two bits of unit (ns, µs, ms, s) and 28 of count, so exact below
+/// 0.26 s and within 4 ppm above, up to 8.5 years; all ones is "forever". Rounds down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span(u32);
 
 impl Span {
-    const BITS: u32 = 31;
-    const COUNT_BITS: u32 = 29;
+    const BITS: u32 = 30;
+    const COUNT_BITS: u32 = 28;
     const MAX_COUNT: u64 = (1 << Self::COUNT_BITS) - 1;
     const FOREVER: Span = Span((1 << Self::BITS) - 1);
     /// Nanoseconds per unit.
@@ -301,7 +324,7 @@ impl Span {
                 return Self(((unit as u32) << Self::COUNT_BITS) | count as u32);
             }
         }
-        // Beyond 17 years: the longest finite span, one below "forever".
+        // Beyond 8.5 years: the longest finite span, one below "forever".
         Self(Self::FOREVER.0 - 1)
     }
 
@@ -335,11 +358,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn a_span_rounds_down_by_at_most_2_ppm(nanos in any::<u64>()) {
+        fn a_span_rounds_down_by_at_most_4_ppm(nanos in any::<u64>()) {
             let back = Span::from_nanos(nanos).nanos();
             prop_assert!(back <= nanos);
-            if nanos < 17 * 365 * 86_400 * 1_000_000_000 {
-                prop_assert!(nanos - back <= nanos / 500_000, "{} -> {}", nanos, back);
+            if nanos < 8 * 365 * 86_400 * 1_000_000_000 {
+                prop_assert!(nanos - back <= nanos / 250_000, "{} -> {}", nanos, back);
             }
         }
 
@@ -358,29 +381,30 @@ mod tests {
     #[test]
     fn an_entry_stays_small() {
         assert_eq!(size_of::<Entry>(), 32);
-        assert_eq!(size_of::<Slot>(), 40);
+        assert_eq!(size_of::<Slot>(), 32);
     }
 
     #[test]
-    fn spans_are_exact_below_half_a_second_then_within_2_ppm() {
-        for nanos in [0, 1, 10, 999_999, 536_870_911] {
+    fn spans_are_exact_below_a_quarter_second_then_within_4_ppm() {
+        for nanos in [0, 1, 10, 999_999, 268_435_455] {
             assert_eq!(Span::from_nanos(nanos).nanos(), nanos);
         }
         for nanos in [
+            268_435_456,
             536_870_912,
             300_000_000_123,
             30 * 86_400 * 1_000_000_000u64 + 17,
-            10 * 365 * 86_400 * 1_000_000_000u64,
+            8 * 365 * 86_400 * 1_000_000_000u64,
         ] {
             let back = Span::from_nanos(nanos).nanos();
             assert!(
-                back <= nanos && nanos - back <= nanos / 500_000,
+                back <= nanos && nanos - back <= nanos / 250_000,
                 "{nanos} → {back}"
             );
         }
         let long = Span::from_nanos(u64::MAX);
         assert_ne!(long, Span::FOREVER);
-        assert!(long.nanos() > 16 * 365 * 86_400 * 1_000_000_000);
+        assert!(long.nanos() > 8 * 365 * 86_400 * 1_000_000_000);
         assert_eq!(Span::until(5, u64::MAX).after(7), u64::MAX);
         assert_eq!(Span::until(5, 9).after(7), 11);
     }
@@ -420,10 +444,29 @@ mod tests {
         e.throttle(3_000);
         assert_eq!((e.fresh_until(), e.stale_until()), (3_000, 5_000));
         assert!(e.is_throttled() && e.is_tagged());
-        assert!(Slot::new(e.clone(), 0).plainly_fresh().is_none());
+        assert!(Slot::new(e.clone()).plainly_fresh().is_none());
         e.throttle(9_000);
         assert_eq!((e.fresh_until(), e.stale_until()), (5_000, 5_000));
         assert_eq!(e.refresh_point(0.5), None);
+    }
+
+    #[test]
+    fn a_slot_counts_hits_up_to_the_cap_and_a_throttle_keeps_them() {
+        let slot = Slot::new(entry(None));
+        assert_eq!(slot.freq(), 0);
+        for _ in 0..5 {
+            slot.touch();
+        }
+        assert_eq!(slot.freq(), Slot::MAX_FREQ);
+        slot.spend_hit();
+        assert_eq!(slot.freq(), Slot::MAX_FREQ - 1);
+        slot.throttle(3_000);
+        assert_eq!(slot.freq(), Slot::MAX_FREQ - 1);
+        let e = slot.entry();
+        assert!(e.is_throttled());
+        assert_eq!((e.fresh_until(), e.stale_until()), (3_000, 5_000));
+        assert_eq!(e.meta.freq(), 0, "an entry copied out carries no hit count");
+        assert!(slot.same_as(&e));
     }
 
     #[test]

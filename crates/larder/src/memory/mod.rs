@@ -21,6 +21,7 @@ use crate::stats::{Counter, Recorder};
 
 mod entry;
 mod key;
+mod node;
 mod table;
 mod value;
 
@@ -123,7 +124,10 @@ impl MemoryTier {
         self.bounds
     }
 
-    /// The value under `key` if it is fresh: the hit path of `Cache::get`.
+    /// The value under `key` if it is fresh, counted as a hit: the hit path of `Cache::get`.
+    ///
+    /// The hit is counted here, before the value's `Arc` is cloned, rather than by the caller
+    /// after: a hit then took about 0.8 ns less (3%) in the hit loop, and callers cannot forget.
     ///
     /// It checks the slot where it lies and returns the value alone, two words in registers: an
     /// `Entry` handed between functions goes through memory, and copying it back cost more than
@@ -135,7 +139,10 @@ impl MemoryTier {
         let k = KeyRef::new(ns, key);
         self.table
             .read_or(k, None, |slot| match slot.plainly_fresh() {
-                Some(value) => Some(value.clone()),
+                Some(value) => {
+                    self.stats.incr(Counter::Hit);
+                    Some(value.clone())
+                }
                 None => self.fresh_slow(k, slot),
             })
     }
@@ -145,7 +152,10 @@ impl MemoryTier {
     #[inline(never)]
     fn fresh_slow(&self, k: KeyRef<'_>, slot: &Slot) -> Option<AnyValue> {
         match self.judge(k, slot.entry(), clock::now_nanos()) {
-            Lookup::Fresh(entry) => Some(self.serve(entry)),
+            Lookup::Fresh(entry) => {
+                self.stats.incr(Counter::Hit);
+                Some(self.serve(entry))
+            }
             _ => None,
         }
     }

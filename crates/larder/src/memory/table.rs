@@ -33,9 +33,11 @@ use parking_lot::Mutex;
 
 use super::entry::{Entry, Slot};
 use super::key::{KeyRef, MemKey};
+use super::node::Node;
 
-type Map = papaya::HashMap<MemKey, Slot, RandomState>;
-type Pinned<'a> = papaya::HashMapRef<'a, MemKey, Slot, RandomState, papaya::LocalGuard<'a>>;
+/// Keyed by the whole node, which holds its slot: see `node` for why.
+type Map = papaya::HashMap<Node, (), RandomState>;
+type Pinned<'a> = papaya::HashMapRef<'a, Node, (), RandomState, papaya::LocalGuard<'a>>;
 
 pub(crate) struct Table {
     map: Map,
@@ -78,10 +80,10 @@ impl Table {
     #[inline(always)]
     pub(crate) fn read_or<R>(&self, key: KeyRef<'_>, absent: R, f: impl FnOnce(&Slot) -> R) -> R {
         let map = self.map.pin();
-        match map.get(&key) {
-            Some(slot) => {
-                slot.touch();
-                f(slot)
+        match map.get_key_value(&key) {
+            Some((node, ())) => {
+                node.slot.touch();
+                f(&node.slot)
             }
             None => absent,
         }
@@ -90,22 +92,29 @@ impl Table {
     /// Inserts `entry` under `key`, replacing any entry there, then evicts down to the capacity.
     /// An entry heavier than the whole table is not kept (and the one it replaces is dropped
     /// too, so a read never finds the older value). Returns how many entries were evicted.
-    pub(crate) fn insert(&self, key: MemKey, entry: Entry) -> u64 {
+    pub(crate) fn insert(&self, mut key: MemKey, entry: Entry) -> u64 {
         let map = self.map.pin();
         let mut policy = self.policy.lock();
         let evicted = if key.weight() > self.capacity {
-            if let Some((old, _)) = map.remove_entry(&key.borrowed()) {
-                policy.forget(old);
+            if let Some((old, ())) = map.remove_entry(&key.borrowed()) {
+                policy.forget(&old.key);
             }
             1
         } else {
-            if let Some((old, _)) = map.get_key_value(&key.borrowed()) {
-                policy.forget(old);
+            if let Some((old, ())) = map.get_key_value(&key.borrowed()) {
+                policy.forget(&old.key);
             }
             let hash = self.hasher.hash_one(key.borrowed());
-            let generation = policy.next_generation();
-            map.insert(key.clone(), Slot::new(entry, generation));
-            policy.admit(Item { key, generation }, hash);
+            key.set_generation(policy.next_generation());
+            let slot = Slot::new(entry);
+            map.insert(
+                Node {
+                    key: key.clone(),
+                    slot,
+                },
+                (),
+            );
+            policy.admit(key, hash);
             policy.evict_over(self.capacity, &map, &self.hasher)
         };
         policy.compact_if_needed(&map);
@@ -123,10 +132,15 @@ impl Table {
         let map = self.map.pin();
         let mut policy = self.policy.lock();
         // Writers hold the lock, so the entry cannot change between this check and the removal.
-        if !map.get(&key).is_some_and(pred) {
+        if !map
+            .get_key_value(&key)
+            .is_some_and(|(node, ())| pred(&node.slot))
+        {
             return false;
         }
-        let removed = map.remove_entry(&key).map(|(old, _)| policy.forget(old));
+        let removed = map
+            .remove_entry(&key)
+            .map(|(old, ())| policy.forget(&old.key));
         self.publish(&policy);
         removed.is_some()
     }
@@ -135,10 +149,14 @@ impl Table {
     pub(crate) fn retain(&self, mut keep: impl FnMut(&MemKey) -> bool) {
         let map = self.map.pin();
         let mut policy = self.policy.lock();
-        let doomed: Vec<MemKey> = map.keys().filter(|k| !keep(k)).cloned().collect();
+        let doomed: Vec<MemKey> = map
+            .keys()
+            .filter(|node| !keep(&node.key))
+            .map(|node| node.key.clone())
+            .collect();
         for key in doomed {
-            if let Some((old, _)) = map.remove_entry(&key.borrowed()) {
-                policy.forget(old);
+            if let Some((old, ())) = map.remove_entry(&key.borrowed()) {
+                policy.forget(&old.key);
             }
         }
         policy.compact_if_needed(&map);
@@ -169,17 +187,16 @@ impl Table {
     }
 }
 
-/// A queue's record of one insert: the key, and the generation its slot was given.
-struct Item {
-    key: MemKey,
-    generation: u32,
-}
+/// A queue's record of one insert: the key as inserted, whose generation tells the entry it was
+/// queued for from a later one under the same key.
+type Item = MemKey;
 
 /// The slot `item` was queued for, if it is still in the table (not removed, nor replaced by a
 /// later write of its key).
 fn live<'m>(map: &'m Pinned<'_>, item: &Item) -> Option<&'m Slot> {
-    map.get(&item.key.borrowed())
-        .filter(|slot| slot.generation() == item.generation)
+    map.get_key_value(&item.borrowed())
+        .filter(|(node, ())| node.key.generation() == item.generation())
+        .map(|(node, ())| &node.slot)
 }
 
 /// The small queue's share of the capacity is `1 / SMALL_SHARE`, and the ghost queue holds half
@@ -222,7 +239,7 @@ impl Policy {
     /// Queues a key just inserted into the map.
     fn admit(&mut self, item: Item, hash: u64) {
         self.len += 1;
-        self.weight = self.weight.saturating_add(item.key.weight());
+        self.weight = self.weight.saturating_add(item.weight());
         if self.ghost.take(hash) {
             self.main.push(item);
         } else {
@@ -260,17 +277,16 @@ impl Policy {
                 continue;
             };
             budget = budget.saturating_sub(1);
-            let freq = slot.freq();
-            if freq > 0 && budget > 0 {
+            if slot.freq() > 0 && budget > 0 {
                 // Read since it was queued: a small-queue key joins the main queue, a main-queue
                 // key gets another pass for one of its hits.
                 if !from_small {
-                    slot.set_freq(freq - 1);
+                    slot.spend_hit();
                 }
                 self.main.push(item);
                 continue;
             }
-            let key = item.key;
+            let key = item;
             map.remove(&key.borrowed());
             self.len = self.len.saturating_sub(1);
             self.weight = self.weight.saturating_sub(key.weight());
@@ -303,13 +319,13 @@ struct Queue {
 
 impl Queue {
     fn push(&mut self, item: Item) {
-        self.weight = self.weight.saturating_add(item.key.weight());
+        self.weight = self.weight.saturating_add(item.weight());
         self.items.push_back(item);
     }
 
     fn pop(&mut self) -> Option<Item> {
         let item = self.items.pop_front()?;
-        self.weight = self.weight.saturating_sub(item.key.weight());
+        self.weight = self.weight.saturating_sub(item.weight());
         Some(item)
     }
 
@@ -318,7 +334,7 @@ impl Queue {
         self.weight = self
             .items
             .iter()
-            .fold(0u64, |w, item| w.saturating_add(item.key.weight()));
+            .fold(0u64, |w, item| w.saturating_add(item.weight()));
     }
 }
 
@@ -590,7 +606,7 @@ mod tests {
         let map = t.map.pin();
         let (len, weight) = map
             .iter()
-            .fold((0, 0), |(n, w), (k, _)| (n + 1, w + k.weight()));
+            .fold((0, 0), |(n, w), (node, ())| (n + 1, w + node.key.weight()));
         assert_eq!((t.len(), t.weight()), (len, weight));
     }
 }

@@ -7,8 +7,8 @@
 //!
 //! Even that read is a third of a hash-table lookup, so a hit does not read the clock when it can
 //! do without: a thread started with the first memory tier stores the time every
-//! [`TICK`] in [`RECENT`], and an entry that expires more than [`MARGIN`] after that reading is
-//! surely fresh now. Only entries in their last [`MARGIN`] of freshness pay for a real reading,
+//! [`TICK`], and an entry that expires more than [`MARGIN`] after that reading (past
+//! [`SURE_UNTIL`]) is surely fresh now. Only entries in their last [`MARGIN`] of freshness pay for a real reading,
 //! and expiry stays exact for them. The reading can only lag behind the time, never run ahead;
 //! it is wrong only if the ticker thread was not scheduled for over [`MARGIN`], as after the
 //! whole process was stopped (SIGSTOP, a suspended VM): then, for at most one tick after it
@@ -34,25 +34,31 @@ const TICK: Duration = Duration::from_millis(10);
 /// ticker may be late by this much (less one tick) before a hit could be misjudged.
 const MARGIN: u64 = 1_000_000_000;
 
-/// [`now_nanos`] as the ticker last read it; 0 until the ticker runs (or if it could not start).
-static RECENT: AtomicU64 = AtomicU64::new(0);
+/// The ticker's last reading of [`now_nanos`] plus [`MARGIN`]: a deadline past it is surely
+/// ahead. Stored with the margin added, so a hit's check is one comparison. `u64::MAX` (nothing is
+/// surely ahead) until the ticker runs, or if it could not start.
+static SURE_UNTIL: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn tick() {
+    SURE_UNTIL.store(now_nanos().saturating_add(MARGIN), Relaxed);
+}
 
 /// Starts the ticker thread behind [`surely_before`], once per process. If the thread cannot be
 /// spawned, every check falls back to a real clock reading.
 pub(crate) fn start_ticker() {
     static STARTED: Once = Once::new();
     STARTED.call_once(|| {
-        RECENT.store(now_nanos(), Relaxed);
+        tick();
         let spawned = std::thread::Builder::new()
             .name("larder-clock".into())
             .spawn(|| {
                 loop {
                     std::thread::sleep(TICK);
-                    RECENT.store(now_nanos(), Relaxed);
+                    tick();
                 }
             });
         if spawned.is_err() {
-            RECENT.store(0, Relaxed);
+            SURE_UNTIL.store(u64::MAX, Relaxed);
         }
     });
 }
@@ -61,8 +67,7 @@ pub(crate) fn start_ticker() {
 /// last reading without reading the clock. `false` means "read the clock to know".
 #[inline]
 pub(crate) fn surely_before(deadline: u64) -> bool {
-    let recent = RECENT.load(Relaxed);
-    recent != 0 && deadline > recent.saturating_add(MARGIN)
+    deadline > SURE_UNTIL.load(Relaxed)
 }
 
 /// `now_nanos() + d`, saturating, so a `Duration::MAX` ttl means "never".
@@ -179,7 +184,10 @@ mod tests {
         // vouched for once the ticker has read that time.
         std::thread::sleep(Duration::from_millis(50));
         let later = now_nanos();
-        assert!(RECENT.load(Relaxed) + MARGIN / 2 > later, "the ticker lags");
+        assert!(
+            SURE_UNTIL.load(Relaxed) - MARGIN / 2 > later,
+            "the ticker lags"
+        );
     }
 
     #[test]

@@ -67,8 +67,9 @@ struct Shard([AtomicU64; COUNTERS]);
 const EXCLUSIVE_SLOTS: usize = 64;
 
 pub(crate) struct Recorder {
-    /// `EXCLUSIVE_SLOTS` shards each written by one thread only, then one shared shard.
-    shards: Box<[Shard]>,
+    /// `EXCLUSIVE_SLOTS` shards each written by one thread only, then one shared shard. An array
+    /// of known length: a slot below `EXCLUSIVE_SLOTS` needs no bounds check on a hit.
+    shards: Box<[Shard; EXCLUSIVE_SLOTS + 1]>,
     facade: [metrics::Counter; COUNTERS],
 }
 
@@ -78,7 +79,7 @@ impl Recorder {
     pub(crate) fn new(name: &str) -> Self {
         let label = name.to_owned();
         Self {
-            shards: (0..=EXCLUSIVE_SLOTS).map(|_| Shard::default()).collect(),
+            shards: Box::new(std::array::from_fn(|_| Shard::default())),
             facade: NAMES.map(|n| metrics::counter!(n, "cache" => label.clone())),
         }
     }

@@ -4,7 +4,8 @@
 //! Run: `cargo bench -p larder --bench memory_hit`
 //!
 //! Async calls that complete without waiting (every hit) are polled once with a no-op waker, the
-//! same way for larder and moka, so the executor's cost is not part of either figure.
+//! same way for larder and moka, so the executor's cost is not part of either figure. Each reader
+//! is pinned to a core of its own (`common::pin`).
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 mod common;
-use common::{SUBJECTS, Subjects, WORKING_SETS};
+use common::{SUBJECTS, Subjects, WORKING_SETS, pin};
 
 fn hits(c: &mut Criterion) {
     for n in WORKING_SETS {
@@ -39,6 +40,7 @@ fn hits_on(c: &mut Criterion, n: usize) {
                             .map(|t| {
                                 let (s, barrier) = (subjects.clone(), barrier.clone());
                                 std::thread::spawn(move || {
+                                    pin(threads, t);
                                     barrier.wait();
                                     let start = Instant::now();
                                     let found = s.run(name, t * 104_729, iters);

@@ -5,14 +5,14 @@
 //! so there one contestant can take a burst that the next one misses. With 2 threads, both read
 //! at once and a round takes as long as the slower one.
 //!
-//! Each reader is pinned to a core of its own (see [`pin`]).
+//! Each reader is pinned to a core of its own (see `common::pin`).
 //!
 //! Run: `cargo bench -p larder --bench memory_hit_rounds` (`LARDER_ROUNDS`, default 31).
 
 use std::time::Instant;
 
 mod common;
-use common::{SUBJECTS, Subjects, WORKING_SETS};
+use common::{SUBJECTS, Subjects, WORKING_SETS, pin};
 
 /// Reads per contestant and round: about 0.1 s in cache, more out of it.
 const READS: usize = 4_000_000;
@@ -79,21 +79,4 @@ fn report(subjects: &Subjects, n: usize, threads: usize, rounds: usize) {
         );
     }
     println!();
-}
-
-/// Pins reader `t` of `threads` to a core of its own, the last cores first (the first tends to
-/// take the machine's interrupts). Unpinned, the scheduler moves a reader between cores mid-round
-/// and the round pays for a cold cache: on a 2-core host that made single-thread rounds vary by
-/// a third, pinned by a few percent. Where pinning is not possible the reader runs unpinned.
-fn pin(threads: usize, t: usize) {
-    let Some(cores) = core_affinity::get_core_ids() else {
-        return;
-    };
-    if let Some(core) = cores
-        .len()
-        .checked_sub(threads - t)
-        .and_then(|i| cores.get(i))
-    {
-        core_affinity::set_for_current(*core);
-    }
 }

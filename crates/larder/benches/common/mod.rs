@@ -112,7 +112,10 @@ pub fn pin(threads: usize, t: usize) {
     let Some(cores) = core_affinity::get_core_ids() else {
         return;
     };
-    if let Some(core) = cores.len().checked_sub(threads - t).and_then(|i| cores.get(i)) {
+    let index = threads
+        .checked_sub(t)
+        .and_then(|from_end| cores.len().checked_sub(from_end));
+    if let Some(core) = index.and_then(|i| cores.get(i)) {
         core_affinity::set_for_current(*core);
     }
 }

@@ -496,6 +496,14 @@ mod tests {
         assert_eq!((t.len(), t.weight()), (2, 500));
         t.insert(key("a", 100), slot(3));
         assert_eq!((t.len(), t.weight()), (2, 300));
+        let read = t.read(KeyRef::new("", "a"), |s| {
+            s.entry().value().downcast_ref::<u32>().copied()
+        });
+        assert_eq!(
+            read,
+            Some(Some(3)),
+            "a read finds the new value, not the replaced one"
+        );
         assert!(t.remove(KeyRef::new("", "b")));
         assert!(!t.remove(KeyRef::new("", "b")));
         assert_eq!((t.len(), t.weight()), (1, 100));

@@ -6,10 +6,10 @@
 //! few milliseconds late is harmless for a cache; a full clock read per hit is not.
 //!
 //! Even that read is a third of a hash-table lookup, so a hit does not read the clock when it can
-//! do without: a thread started with the first memory tier stores the time every
-//! [`TICK`], and an entry that expires more than [`MARGIN`] after that reading (past
-//! [`SURE_UNTIL`]) is surely fresh now. Only entries in their last [`MARGIN`] of freshness pay for a real reading,
-//! and expiry stays exact for them. The reading can only lag behind the time, never run ahead;
+//! do without: a thread started with the first memory tier stores the time every [`TICK`], and
+//! an entry that expires more than [`MARGIN`] after that reading (past [`SURE_UNTIL`]) is surely
+//! fresh now. Only entries in their last [`MARGIN`] of freshness pay for a real reading, and
+//! expiry stays exact for them. The reading can only lag behind the time, never run ahead;
 //! it is wrong only if the ticker thread was not scheduled for over [`MARGIN`], as after the
 //! whole process was stopped (SIGSTOP, a suspended VM): then, for at most one tick after it
 //! resumes, an entry may be served up to that pause past its ttl.

@@ -1,4 +1,4 @@
-//! The in-process tier: decoded values (`Arc<dyn Any>`), bounded by entry count and by weight,
+//! The in-process tier: decoded values (`Arc<T>` behind an [`AnyValue`]), bounded by entry count and by weight,
 //! in a table whose reads take no lock, evicted by S3-FIFO (scan-resistant; on skewed workloads
 //! within 1% of quick_cache's hits, see `table`).
 //!

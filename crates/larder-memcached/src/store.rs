@@ -417,7 +417,10 @@ fn expiry(ttl: Duration) -> i64 {
     } else {
         secs
     };
-    i64::try_from(value).unwrap_or(i64::MAX)
+    // Memcached parses the expiry as a 32-bit number and rejects the command past it.
+    i64::try_from(value)
+        .unwrap_or(i64::MAX)
+        .min(i64::from(i32::MAX))
 }
 
 fn unix_nanos() -> u64 {
@@ -439,6 +442,7 @@ mod tests {
 
     #[test]
     fn expiry_rounds_up_to_seconds_and_switches_to_unix_time_past_30_days() {
+        assert_eq!(expiry(Duration::MAX), i64::from(i32::MAX));
         assert_eq!(expiry(Duration::from_millis(1)), 1);
         assert_eq!(expiry(Duration::from_millis(1_001)), 2);
         assert_eq!(expiry(Duration::from_secs(60)), 60);

@@ -579,9 +579,15 @@ fn unix_nanos() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Milliseconds for `PX`, at least 1 (Redis rejects 0).
+/// The longest `PX` sent: a century. Redis rejects an expiry whose deadline overflows its
+/// millisecond clock, and a caller's `Duration::MAX` means "as long as possible", not an error.
+const PX_MAX: u64 = 100 * 365 * 86_400 * 1000;
+
+/// Milliseconds for `PX`, at least 1 (Redis rejects 0) and at most [`PX_MAX`].
 fn px(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, PX_MAX)
 }
 
 pub(crate) fn store_error(e: RedisError) -> StoreError {

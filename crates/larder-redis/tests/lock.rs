@@ -170,3 +170,21 @@ async fn with_redis_down_the_lock_is_skipped_and_the_call_still_answers() {
         "no waiting on a lock that cannot be had"
     );
 }
+
+/// `Duration::MAX` as the lock's wait and expiry, and as the entry's lifetime, is "as long as
+/// possible": the lock is taken in Redis (its expiry clamped), the value stored and shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_durations_take_the_lock_and_store_the_value() {
+    let redis = RedisServer::start().expect("redis-server");
+    let caches: Vec<Cache> = (0..2).map(|_| node(&redis.url())).collect();
+    let max = EntryOptions::new()
+        .ttl(Duration::MAX)
+        .stale(Duration::MAX)
+        .distributed_lock(Duration::MAX)
+        .lock_expiry(Duration::MAX);
+    assert_eq!(stampede(&caches, 10, "forever", max).await, 1);
+    let acquired: u64 = caches.iter().map(|c| c.stats().locks_acquired).sum();
+    assert_eq!(acquired, 1, "the lock was really taken");
+    let errors: u64 = caches.iter().map(|c| c.stats().store_errors).sum();
+    assert_eq!(errors, 0, "Redis accepted every expiry");
+}

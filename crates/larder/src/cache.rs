@@ -296,6 +296,7 @@ impl Cache {
         let links = Links {
             breaker_open: self.inner.remote.as_ref().is_some_and(|r| r.breaker_open()),
             backplane_connected: self.inner.coherence.as_ref().is_some_and(|c| c.connected()),
+            reserved_bytes: self.inner.memory.as_ref().map_or(0, |m| m.reserved_bytes()),
         };
         self.inner.stats.snapshot(entries, weight, links)
     }
@@ -318,7 +319,7 @@ impl Cache {
         let Some(coherence) = &self.inner.coherence else {
             return true;
         };
-        let deadline = std::time::Instant::now() + limit;
+        let deadline = clock::instant_after(limit);
         loop {
             if coherence.connected() {
                 return true;

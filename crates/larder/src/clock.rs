@@ -90,6 +90,15 @@ pub(crate) fn unix_micros() -> u64 {
         .unwrap_or(0)
 }
 
+/// The instant `d` from now, or a century from now when `d` reaches past what an `Instant` can
+/// hold (`Duration::MAX` means "no limit" to a caller, never a panic).
+pub(crate) fn instant_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// Converts wall-clock Unix milliseconds into a monotonic instant comparable with [`now_nanos`].
 pub(crate) fn unix_millis_to_mono(unix_ms: u64, now_mono: u64, now_unix_ms: u64) -> u64 {
     if unix_ms >= now_unix_ms {

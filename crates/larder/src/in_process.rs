@@ -61,7 +61,7 @@ impl InProcessStore {
     pub fn put_raw(&self, namespace: &str, key: &str, bytes: Bytes, ttl: Duration) {
         self.inner.data.lock().insert(
             (namespace.to_owned(), key.to_owned()),
-            (bytes, Instant::now() + ttl),
+            (bytes, crate::clock::instant_after(ttl)),
         );
     }
 
@@ -100,9 +100,7 @@ impl InProcessStore {
     }
 
     fn write(&self, key: StoreKey<'_>, value: Bytes, ttl: Duration) {
-        let exp = Instant::now()
-            .checked_add(ttl)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
+        let exp = crate::clock::instant_after(ttl);
         self.inner
             .data
             .lock()
@@ -198,7 +196,7 @@ impl Store for InProcessStore {
             match locks.get(&slot) {
                 Some((_, expiry)) if *expiry > now => false,
                 _ => {
-                    locks.insert(slot, (token.to_vec(), now + ttl));
+                    locks.insert(slot, (token.to_vec(), crate::clock::instant_after(ttl)));
                     true
                 }
             }

@@ -52,6 +52,7 @@ mod options;
 pub mod private;
 mod random;
 mod remote;
+mod reservation;
 mod stats;
 mod url;
 mod write;
@@ -81,6 +82,7 @@ pub use larder_macros::cached;
 #[cfg(feature = "memcached")]
 pub use larder_memcached as memcached;
 pub use options::{EntryOptions, RemoteWrite};
+pub use reservation::MemoryReservation;
 pub use stats::Stats;
 
 /// The README's code blocks, compiled and run as doctests so the tour cannot rot.

@@ -60,7 +60,7 @@ impl Cache {
         let ns = &opts.namespace;
         let stats = &self.inner.stats;
         let token = random::token();
-        let deadline = Instant::now() + wait;
+        let deadline = crate::clock::instant_after(wait);
         let watch = self.inner.coherence.as_ref().map(|c| c.watch(ns, key));
         let mut pause = FIRST_POLL;
         let mut first = true;

@@ -147,7 +147,13 @@ impl Remote {
                 stale_until,
                 tags,
             );
-            mem.insert(ns, key, entry, bytes.len() as u64, now);
+            // Weighed as it is held, decoded: the envelope may be compressed far below that.
+            let held = if mem.bounds().needs_bytes() {
+                cache.weigh(key, &value, Some(env.payload.len() as u64))
+            } else {
+                0
+            };
+            mem.insert(ns, key, entry, held, now);
         }
         if now_unix < env.fresh_until_ms {
             stats.incr(Counter::RemoteHit);
@@ -188,8 +194,9 @@ impl Remote {
         }
     }
 
-    /// Encodes and writes one value; returns the envelope's size, or `None` if nothing was
-    /// written (store down, or a ttl of zero).
+    /// Encodes and writes one value; returns the size of its payload before compression (what
+    /// it weighs decoded, near enough), or `None` if nothing was encoded (a ttl of zero, or tag
+    /// versions the store could not give).
     pub(crate) async fn set<T: CacheValue>(
         &self,
         cache: &Cache,
@@ -200,7 +207,7 @@ impl Remote {
         let Some((bytes, ttl)) = self.encode(cache, key, &**value, opts).await? else {
             return Ok(None);
         };
-        let len = bytes.len() as u64;
+        let len = crate::codec::payload_len(&bytes).unwrap_or(bytes.len() as u64);
         let key = StoreKey::new(&opts.namespace, key);
         self.call(cache, self.store.set(key, bytes, ttl)).await;
         Ok(Some(len))

@@ -137,6 +137,7 @@ impl Recorder {
             lock_waits_given_up: self.sum(Counter::LockGaveUp),
             entries,
             weight,
+            reserved_bytes: links.reserved_bytes,
         }
     }
 }
@@ -146,6 +147,7 @@ impl Recorder {
 pub(crate) struct Links {
     pub breaker_open: bool,
     pub backplane_connected: bool,
+    pub reserved_bytes: u64,
 }
 
 /// The slot this thread owns exclusively, if any. Slots are handed out lowest-free-first and given
@@ -274,6 +276,9 @@ pub struct Stats {
     pub entries: u64,
     /// Total weight of the memory tier now.
     pub weight: u64,
+    /// Bytes held now by [`MemoryReservation`](crate::MemoryReservation)s, which share the
+    /// memory tier's byte bound with its entries (0 without a byte bound).
+    pub reserved_bytes: u64,
 }
 
 impl Stats {

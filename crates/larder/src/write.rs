@@ -260,7 +260,8 @@ impl Cache {
         Ok(())
     }
 
-    /// Inserts into the memory tier. `encoded` is the envelope size when one was made.
+    /// Inserts into the memory tier. `encoded` is the payload's size before compression when an
+    /// envelope was made.
     pub(crate) fn store_memory<T: CacheValue>(
         &self,
         key: &str,
@@ -295,14 +296,22 @@ impl Cache {
         mem.insert(&opts.namespace, key, entry, bytes, clock::now_nanos());
     }
 
-    fn weigh<T: CacheValue>(&self, key: &str, value: &Arc<T>, encoded: Option<u64>) -> u64 {
+    /// What `value` weighs held in the memory tier: the weigher's answer, else `decoded` (the
+    /// size of its payload before compression) when an envelope was made, else the size of its
+    /// MessagePack encoding; plus its key and a fixed overhead.
+    pub(crate) fn weigh<T: CacheValue>(
+        &self,
+        key: &str,
+        value: &Arc<T>,
+        decoded: Option<u64>,
+    ) -> u64 {
         const OVERHEAD: u64 = 96; // the entry, its key and the Arc's counts, roughly
         let user = self
             .inner
             .weigher
             .as_ref()
             .and_then(|w| w(key, &**value as &(dyn Any + Send + Sync)));
-        let body = user.or(encoded).unwrap_or_else(|| {
+        let body = user.or(decoded).unwrap_or_else(|| {
             codec::encoded_len(&**value, Format::MessagePack).max(size_of::<T>() as u64)
         });
         body.saturating_add(key.len() as u64 + OVERHEAD)

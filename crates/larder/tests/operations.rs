@@ -274,3 +274,28 @@ async fn keys_built_from_parts_never_collide() {
         Some(&2)
     );
 }
+
+/// `Duration::MAX` in any option means "no limit" to a caller; it must never panic on an
+/// `Instant` overflow.
+#[tokio::test]
+async fn the_longest_durations_are_accepted_everywhere() {
+    let store = larder::InProcessStore::new();
+    let cache = Cache::builder().remote(std::sync::Arc::new(store)).build();
+    let max = Duration::MAX;
+    let opts = EntryOptions::new()
+        .ttl(max)
+        .stale(max)
+        .soft_timeout(max)
+        .hard_timeout(max)
+        .distributed_lock(max)
+        .lock_expiry(max)
+        .fail_safe_throttle(max);
+    let v = cache
+        .get_or_fetch("k", opts.clone(), || async { Ok::<_, String>(7u8) })
+        .await
+        .unwrap();
+    assert_eq!(*v, 7);
+    cache.set_with("k2", 1u8, opts).await.unwrap();
+    assert!(cache.backplane_ready(max).await);
+    assert_eq!(*cache.get::<u8>("k2").await.unwrap().unwrap(), 1);
+}

@@ -371,3 +371,40 @@ async fn fail_safe_uses_a_stale_value_from_the_store() {
     let stats = fresh_node.stats();
     assert_eq!((stats.factory_runs, stats.store_errors), (1, 0));
 }
+
+/// The memory tier weighs what it holds, decoded, not the (compressed) envelope the store holds:
+/// compressible values read from the store must not overfill the byte bound.
+#[tokio::test]
+async fn the_memory_tier_weighs_values_decoded_whatever_the_store_holds() {
+    let store = InProcessStore::new();
+    let bound = 1u64 << 20;
+    let bounded = || {
+        Cache::builder()
+            .max_bytes(bound)
+            .remote(Arc::new(store.clone()))
+            .build()
+    };
+    let (writer, reader) = (bounded(), bounded());
+    let body = "x".repeat(100_000); // compresses about 200-fold
+    for i in 0..50 {
+        writer.set(&format!("k{i}"), body.clone()).await.unwrap();
+        let s = writer.stats();
+        assert!(s.weight <= bound, "written: {} > {bound}", s.weight);
+    }
+    assert!(
+        writer.stats().entries <= 10,
+        "at most ten 100 kB values in 1 MiB"
+    );
+    for i in 0..50 {
+        assert!(
+            reader
+                .get::<String>(&format!("k{i}"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let s = reader.stats();
+    assert_eq!(s.remote_hits, 50);
+    assert!(s.weight <= bound && s.entries <= 10, "{s:?}");
+}

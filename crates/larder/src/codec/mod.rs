@@ -244,6 +244,22 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// The payload size an envelope declares (its size once decompressed), read from the header
+/// alone; `None` for bytes that are not an envelope.
+pub(crate) fn payload_len(bytes: &[u8]) -> Option<u64> {
+    let mut r = Reader(bytes);
+    if r.take(4).ok()? != MAGIC {
+        return None;
+    }
+    r.take(FIXED_HEADER - 6).ok()?;
+    let count = usize::from(u16::from_be_bytes(r.array().ok()?));
+    for _ in 0..count {
+        let len = usize::from(u16::from_be_bytes(r.array().ok()?));
+        r.take(len + 8).ok()?;
+    }
+    Some(u64::from(u32::from_be_bytes(r.array().ok()?)))
+}
+
 /// Serializes a value with `format` only to learn its size: the memory tier's default weight.
 pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T, format: Format) -> u64 {
     format.encoded_len(value)

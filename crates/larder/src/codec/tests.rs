@@ -150,3 +150,22 @@ fn reading_as_the_wrong_type_is_an_error() {
         Err(CodecError::Payload { .. })
     ));
 }
+
+#[test]
+fn the_declared_payload_size_is_the_decoded_one_compressed_or_not() {
+    let value = "a".repeat(100_000);
+    for compress_above in [None, Some(1024)] {
+        let opts = EncodeOptions {
+            format: Format::MessagePack,
+            compress_above,
+        };
+        let bytes = Envelope::encode(&value, 1, 2, &[("tag", 3), ("t2", 4)], opts).unwrap();
+        let decoded = Envelope::decode(&bytes).unwrap().payload.len() as u64;
+        assert_eq!(payload_len(&bytes), Some(decoded));
+        if compress_above.is_some() {
+            assert!((bytes.len() as u64) < decoded / 10, "compressible");
+        }
+    }
+    assert_eq!(payload_len(b"LRDR"), None);
+    assert_eq!(payload_len(b"nope, not an envelope at all....."), None);
+}

@@ -63,6 +63,17 @@ impl Bounds {
         self.max_bytes.is_some()
     }
 
+    /// The units `bytes` held by a reservation take: `bytes × max_entries` like an entry's, but
+    /// without an entry's minimum, since a reservation is no entry. `None` without a byte bound.
+    fn reserved_units(&self, bytes: u64, shift: u32) -> Option<u64> {
+        let units = match (self.max_entries, self.max_bytes) {
+            (_, None) => return None,
+            (None, Some(_)) => u128::from(bytes),
+            (Some(e), Some(_)) => u128::from(bytes) * u128::from(e),
+        };
+        Some(u64::try_from(units >> shift).unwrap_or(u64::MAX))
+    }
+
     /// The weight in units of an entry of `bytes` bytes.
     fn units(&self, bytes: u64, shift: u32) -> u64 {
         let units = match (self.max_entries, self.max_bytes) {
@@ -286,6 +297,39 @@ impl MemoryTier {
 
     pub(crate) fn len(&self) -> u64 {
         self.table.len()
+    }
+
+    /// Changes what a reservation holds from `from` to `to` bytes. Growing evicts entries to make
+    /// room, and is refused (returning `false`) when reservations would then hold more than half
+    /// the byte bound: a burst of large fetches can never flush more than half of what is cached.
+    /// Without a byte bound nothing is held and growing always succeeds.
+    pub(crate) fn resize_reservation(&self, from: u64, to: u64) -> bool {
+        let (Some(old), Some(new)) = (
+            self.bounds.reserved_units(from, self.shift),
+            self.bounds.reserved_units(to, self.shift),
+        ) else {
+            return true;
+        };
+        if new <= old {
+            self.table.release(old - new);
+            return true;
+        }
+        let (capacity, _) = self.bounds.capacity();
+        let (granted, evicted) = self.table.reserve(new - old, capacity / 2);
+        if evicted > 0 {
+            self.stats.add(Counter::Eviction, evicted);
+        }
+        granted
+    }
+
+    /// Bytes held by reservations now (0 without a byte bound).
+    pub(crate) fn reserved_bytes(&self) -> u64 {
+        let units = self.table.reserved() << self.shift;
+        match (self.bounds.max_entries, self.bounds.max_bytes) {
+            (_, None) => 0,
+            (Some(e), Some(_)) => units / e.max(1),
+            (None, Some(_)) => units,
+        }
     }
 
     /// Total weight, in bytes where a byte bound is set, in entries otherwise.

@@ -49,6 +49,10 @@ pub(crate) struct Table {
     /// The policy's totals, published after every write so `len` and `weight` need no lock.
     len: AtomicU64,
     weight: AtomicU64,
+    /// Units held by memory reservations (bytes kept outside the table that its bound covers):
+    /// the entries' weight stays within `capacity − reserved`. Raised only under the write lock,
+    /// lowered without it (a release only loosens the bound).
+    reserved: AtomicU64,
 }
 
 impl Table {
@@ -64,7 +68,42 @@ impl Table {
             capacity,
             len: AtomicU64::new(0),
             weight: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
         }
+    }
+
+    /// What the entries may weigh now: the capacity less what reservations hold.
+    fn room(&self) -> u64 {
+        self.capacity.saturating_sub(self.reserved.load(Relaxed))
+    }
+
+    /// Holds `units` more for a reservation, evicting entries to make room, unless reservations
+    /// would then hold more than `limit` units. Returns whether it did, and how many entries it
+    /// evicted.
+    pub(crate) fn reserve(&self, units: u64, limit: u64) -> (bool, u64) {
+        let map = self.map.pin();
+        let mut policy = self.policy.lock();
+        let held = self.reserved.load(Relaxed);
+        let Some(total) = held.checked_add(units).filter(|t| *t <= limit) else {
+            return (false, 0);
+        };
+        self.reserved.store(total, Relaxed);
+        let evicted = policy.evict_over(self.room(), &map, &self.hasher);
+        policy.compact_if_needed(&map);
+        self.publish(&policy);
+        (true, evicted)
+    }
+
+    /// Gives back `units` a reservation held.
+    pub(crate) fn release(&self, units: u64) {
+        let _ = self
+            .reserved
+            .fetch_update(Relaxed, Relaxed, |r| Some(r.saturating_sub(units)));
+    }
+
+    /// The units reservations hold now.
+    pub(crate) fn reserved(&self) -> u64 {
+        self.reserved.load(Relaxed)
     }
 
     /// Runs `f` on the slot under `key`, counting the read for the eviction policy. Takes no
@@ -115,7 +154,7 @@ impl Table {
                 (),
             );
             policy.admit(key, hash);
-            policy.evict_over(self.capacity, &map, &self.hasher)
+            policy.evict_over(self.room(), &map, &self.hasher)
         };
         policy.compact_if_needed(&map);
         self.publish(&policy);
@@ -486,6 +525,32 @@ mod tests {
         }
         assert_eq!(t.len(), 100);
         assert_eq!(evicted, 900);
+    }
+
+    #[test]
+    fn reservations_and_entries_share_the_capacity() {
+        let t = Table::new(100, 16);
+        for i in 0..10 {
+            t.insert(key(&i.to_string(), 10), slot(i));
+        }
+        assert_eq!(t.weight(), 100);
+        // A reservation makes room by evicting entries.
+        assert_eq!(t.reserve(30, 50), (true, 3));
+        assert_eq!((t.weight(), t.reserved()), (70, 30));
+        // Entries inserted meanwhile stay within what is left.
+        t.insert(key("new", 10), slot(99));
+        assert!(t.weight() <= 70);
+        // Reservations stop at their limit, whatever the entries hold.
+        assert_eq!(t.reserve(30, 50), (false, 0));
+        assert_eq!(t.reserved(), 30);
+        t.release(30);
+        assert_eq!(t.reserved(), 0);
+        t.release(5);
+        assert_eq!(t.reserved(), 0, "a release never goes below zero");
+        for i in 10..30 {
+            t.insert(key(&i.to_string(), 10), slot(i));
+        }
+        assert_eq!(t.weight(), 100, "released room is the entries' again");
     }
 
     #[test]

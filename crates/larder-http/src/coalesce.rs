@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::recording::Recording;
+use crate::recording::{Limits, Recording};
 
 #[derive(Default)]
 pub(crate) struct Recordings {
@@ -28,12 +28,29 @@ pub(crate) enum Role {
 }
 
 impl Recordings {
-    pub fn join_or_lead(self: &Arc<Self>, key: &str, cap: usize) -> Role {
+    pub fn join_or_lead(self: &Arc<Self>, key: &str, limits: Limits) -> Role {
+        self.take(key, limits, true)
+    }
+
+    /// Leads a fetch for `key` that later requests may join, or, when one is in flight already,
+    /// fetches alone without joining it (a `no-cache` request wants a response the origin makes
+    /// for it, not one that was on its way before it came).
+    pub fn lead_or_detach(self: &Arc<Self>, key: &str, limits: Limits) -> LeadGuard {
+        match self.take(key, limits, false) {
+            Role::Lead(guard) => guard,
+            Role::Follow(_) => Self::detached(limits),
+        }
+    }
+
+    fn take(self: &Arc<Self>, key: &str, limits: Limits, join: bool) -> Role {
         let mut map = self.map.lock();
         if let Some(e) = map.get(key) {
-            return Role::Follow(e.recording.clone());
+            if join {
+                return Role::Follow(e.recording.clone());
+            }
+            return Role::Lead(Self::detached(limits));
         }
-        let recording = Recording::new(cap);
+        let recording = Recording::new(limits);
         map.insert(
             key.to_owned(),
             Entry {
@@ -49,11 +66,11 @@ impl Recordings {
     }
 
     /// A recording nobody else can join (for a request that must not share its fetch).
-    pub fn detached(cap: usize) -> LeadGuard {
+    pub fn detached(limits: Limits) -> LeadGuard {
         LeadGuard {
             registry: None,
             key: String::new(),
-            recording: Recording::new(cap),
+            recording: Recording::new(limits),
         }
     }
 

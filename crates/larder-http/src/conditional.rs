@@ -30,12 +30,12 @@ pub(crate) fn response_matches(
         let Some(etag) = response.get(ETAG).and_then(|e| e.to_str().ok()) else {
             return false;
         };
+        // An entity-tag may hold a comma inside its quotes: split the list outside them.
         return request
             .get_all(IF_NONE_MATCH)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .flat_map(crate::directives::split_list)
             .any(|candidate| candidate == "*" || weak_eq(candidate, etag));
     }
     let (Some(since), Some(modified)) = (
@@ -167,6 +167,14 @@ mod tests {
             &s
         ));
         assert!(not_modified(&req(&[("if-none-match", "*")]), &s));
+        let comma = stored(&[("etag", "\"a,b\"")]);
+        assert!(not_modified(&req(&[("if-none-match", "\"a,b\"")]), &comma));
+        assert!(not_modified(
+            &req(&[("if-none-match", "\"x\", \"a,b\"")]),
+            &comma
+        ));
+        assert!(!not_modified(&req(&[("if-none-match", "\"a\"")]), &comma));
+        assert!(!not_modified(&req(&[("if-none-match", "b\"")]), &comma));
         assert!(!not_modified(&req(&[("if-none-match", "\"v1\"")]), &s));
         assert!(!not_modified(
             &req(&[("if-none-match", "\"v2\"")]),

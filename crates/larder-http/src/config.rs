@@ -6,7 +6,22 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderName;
 
+use crate::cookies::CookieRules;
 use crate::key::KeyFn;
+
+/// Request headers that origins commonly reflect into responses (absolute links, redirects) and
+/// that therefore key an entry by default: a request carrying one of them is served only the
+/// variant stored for its value. See `CacheLayer::keyed_headers`.
+pub(crate) const DEFAULT_KEYED_HEADERS: [&str; 8] = [
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-proto",
+    "x-forwarded-scheme",
+    "x-host",
+    "x-original-host",
+];
 
 /// How the layer decides what to store and for how long.
 ///
@@ -46,6 +61,19 @@ pub(crate) struct Config {
     pub heuristic_fraction: f64,
     pub heuristic_max: Duration,
     pub clock: Clock,
+    /// The host every key uses instead of the request's (a proxy in front of one origin).
+    pub fixed_host: Option<String>,
+    /// Request headers that vary every entry when present, sorted.
+    pub keyed_headers: Vec<HeaderName>,
+    pub cookies: CookieRules,
+    /// The longest wait for the next chunk of a body being recorded.
+    pub body_idle_timeout: Duration,
+    /// The longest wait for a response head when the layer fetches for the cache.
+    pub response_timeout: Duration,
+    /// Bytes all of this layer's recordings may hold at once.
+    pub recording_budget: u64,
+    /// A recording whose clients all left is finished (and stored) only up to this size.
+    pub finish_unread_below: u64,
 }
 
 impl Config {
@@ -63,6 +91,16 @@ impl Config {
             heuristic_fraction: 0.1,
             heuristic_max: Duration::from_secs(86_400),
             clock: Arc::new(SystemTime::now),
+            fixed_host: None,
+            keyed_headers: DEFAULT_KEYED_HEADERS
+                .iter()
+                .map(|h| HeaderName::from_static(h))
+                .collect(),
+            cookies: CookieRules::default(),
+            body_idle_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+            recording_budget: 64 << 20,
+            finish_unread_below: 256 << 10,
         }
     }
 
@@ -91,6 +129,13 @@ impl fmt::Debug for Config {
             .field("keep_stale", &self.keep_stale)
             .field("store_set_cookie", &self.store_set_cookie)
             .field("etag_from_body", &self.etag_from_body)
+            .field("fixed_host", &self.fixed_host)
+            .field("keyed_headers", &self.keyed_headers)
+            .field("cookies", &self.cookies)
+            .field("body_idle_timeout", &self.body_idle_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("recording_budget", &self.recording_budget)
+            .field("finish_unread_below", &self.finish_unread_below)
             .finish_non_exhaustive()
     }
 }

@@ -118,11 +118,16 @@ impl CacheControl {
 /// delta-seconds: digits only. Anything else reads as 0, so a malformed lifetime errs towards
 /// stale, never towards serving something longer than the origin meant.
 fn delta(arg: Option<&str>) -> u64 {
-    let Some(arg) = arg else { return 0 };
-    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
-        return 0;
+    arg.and_then(delta_seconds).unwrap_or(0)
+}
+
+/// A delta-seconds value (RFC 9111 §1.2.2): one or more digits, saturating at 2^31 however long
+/// (a value too large to represent counts as 2^31); `None` when it is no such number.
+pub(crate) fn delta_seconds(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    arg.parse::<u64>().map_or(DELTA_MAX, |v| v.min(DELTA_MAX))
+    Some(text.parse::<u64>().map_or(DELTA_MAX, |v| v.min(DELTA_MAX)))
 }
 
 fn unquote(s: &str) -> &str {

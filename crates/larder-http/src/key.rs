@@ -1,82 +1,38 @@
 //! Cache keys: the primary key of a request (host, path, sorted query), and the secondary key
-//! of one variant when the stored response has `Vary`.
+//! of one variant when the stored response varies (by `Vary`, keyed headers or keyed cookies).
 //!
-//! Keys are built, never concatenated from raw input: every part is normalized so that requests
-//! the origin cannot tell apart share one entry, and nothing a client sends can make two
-//! different resources share one.
+//! Keys are built, never concatenated from raw input: every part is validated and normalized so
+//! that requests the origin cannot tell apart share one entry, and nothing a client sends can make
+//! two different resources share one. The host is `host[:port]` and nothing else (see `host`),
+//! so it holds no `/`; the path always starts with `/`, so the first `/` ends the host; the query
+//! follows the first `?`, which no host or path holds; and a variant's part follows `#`, which no
+//! request target holds, with every value escaped so that it cannot forge a separator.
 
 use std::fmt::Write;
 use std::sync::Arc;
 
-use http::header::HOST;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, Method};
+use http::{HeaderMap, HeaderName, Uri};
 
 /// A user's key function: the primary key of a request, or `None` to pass it by uncached.
 pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
-/// The primary key of a GET or HEAD request: `host` + normalized path + `?` + sorted, normalized
-/// query. HEAD shares GET's key, so a HEAD is answered from a stored GET.
-///
-/// `None` when the request cannot be keyed safely: more than one `Host`, or a `Host` that
-/// disagrees with the request target's authority (a classic cache-poisoning lever).
-pub(crate) fn primary_key(parts: &Parts) -> Option<String> {
-    let host = request_host(parts)?;
-    let mut key = String::with_capacity(host.len() + parts.uri.path().len() + 16);
-    for b in host.bytes() {
-        key.push(b.to_ascii_lowercase() as char);
+/// The primary key of a GET or HEAD request for `host` (already normalized): host + normalized
+/// path + `?` + sorted, normalized query. HEAD shares GET's key, so a HEAD is answered from a
+/// stored GET. `None` for a target that is not a path (authority or asterisk form).
+pub(crate) fn primary_key(host: &str, uri: &Uri) -> Option<String> {
+    let path = uri.path();
+    if !path.starts_with('/') {
+        return None;
     }
-    normalize_percent(parts.uri.path(), &mut key, false);
+    let mut key = String::with_capacity(host.len() + path.len() + 16);
+    key.push_str(host);
+    normalize_percent(path, &mut key, false);
     key.push('?');
-    if let Some(query) = parts.uri.query() {
+    if let Some(query) = uri.query() {
         push_sorted_query(query, &mut key);
     }
     Some(key)
-}
-
-/// The primary key for a URL given to purge (`http://host/path?query` or `/path?query`), so that
-/// it names the same entry the request for it did.
-pub(crate) fn url_key(uri: &http::Uri) -> Option<String> {
-    let mut req = http::Request::builder()
-        .method(Method::GET)
-        .uri(uri.clone());
-    if let Some(auth) = uri.authority() {
-        req = req.header(HOST, auth.as_str());
-    }
-    let (parts, ()) = req.body(()).ok()?.into_parts();
-    primary_key(&parts)
-}
-
-fn request_host(parts: &Parts) -> Option<String> {
-    let mut hosts = parts.headers.get_all(HOST).iter();
-    let header = hosts.next();
-    if hosts.next().is_some() {
-        return None;
-    }
-    let header = match header {
-        Some(h) => Some(h.to_str().ok()?),
-        None => None,
-    };
-    let authority = parts.uri.authority().map(|a| a.as_str());
-    let host = match (authority, header) {
-        (Some(a), Some(h)) if !same_host(a, h, parts.uri.scheme_str()) => return None,
-        (Some(a), _) => a,
-        (None, Some(h)) => h,
-        (None, None) => "",
-    };
-    Some(strip_default_port(host, parts.uri.scheme_str()).to_owned())
-}
-
-fn same_host(a: &str, b: &str, scheme: Option<&str>) -> bool {
-    strip_default_port(a, scheme).eq_ignore_ascii_case(strip_default_port(b, scheme))
-}
-
-fn strip_default_port<'a>(host: &'a str, scheme: Option<&str>) -> &'a str {
-    let default = match scheme {
-        Some("https") => ":443",
-        _ => ":80",
-    };
-    host.strip_suffix(default).unwrap_or(host)
 }
 
 /// Appends the query's `name=value` pairs, each normalized, sorted by name, joined by `&`. Empty
@@ -154,49 +110,68 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// What a stored response varies by: request header fields (its `Vary`, and the layer's keyed
+/// headers) and the layer's keyed cookies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Varied<'a> {
+    pub headers: &'a [HeaderName],
+    pub cookies: &'a [String],
+}
+
+impl Varied<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.cookies.is_empty()
+    }
+}
+
 /// The secondary key of one variant: the primary key, the index's nonce (so a purged index
-/// orphans its old variants), then each varied header's normalized value from the request.
+/// orphans its old variants), then each varied header's and cookie's normalized value from the
+/// request.
 pub(crate) fn variant_key(
     primary: &str,
     nonce: u64,
-    vary: &[HeaderName],
-    headers: &HeaderMap,
+    varied: Varied<'_>,
+    request: &HeaderMap,
 ) -> String {
-    let mut key = String::with_capacity(primary.len() + 24 + vary.len() * 24);
+    let mut key = String::with_capacity(primary.len() + 24 + varied.headers.len() * 24);
     key.push_str(primary);
     let _ = write!(key, "#v{nonce:x}");
-    for name in vary {
-        key.push('|');
-        key.push_str(name.as_str());
-        push_vary_value(name, headers, &mut key);
-    }
+    push_varied(varied, request, &mut key);
     key
 }
 
-/// The normalized values of the varied headers alone, to compare two requests' variants.
-pub(crate) fn vary_values(vary: &[HeaderName], headers: &HeaderMap) -> String {
-    variant_key("", 0, vary, headers)
+/// The normalized values of the varied inputs alone, to compare two requests' variants.
+pub(crate) fn vary_values(varied: Varied<'_>, request: &HeaderMap) -> String {
+    let mut out = String::new();
+    push_varied(varied, request, &mut out);
+    out
 }
 
-/// The primary key of another URI on the same host as `parts` (a `Location` or
-/// `Content-Location` after an unsafe request, §4.4): `None` for another host or a bad URI.
-pub(crate) fn related_parts(parts: &Parts, location: &str) -> Option<Parts> {
-    let uri: http::Uri = location.parse().ok()?;
-    let host = request_host(parts)?;
-    if let Some(auth) = uri.authority()
-        && !same_host(auth.as_str(), &host, uri.scheme_str())
-    {
-        return None;
+/// `|name` then `!` (absent) or `=` and the value, for each header; `|c:name` and the same for
+/// each cookie (no header name holds a `:`). Names come from the layer's settings or a parsed
+/// `Vary`, so they are tokens; values are escaped by [`push_escaped`].
+fn push_varied(varied: Varied<'_>, request: &HeaderMap, out: &mut String) {
+    for name in varied.headers {
+        out.push('|');
+        out.push_str(name.as_str());
+        push_vary_value(name, request, out);
     }
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let (related, ()) = http::Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header(HOST, host)
-        .body(())
-        .ok()?
-        .into_parts();
-    Some(related)
+    for name in varied.cookies {
+        out.push_str("|c:");
+        push_escaped(name.as_bytes(), out);
+        let mut values = crate::cookies::values(request, name).peekable();
+        if values.peek().is_none() {
+            out.push('!');
+            continue;
+        }
+        out.push('=');
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_escaped(value, out);
+        }
+    }
 }
 
 /// The normalized value of a varied header (§4.1): all field lines joined as one list, members
@@ -212,9 +187,8 @@ fn push_vary_value(name: &HeaderName, headers: &HeaderMap, out: &mut String) {
     let fold_case = name.as_str().starts_with("accept");
     let mut first = true;
     for line in lines {
-        let text = String::from_utf8_lossy(line.as_bytes());
-        for member in text.split(',') {
-            let member = member.trim();
+        for member in line.as_bytes().split(|b| *b == b',') {
+            let member = member.trim_ascii();
             if member.is_empty() {
                 continue;
             }
@@ -223,8 +197,8 @@ fn push_vary_value(name: &HeaderName, headers: &HeaderMap, out: &mut String) {
             }
             first = false;
             let mut last_space = false;
-            for c in member.chars() {
-                if c.is_ascii_whitespace() {
+            for &b in member {
+                if b.is_ascii_whitespace() {
                     if !last_space {
                         out.push(' ');
                     }
@@ -232,28 +206,76 @@ fn push_vary_value(name: &HeaderName, headers: &HeaderMap, out: &mut String) {
                     continue;
                 }
                 last_space = false;
-                // The separators of the key itself never appear raw inside a value.
-                match c {
-                    '|' => out.push_str("%7C"),
-                    c if fold_case => out.push(c.to_ascii_lowercase()),
-                    c => out.push(c),
-                }
+                let b = if fold_case { b.to_ascii_lowercase() } else { b };
+                push_escaped(&[b], out);
             }
         }
     }
 }
 
+/// Appends `bytes`, escaping as `%XX` every byte that is not visible ASCII and each of the key's
+/// own separators (`%`, `|`, `,`, `#`), so that no value can read as another or as structure.
+fn push_escaped(bytes: &[u8], out: &mut String) {
+    for &b in bytes {
+        match b {
+            b'%' | b'|' | b',' | b'#' => push_escape(out, b),
+            0x21..=0x7e => out.push(b as char),
+            _ => push_escape(out, b),
+        }
+    }
+}
+
+/// The primary key of another URI on the same host as `parts` (a `Location` or
+/// `Content-Location` after an unsafe request, §4.4): `None` for another host or a bad URI.
+pub(crate) fn related_parts(parts: &Parts, host: &str, location: &str) -> Option<Parts> {
+    let uri: Uri = location.parse().ok()?;
+    if let Some(auth) = uri.authority()
+        && crate::host::normalize(auth.as_str(), uri.scheme_str()).as_deref() != Some(host)
+    {
+        return None;
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut related = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(path)
+        .body(())
+        .ok()?
+        .into_parts()
+        .0;
+    related.headers = parts.headers.clone();
+    related.headers.remove(http::header::HOST);
+    if !host.is_empty() {
+        related
+            .headers
+            .insert(http::header::HOST, http::HeaderValue::from_str(host).ok()?);
+    }
+    Some(related)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::{RequestHost, request_host};
+    use http::header::HOST;
     use proptest::prelude::*;
 
-    fn key(uri: &str, host: Option<&str>) -> Option<String> {
-        let mut b = http::Request::builder().uri(uri);
-        if let Some(h) = host {
-            b = b.header(HOST, h);
+    /// The key the layer's default keying gives a GET of `uri` with these `Host` lines; `None`
+    /// when it is refused (400) or not keyed.
+    fn key_of(uri: &str, hosts: &[&str]) -> Option<String> {
+        let mut req = http::Request::builder().uri(uri).body(()).ok()?;
+        for h in hosts {
+            req.headers_mut()
+                .append(HOST, http::HeaderValue::from_bytes(h.as_bytes()).ok()?);
         }
-        primary_key(&b.body(()).unwrap().into_parts().0)
+        let parts = req.into_parts().0;
+        match request_host(&parts) {
+            Ok(RequestHost::Named(host)) => primary_key(&host, &parts.uri),
+            _ => None,
+        }
+    }
+
+    fn key(uri: &str, host: Option<&str>) -> Option<String> {
+        key_of(uri, host.as_slice())
     }
 
     #[test]
@@ -281,50 +303,231 @@ mod tests {
         assert_eq!(key("/p?x=%zz", None).as_deref(), Some("/p?x=%25zz"));
     }
 
+    /// The finding that opened issue 15: `GET /page` with `Host: 127.0.0.1:8080/victim` was stored
+    /// under the key of `GET /victim/page` on that host.
+    #[test]
+    fn no_host_value_reads_as_a_path() {
+        let victim = key("/victim/page", Some("127.0.0.1:8080"));
+        assert!(victim.is_some());
+        assert_eq!(key("/page", Some("127.0.0.1:8080/victim")), None);
+        assert_eq!(key("/page", Some("127.0.0.1:8080?")), None);
+        assert_eq!(key("/page", Some("127.0.0.1:8080#")), None);
+    }
+
     #[test]
     fn conflicting_or_repeated_hosts_are_not_keyed() {
         assert!(key("http://a.test/p", Some("b.test")).is_none());
         assert!(key("http://a.test/p", Some("a.test:80")).is_some());
-        let mut req = http::Request::builder().uri("/p").body(()).unwrap();
-        req.headers_mut().append(HOST, "a.test".parse().unwrap());
-        req.headers_mut().append(HOST, "b.test".parse().unwrap());
-        assert!(primary_key(&req.into_parts().0).is_none());
+        assert!(key_of("/p", &["a.test", "b.test"]).is_none());
+    }
+
+    #[test]
+    fn targets_that_are_not_paths_are_not_keyed() {
+        assert_eq!(primary_key("a.test", &"*".parse().unwrap()), None);
+        assert_eq!(primary_key("a.test", &"a.test:443".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn no_request_target_holds_the_variant_separator() {
+        for uri in ["/p#frag", "/p?a=1#frag", "http://a.test/p#x"] {
+            if let Some(k) = key(uri, None) {
+                assert!(!k.contains('#'), "{uri} -> {k}");
+            }
+        }
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn varied<'a>(names: &'a [HeaderName], cookies: &'a [String]) -> Varied<'a> {
+        Varied {
+            headers: names,
+            cookies,
+        }
     }
 
     #[test]
     fn variant_keys_normalize_values_and_tell_absent_from_empty() {
         let vary = [http::header::ACCEPT, HeaderName::from_static("x-tenant")];
-        let mut a = HeaderMap::new();
-        a.append(
-            http::header::ACCEPT,
-            "Text/CSV ,  application/json".parse().unwrap(),
-        );
-        let mut b = HeaderMap::new();
-        b.append(http::header::ACCEPT, "text/csv".parse().unwrap());
-        b.append(http::header::ACCEPT, "application/json".parse().unwrap());
-        assert_eq!(
-            variant_key("k", 1, &vary, &a),
-            variant_key("k", 1, &vary, &b)
-        );
+        let v = varied(&vary, &[]);
+        let a = headers(&[("accept", b"Text/CSV ,  application/json")]);
+        let b = headers(&[("accept", b"text/csv"), ("accept", b"application/json")]);
+        assert_eq!(variant_key("k", 1, v, &a), variant_key("k", 1, v, &b));
         let mut c = b.clone();
         c.insert("x-tenant", "".parse().unwrap());
-        assert_ne!(
-            variant_key("k", 1, &vary, &b),
-            variant_key("k", 1, &vary, &c)
-        );
-        assert_ne!(
-            variant_key("k", 1, &vary, &b),
-            variant_key("k", 2, &vary, &b)
-        );
+        assert_ne!(variant_key("k", 1, v, &b), variant_key("k", 1, v, &c));
+        assert_ne!(variant_key("k", 1, v, &b), variant_key("k", 2, v, &b));
         let mut d = b.clone();
         d.insert("x-tenant", "A".parse().unwrap());
-        assert_ne!(
-            variant_key("k", 1, &vary, &c),
-            variant_key("k", 1, &vary, &d)
-        );
+        assert_ne!(variant_key("k", 1, v, &c), variant_key("k", 1, v, &d));
+    }
+
+    #[test]
+    fn no_value_forges_an_escape_or_a_separator() {
+        let vary = [
+            HeaderName::from_static("x-tenant"),
+            HeaderName::from_static("x-b"),
+        ];
+        let v = varied(&vary, &[]);
+        let pairs: [(&[u8], &[u8]); 4] = [
+            (b"a|b", b"a%7Cb"),
+            (b"a", b"a|x-b=1"),
+            (b"\xff", b"\xfe"),
+            (b"a#v1", b"a%23v1"),
+        ];
+        for (x, y) in pairs {
+            let kx = variant_key("k", 1, v, &headers(&[("x-tenant", x)]));
+            let ky = variant_key("k", 1, v, &headers(&[("x-tenant", y)]));
+            assert_ne!(kx, ky, "{x:?} vs {y:?}");
+        }
+        let cookies = ["lang".to_owned()];
+        let c = varied(&[], &cookies);
+        let kx = variant_key("k", 1, c, &headers(&[("cookie", b"lang=a,b")]));
+        let ky = variant_key("k", 1, c, &headers(&[("cookie", b"lang=a; lang=b")]));
+        assert_ne!(kx, ky);
+        let none = variant_key("k", 1, c, &headers(&[("cookie", b"other=1")]));
+        let empty = variant_key("k", 1, c, &headers(&[("cookie", b"lang=")]));
+        assert_ne!(none, empty, "an absent cookie differs from an empty one");
+    }
+
+    /// One character of a URI part as the reference model sees it: a literal character, or an
+    /// escaped byte. `%41` is the literal `A` (unreserved characters decode, RFC 3986 §6.2.2.2),
+    /// `%2f` is the escaped `/` and differs from a literal `/`, and a `%` that starts no escape is
+    /// an escaped `%`.
+    #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+    enum Tok {
+        Lit(char),
+        Esc(u8),
+    }
+
+    fn toks(s: &str, query: bool) -> Vec<Tok> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+            if b[i] == b'%'
+                && let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2))
+            {
+                let byte = (h * 16 + l) as u8;
+                out.push(if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                    Tok::Lit(byte as char)
+                } else {
+                    Tok::Esc(byte)
+                });
+                i += 3;
+                continue;
+            }
+            out.push(match b[i] {
+                b'%' => Tok::Esc(b'%'),
+                b'+' if query => Tok::Esc(b' '),
+                c => Tok::Lit(c as char),
+            });
+            i += 1;
+        }
+        out
+    }
+
+    type Canon = (String, Vec<Tok>, Vec<(Vec<Tok>, Vec<Tok>)>);
+
+    /// What makes two requests the same resource, computed apart from the key builder: the host
+    /// (case-insensitive, default port dropped), the path's characters, and the query's pairs
+    /// ordered by name (stably: a repeated name keeps its order). `None` for a host the layer
+    /// refuses.
+    fn canon(host: &str, path: &str, query: Option<&str>) -> Option<Canon> {
+        let (name, port) = match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        };
+        let ok_name = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b));
+        let port = match port {
+            None | Some("") => 80,
+            Some(p) if p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse::<u16>().ok()?
+            }
+            Some(_) => return None,
+        };
+        if !ok_name {
+            return None;
+        }
+        let host = format!("{}:{port}", name.to_ascii_lowercase());
+        let mut pairs: Vec<(Vec<Tok>, Vec<Tok>)> = query
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (n, v) = p.split_once('=').unwrap_or((p, ""));
+                (toks(n, true), toks(v, true))
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        Some((host, toks(path, false), pairs))
+    }
+
+    /// Hosts, paths and queries from alphabets that hold every separator the key uses, escapes
+    /// (valid, invalid, of reserved and unreserved characters) and case.
+    fn host_part() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[aA.]{1,3}(:[0-9]{0,3})?",
+            "[aA./?#@%:\\[\\]&=+ ]{0,6}",
+            Just("a:80".to_owned()),
+            Just("a:080".to_owned()),
+            Just("a:".to_owned()),
+        ]
+    }
+
+    fn path_part() -> impl Strategy<Value = String> {
+        "(/|%2[fF]|%41|A|a|\\?|%3[fF]|%|%z|#|\\+|&|=|\\|){0,6}".prop_map(|s| format!("/{s}"))
+    }
+
+    fn query_part() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of("(a|A|%41|%61|=|&|\\+|%20|%2[bB]|%|%zz|\\?|/|#|\\|){0,8}")
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        /// Two requests share a key only when they are the same resource, and always when they
+        /// are: the key is a function of the reference's equivalence and nothing else.
+        #[test]
+        fn two_requests_share_a_key_exactly_when_they_are_equivalent(
+            a in (host_part(), path_part(), query_part()),
+            b in (host_part(), path_part(), query_part()),
+        ) {
+            let target = |(_, p, q): &(String, String, Option<String>)| match q {
+                Some(q) => format!("{p}?{q}"),
+                None => p.clone(),
+            };
+            // The reference knows reg-names only; IP literals have their own unit tests.
+            prop_assume!(!a.0.starts_with('[') && !b.0.starts_with('['));
+            let request = |x: &(String, String, Option<String>)| {
+                let uri: Uri = target(x).parse().ok()?;
+                let key = key_of(&target(x), &[&x.0]);
+                let canon = canon(&x.0, uri.path(), uri.query());
+                Some((key, canon))
+            };
+            let (Some(ra), Some(rb)) = (request(&a), request(&b)) else {
+                return Ok(());
+            };
+            for (x, r) in [(&a, &ra), (&b, &rb)] {
+                prop_assert_eq!(r.0.is_some(), r.1.is_some(), "keyed exactly when valid: {:?} -> {:?}", x, r.0);
+            }
+            let ((Some(ka), Some(ca)), (Some(kb), Some(cb))) = (ra, rb) else {
+                return Ok(());
+            };
+            prop_assert_eq!(ka == kb, ca == cb, "{:?} -> {} / {:?} -> {}", a, ka, b, kb);
+        }
+
         #[test]
         fn every_permutation_of_a_query_gives_one_key(
             pairs in proptest::collection::btree_map("[a-z%+]{1,4}", "[a-zA-Z0-9%+ ]{0,5}", 1..6),
@@ -351,6 +554,47 @@ mod tests {
             let b = format!("/p?{}", shuffled.join("&"));
             prop_assume!(a.parse::<http::Uri>().is_ok());
             prop_assert_eq!(key(&a, None), key(&b, None));
+        }
+
+        /// Variant keys: two requests' keys agree exactly when their varied values do, after the
+        /// normalization RFC 9111 §4.1 allows (list members trimmed, lines joined).
+        #[test]
+        fn variant_keys_agree_exactly_when_the_varied_values_do(
+            x in proptest::collection::vec(proptest::collection::vec(any::<u8>().prop_filter("field byte", |b| *b >= 0x20 && *b != 0x7f || *b == b'\t'), 0..6), 0..3),
+            y in proptest::collection::vec(proptest::collection::vec(any::<u8>().prop_filter("field byte", |b| *b >= 0x20 && *b != 0x7f || *b == b'\t'), 0..6), 0..3),
+        ) {
+            let name = HeaderName::from_static("x-v");
+            let map = |lines: &Vec<Vec<u8>>| {
+                let mut h = HeaderMap::new();
+                for l in lines {
+                    if let Ok(v) = http::HeaderValue::from_bytes(l) {
+                        h.append(name.clone(), v);
+                    }
+                }
+                h
+            };
+            let members = |h: &HeaderMap| -> Option<Vec<Vec<u8>>> {
+                let mut lines = h.get_all(&name).iter().peekable();
+                lines.peek()?;
+                Some(lines.flat_map(|l| l.as_bytes().split(|b| *b == b',').map(|m| {
+                    // Whitespace runs collapse to one space.
+                    let mut out = Vec::new();
+                    for &b in m.trim_ascii() {
+                        let space = b.is_ascii_whitespace();
+                        if !(space && out.last() == Some(&b' ')) {
+                            out.push(if space { b' ' } else { b });
+                        }
+                    }
+                    out
+                }).filter(|m| !m.is_empty()).collect::<Vec<_>>()).collect())
+            };
+            let (hx, hy) = (map(&x), map(&y));
+            let names = [name.clone()];
+            let v = varied(&names, &[]);
+            prop_assert_eq!(
+                variant_key("k", 1, v, &hx) == variant_key("k", 1, v, &hy),
+                members(&hx) == members(&hy)
+            );
         }
     }
 }

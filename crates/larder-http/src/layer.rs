@@ -243,6 +243,141 @@ impl CacheLayer {
         self.configure(|c| c.clock = now)
     }
 
+    /// Keys every request on `host` instead of its own `Host`, as a reverse proxy in front of one
+    /// origin wants: requests for any host name share entries, and the service sees `Host:
+    /// host` (an absolute request target loses its authority). A `Host` that is malformed is
+    /// still refused with 400. `host` is `name[:port]`; an invalid one leaves the setting off.
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).fixed_host("api.internal:8000");
+    /// # let _ = layer;
+    /// ```
+    pub fn fixed_host(self, host: &str) -> Self {
+        let host = crate::host::normalize(host, None);
+        if host.is_none() {
+            tracing::warn!("larder-http: fixed_host is not host[:port]; ignored");
+        }
+        self.configure(|c| c.fixed_host = host)
+    }
+
+    /// The request headers that vary every entry when a request carries them, so a value the
+    /// origin reflects into its response (an absolute link built from `X-Forwarded-Host`, say)
+    /// is served only to requests with the same value. The default is the headers proxies and
+    /// frameworks commonly honour: `Forwarded`, `X-Forwarded-Host`, `-Port`, `-Prefix`,
+    /// `-Proto`, `-Scheme`, `X-Host` and `X-Original-Host`. A URL requested with one of them is
+    /// indexed like a `Vary` response (one lookup more per hit); a URL never requested with them
+    /// is stored as plainly as before. Replace the list with the headers your origin reads, or
+    /// with none if nothing in front of the layer can set them.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new())
+    ///     .keyed_headers([HeaderName::from_static("x-forwarded-proto"), HeaderName::from_static("x-tenant")]);
+    /// # let _ = layer;
+    /// ```
+    pub fn keyed_headers(self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
+        let mut headers: Vec<HeaderName> = headers.into_iter().collect();
+        headers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        headers.dedup();
+        self.configure(|c| c.keyed_headers = headers)
+    }
+
+    /// Cookies whose values key the entry (a language, a theme, an A/B bucket): requests with
+    /// different values get different entries, and a request whose cookies are all keyed or
+    /// [ignored](Self::ignore_cookies) is served shared entries.
+    ///
+    /// By default every cookie is a credential: a request carrying a `Cookie` is only served, and
+    /// only stores, responses the origin marked `public` or `s-maxage`, since the origin may have
+    /// answered from the cookie (a session) and another client must never receive that
+    /// answer. That is Varnish's default too, and it holds in both modes.
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).key_cookies(["lang"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn key_cookies<I, S>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut names: Vec<String> = names.into_iter().map(Into::into).collect();
+        names.sort_unstable();
+        names.dedup();
+        self.configure(|c| c.cookies.keyed = names)
+    }
+
+    /// Cookies the origin never answers from for cacheable requests (analytics, consent): they
+    /// neither key the entry nor count as credentials. A name ending in `*` matches every cookie
+    /// it starts (`_ga*`). See [`key_cookies`](Self::key_cookies).
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new())
+    ///     .ignore_cookies(["_ga*", "_gid", "consent"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn ignore_cookies<I, S>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        self.configure(|c| c.cookies.ignored = names)
+    }
+
+    /// The longest the layer waits for the next chunk of a body it is recording (default 10 s).
+    /// Past it the fill is cut: nothing is stored, every request reading it gets an error at
+    /// once (a cut response), and the next request starts a fresh fill. Bodies that pass by the
+    /// cache unrecorded are the service's to time out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).body_idle_timeout(Duration::from_secs(5));
+    /// # let _ = layer;
+    /// ```
+    pub fn body_idle_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.body_idle_timeout = timeout)
+    }
+
+    /// The longest the layer waits for the service's response head when it fetches for the
+    /// cache (default 60 s). Past it, the request and every request waiting on the same fetch
+    /// get a stale copy where stale-if-error allows, else 504.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).response_timeout(Duration::from_secs(15));
+    /// # let _ = layer;
+    /// ```
+    pub fn response_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.response_timeout = timeout)
+    }
+
+    /// The most bytes of response bodies this layer's recordings hold at once, across all
+    /// requests (default 64 MiB). When the cache has a byte bound
+    /// ([`max_bytes`](larder::CacheBuilder::max_bytes)), recordings also count against it
+    /// beside the stored entries, and take at most half of it. A fill that finds no room streams
+    /// to its clients unrecorded (counted in [`LayerStats::fills_unrecorded`](crate::LayerStats)),
+    /// and so does one that runs out of room part-way.
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).recording_budget(16 << 20);
+    /// # let _ = layer;
+    /// ```
+    pub fn recording_budget(self, bytes: u64) -> Self {
+        self.configure(|c| c.recording_budget = bytes)
+    }
+
+    /// When every client reading a fill has left, the fill still runs to its end (and is
+    /// stored) only if its body is at most this many bytes (default 256 KiB); a larger one
+    /// stops downloading.
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).finish_unread_below(1 << 20);
+    /// # let _ = layer;
+    /// ```
+    pub fn finish_unread_below(self, bytes: u64) -> Self {
+        self.configure(|c| c.finish_unread_below = bytes)
+    }
+
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last
     /// setting: each setting starts a fresh layer state.
     ///

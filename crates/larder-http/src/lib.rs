@@ -46,20 +46,27 @@
 #![warn(missing_docs)]
 
 mod body;
+mod budget;
 mod coalesce;
 mod conditional;
 mod config;
+mod cookies;
 mod directives;
 mod fill;
+mod forward;
 mod future;
 mod headers;
+mod host;
 mod key;
 mod layer;
 mod policy;
+mod pump;
 mod purge;
 mod recording;
 mod service;
+mod stats;
 mod stored;
+mod write;
 
 pub use body::{BoxError, CacheBody};
 pub use config::Mode;
@@ -69,3 +76,4 @@ pub use layer::CacheLayer;
 pub use purge::{PurgeError, Purger};
 pub use recording::BodyError;
 pub use service::CacheService;
+pub use stats::LayerStats;

@@ -3,11 +3,11 @@
 
 use std::time::SystemTime;
 
-use http::header::{self, AUTHORIZATION, DATE, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{self, CONTENT_TYPE, DATE, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::config::{Config, Mode};
-use crate::directives::CacheControl;
+use crate::directives::{CacheControl, delta_seconds};
 use crate::stored::{CachedResponse, Rules};
 
 /// Status codes a cache may store and give a heuristic lifetime (RFC 9110 §15.1).
@@ -26,7 +26,9 @@ pub(crate) enum NotStored {
     NoStore,
     Private,
     Authorization,
+    Cookie,
     SetCookie,
+    EventStream,
     VaryStar,
     NoLifetime,
 }
@@ -39,11 +41,46 @@ pub(crate) struct Plan {
     pub rules: Rules,
     /// Fields to drop before storing (qualified `private`/`no-cache`).
     pub strip: Vec<String>,
-    /// The varied request headers, lower-case and sorted; empty when the response has no Vary.
+    /// The varied request headers, lower-case and sorted; empty when the response has no Vary
+    /// (the layer adds its keyed headers where they apply).
     pub vary: Vec<HeaderName>,
+    /// The keyed cookies the entry varies by, where they apply.
+    pub vary_cookies: Vec<String>,
+}
+
+/// The credentials a request carries, each of which limits the stored responses it may be served
+/// and what may be stored from its response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    /// `Authorization` (RFC 9111 §3.5).
+    pub authorization: bool,
+    /// A cookie the layer neither keys on nor ignores.
+    pub cookie: bool,
+}
+
+impl Credentials {
+    pub fn of(request: &HeaderMap, cfg: &Config) -> Self {
+        Self {
+            authorization: request.contains_key(header::AUTHORIZATION),
+            cookie: cfg.cookies.credentialed(request),
+        }
+    }
+
+    /// Whether a response with these rules may answer (or be stored from) such a request.
+    pub fn allow(self, rules: &Rules) -> bool {
+        (!self.authorization || rules.shareable_with_auth)
+            && (!self.cookie || rules.shared_explicitly)
+    }
 }
 
 impl Plan {
+    pub fn varied(&self) -> crate::key::Varied<'_> {
+        crate::key::Varied {
+            headers: &self.vary,
+            cookies: &self.vary_cookies,
+        }
+    }
+
     /// How long the cache should keep the entry, in seconds: its remaining freshness, plus as
     /// long as a stale copy stays useful (to revalidate it, or to serve it under
     /// stale-while-revalidate / stale-if-error). Zero means not worth storing.
@@ -101,11 +138,20 @@ pub(crate) fn plan(
         no_cache: cc.no_cache,
         must_revalidate: cc.must_revalidate || cc.proxy_revalidate,
         shareable_with_auth: cc.public || cc.s_maxage.is_some() || cc.must_revalidate,
+        shared_explicitly: cc.public || cc.s_maxage.is_some(),
         stale_while_revalidate: cc.stale_while_revalidate.unwrap_or(0),
         stale_if_error: cc.stale_if_error.unwrap_or(0),
     };
-    if request.contains_key(AUTHORIZATION) && !rules.shareable_with_auth {
+    let credentials = Credentials::of(request, cfg);
+    if credentials.authorization && !rules.shareable_with_auth {
         return Err(NotStored::Authorization);
+    }
+    if credentials.cookie && !rules.shared_explicitly {
+        return Err(NotStored::Cookie);
+    }
+    if is_event_stream(response) {
+        // A stream of events never ends as one response; replaying one to others is wrong.
+        return Err(NotStored::EventStream);
     }
     if response.contains_key(SET_COOKIE)
         && !cfg.store_set_cookie
@@ -140,7 +186,19 @@ pub(crate) fn plan(
         rules,
         strip,
         vary,
+        vary_cookies: Vec::new(),
     })
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
 }
 
 /// s-maxage (a shared cache's own), then max-age, then Expires − Date (§4.2.1). An Expires that
@@ -170,12 +228,13 @@ fn heuristic(headers: &HeaderMap, date: u64, cfg: &Config) -> u64 {
 }
 
 /// corrected_initial_age (§4.2.3): the larger of the apparent age and the origin's Age plus the
-/// time the response took to arrive.
+/// time the response took to arrive. An `Age` too large to represent counts as 2^31 (§1.2.2), so
+/// an overflowing one makes the response stale, never fresh; one that is no number is ignored.
 fn initial_age(headers: &HeaderMap, date_ms: u64, times: Exchange) -> u64 {
     let age_value = headers
         .get(header::AGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
+        .and_then(|s| delta_seconds(s.trim()))
         .unwrap_or(0);
     let apparent = times.response_ms.saturating_sub(date_ms) / 1000;
     let delay = times.response_ms.saturating_sub(times.request_ms) / 1000;
@@ -235,10 +294,10 @@ pub(crate) enum Verdict {
 pub(crate) fn judge(
     stored: &CachedResponse,
     request_cc: &CacheControl,
-    has_authorization: bool,
+    credentials: Credentials,
     now_ms: u64,
 ) -> Verdict {
-    if has_authorization && !stored.rules.shareable_with_auth {
+    if !credentials.allow(&stored.rules) {
         return Verdict::Forbidden;
     }
     if request_cc.no_cache || stored.rules.no_cache {
@@ -302,6 +361,18 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000_000;
+    const NONE: Credentials = Credentials {
+        authorization: false,
+        cookie: false,
+    };
+    const AUTH: Credentials = Credentials {
+        authorization: true,
+        cookie: false,
+    };
+    const COOKIE: Credentials = Credentials {
+        authorization: false,
+        cookie: true,
+    };
 
     fn plan_of(
         cfg: &Config,
@@ -468,6 +539,89 @@ mod tests {
     }
 
     #[test]
+    fn cookies_are_credentials_unless_keyed_or_ignored() {
+        let mut cfg = Config::shared();
+        let cookie = [("cookie", "session=abc")];
+        assert_eq!(
+            plan_of(&cfg, &cookie, &[("cache-control", "max-age=5")]).unwrap_err(),
+            NotStored::Cookie
+        );
+        assert_eq!(
+            plan_of(
+                &cfg,
+                &cookie,
+                &[("cache-control", "max-age=5, must-revalidate")]
+            )
+            .unwrap_err(),
+            NotStored::Cookie,
+            "must-revalidate lets Authorization through (§3.5), not a cookie"
+        );
+        assert!(plan_of(&cfg, &cookie, &[("cache-control", "max-age=5, public")]).is_ok());
+        assert!(plan_of(&cfg, &cookie, &[("cache-control", "s-maxage=5")]).is_ok());
+        cfg.cookies.ignored = vec!["session".into()];
+        assert!(plan_of(&cfg, &cookie, &[("cache-control", "max-age=5")]).is_ok());
+        let app = Config::application(Duration::from_secs(30));
+        assert_eq!(plan_of(&app, &cookie, &[]).unwrap_err(), NotStored::Cookie);
+
+        let public = Rules {
+            shared_explicitly: true,
+            shareable_with_auth: true,
+            ..Rules::default()
+        };
+        assert_eq!(
+            judge(
+                &stored(60, 0, Rules::default()),
+                &CacheControl::default(),
+                COOKIE,
+                NOW
+            ),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            judge(
+                &stored(60, 0, public),
+                &CacheControl::default(),
+                COOKIE,
+                NOW
+            ),
+            Verdict::Fresh
+        );
+    }
+
+    #[test]
+    fn event_streams_are_never_stored() {
+        let cfg = Config::application(Duration::from_secs(30));
+        assert_eq!(
+            plan_of(
+                &cfg,
+                &[],
+                &[("content-type", "Text/Event-Stream; charset=utf-8")]
+            )
+            .unwrap_err(),
+            NotStored::EventStream
+        );
+    }
+
+    #[test]
+    fn an_age_too_large_to_represent_counts_as_two_to_the_31() {
+        let cfg = Config::shared();
+        for age in ["99999999999999999999", "2147483648", "99999999999"] {
+            let p = plan_of(&cfg, &[], &[("cache-control", "max-age=60"), ("age", age)]).unwrap();
+            assert_eq!(p.initial_age, 2_147_483_648, "{age}");
+            assert!(p.initial_age > p.lifetime, "stale, never fresh");
+        }
+        for ignored in ["-5", "+5", "5s", "", "0x10"] {
+            let p = plan_of(
+                &cfg,
+                &[],
+                &[("cache-control", "max-age=60"), ("age", ignored)],
+            )
+            .unwrap();
+            assert_eq!(p.initial_age, 0, "{ignored:?}");
+        }
+    }
+
+    #[test]
     fn age_is_corrected_for_apparent_age_and_transit() {
         let cfg = Config::shared();
         let req = HeaderMap::new();
@@ -513,33 +667,33 @@ mod tests {
     fn verdicts_follow_request_directives() {
         let none = CacheControl::default();
         let s = stored(60, 10, Rules::default());
-        assert_eq!(judge(&s, &none, false, NOW), Verdict::Fresh);
+        assert_eq!(judge(&s, &none, NONE, NOW), Verdict::Fresh);
         assert_eq!(
-            judge(&s, &req_cc("max-age=5"), false, NOW),
+            judge(&s, &req_cc("max-age=5"), NONE, NOW),
             Verdict::Revalidate
         );
         assert_eq!(
-            judge(&s, &req_cc("min-fresh=55"), false, NOW),
+            judge(&s, &req_cc("min-fresh=55"), NONE, NOW),
             Verdict::Revalidate
         );
         assert_eq!(
-            judge(&s, &req_cc("no-cache"), false, NOW),
+            judge(&s, &req_cc("no-cache"), NONE, NOW),
             Verdict::Revalidate
         );
-        assert_eq!(judge(&s, &none, true, NOW), Verdict::Forbidden);
+        assert_eq!(judge(&s, &none, AUTH, NOW), Verdict::Forbidden);
 
         let stale = stored(60, 70, Rules::default());
-        assert_eq!(judge(&stale, &none, false, NOW), Verdict::Revalidate);
+        assert_eq!(judge(&stale, &none, NONE, NOW), Verdict::Revalidate);
         assert_eq!(
-            judge(&stale, &req_cc("max-stale"), false, NOW),
+            judge(&stale, &req_cc("max-stale"), NONE, NOW),
             Verdict::StaleAllowed
         );
         assert_eq!(
-            judge(&stale, &req_cc("max-stale=5"), false, NOW),
+            judge(&stale, &req_cc("max-stale=5"), NONE, NOW),
             Verdict::Revalidate
         );
         assert_eq!(
-            judge(&stale, &req_cc("max-stale=10"), false, NOW),
+            judge(&stale, &req_cc("max-stale=10"), NONE, NOW),
             Verdict::StaleAllowed
         );
         let must = Rules {
@@ -547,7 +701,7 @@ mod tests {
             ..Rules::default()
         };
         assert_eq!(
-            judge(&stored(60, 70, must), &req_cc("max-stale"), false, NOW),
+            judge(&stored(60, 70, must), &req_cc("max-stale"), NONE, NOW),
             Verdict::Revalidate
         );
         let swr = Rules {
@@ -555,11 +709,11 @@ mod tests {
             ..Rules::default()
         };
         assert_eq!(
-            judge(&stored(60, 70, swr), &none, false, NOW),
+            judge(&stored(60, 70, swr), &none, NONE, NOW),
             Verdict::StaleWhileRevalidate
         );
         assert_eq!(
-            judge(&stored(60, 95, swr), &none, false, NOW),
+            judge(&stored(60, 95, swr), &none, NONE, NOW),
             Verdict::Revalidate
         );
     }

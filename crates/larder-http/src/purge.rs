@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::service::Shared;
+use crate::stats::LayerStats;
 
 /// Why a purge could not run.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +18,8 @@ pub enum PurgeError {
 }
 
 /// Removes stored responses of one [`CacheLayer`](crate::CacheLayer), in this process's memory
-/// tier and in the shared store, and stops fetches in flight for them from being stored.
+/// tier and in the shared store, and stops fetches in flight for them from being stored; also
+/// reports the layer's [`stats`](Self::stats).
 ///
 /// Get one from [`CacheLayer::purger`](crate::CacheLayer::purger); clones share everything.
 ///
@@ -59,7 +61,15 @@ impl Purger {
             url: url.to_owned(),
         };
         let uri: http::Uri = url.parse().map_err(|_| invalid())?;
-        let key = crate::key::url_key(&uri).ok_or_else(invalid)?;
+        let config = &self.shared.config;
+        let host = match (&config.fixed_host, uri.authority()) {
+            (Some(fixed), _) => fixed.clone(),
+            (None, Some(auth)) => {
+                crate::host::normalize(auth.as_str(), uri.scheme_str()).ok_or_else(invalid)?
+            }
+            (None, None) => String::new(),
+        };
+        let key = crate::key::primary_key(&host, &uri).ok_or_else(invalid)?;
         Ok(invalidate(&self.shared, &key).await)
     }
 
@@ -80,6 +90,21 @@ impl Purger {
     /// ```
     pub fn fetches_in_flight(&self) -> usize {
         self.shared.recordings.len()
+    }
+
+    /// This layer's counters: fills, fills streamed unrecorded, stalled or abandoned, response
+    /// timeouts, refused requests, and the bytes recordings hold now (see [`LayerStats`]).
+    ///
+    /// ```
+    /// let purger = larder_http::CacheLayer::shared(larder::Cache::new()).purger();
+    /// assert_eq!(purger.stats().fills_stalled, 0);
+    /// ```
+    pub fn stats(&self) -> LayerStats {
+        LayerStats::read(
+            &self.shared.counters,
+            self.shared.budget.used(),
+            self.shared.recordings.len(),
+        )
     }
 
     /// Removes every response this layer stored (its namespace of the cache).

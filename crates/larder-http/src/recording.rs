@@ -2,10 +2,11 @@
 //! request that asked for it while it is still arriving.
 //!
 //! One task (the pump) feeds the recording from the service's body; each client reads it through
-//! its own [`Reader`] at its own pace. Until the body passes the size cap every chunk is kept (the
-//! whole body gets stored when it ends); past the cap the recording keeps only what some reader
-//! has yet to read, and the pump waits while that exceeds the cap, so a slow client holds back
-//! the service instead of filling memory.
+//! its own [`Reader`] at its own pace. While it *keeps* the body, every chunk stays (the whole body
+//! gets stored when it ends) and is paid for from a [`Hold`] on the layer's and the cache's
+//! budgets. Past the size cap, or once a budget says no, it only *streams*: it keeps what some
+//! reader has yet to read, and the pump waits while that exceeds a small window, so a slow client
+//! holds back the service instead of filling memory.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,6 +16,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
 use parking_lot::Mutex;
 
+use crate::budget::Hold;
+use crate::stored::Rules;
+
 /// The head of a recorded response, as every reader sends it.
 #[derive(Debug)]
 pub(crate) struct Head {
@@ -22,12 +26,13 @@ pub(crate) struct Head {
     pub headers: HeaderMap,
     /// Whether requests other than the leader's may use this response (it is storable for them).
     pub shareable: bool,
-    /// The headers the response varies by, and the leader's request's normalized values of them:
+    /// The inputs the response varies by, and the leader's request's normalized values of them:
     /// a follower whose values differ must not use the response.
     pub vary: Vec<HeaderName>,
+    pub vary_cookies: Vec<String>,
     pub vary_values: String,
-    /// Whether the response may answer a request that carries Authorization.
-    pub shareable_with_auth: bool,
+    /// What the response allows for requests with credentials.
+    pub rules: Rules,
     /// Its age when it arrived, for the followers' `Age`.
     pub age: u64,
 }
@@ -40,8 +45,9 @@ impl Head {
             headers: HeaderMap::new(),
             shareable: false,
             vary: Vec::new(),
+            vary_cookies: Vec::new(),
             vary_values: String::new(),
-            shareable_with_auth: false,
+            rules: Rules::default(),
             age: 0,
         }
     }
@@ -59,9 +65,17 @@ impl Head {
             headers,
             shareable,
             vary: plan.vary.clone(),
-            vary_values: crate::key::vary_values(&plan.vary, leader_request),
-            shareable_with_auth: plan.rules.shareable_with_auth,
+            vary_cookies: plan.vary_cookies.clone(),
+            vary_values: crate::key::vary_values(plan.varied(), leader_request),
+            rules: plan.rules,
             age: plan.initial_age,
+        }
+    }
+
+    pub fn varied(&self) -> crate::key::Varied<'_> {
+        crate::key::Varied {
+            headers: &self.vary,
+            cookies: &self.vary_cookies,
         }
     }
 }
@@ -73,15 +87,71 @@ pub enum BodyError {
     /// The service's body failed part-way; the response is incomplete and was not stored.
     #[error("the upstream body failed: {0}")]
     Upstream(Arc<str>),
-    /// The response was dropped before it ended (the request serving it was cancelled).
+    /// The response was dropped before it ended (the request serving it was cancelled, or
+    /// every client reading it left).
     #[error("the upstream response was abandoned before it ended")]
     Abandoned,
+    /// The service's body sent nothing for longer than the body idle timeout; the response is
+    /// incomplete and was not stored.
+    #[error("the upstream body stalled")]
+    Stalled,
 }
 
 enum HeadState {
     Pending,
     Ready(Arc<Head>),
+    /// The leader left without a head: waiting requests fetch on their own.
     Gone,
+    /// The leader gave up waiting for the head (the response timeout): waiting requests, which
+    /// waited as long, give up too.
+    Failed,
+}
+
+/// What a request waiting on a recording learns about its head.
+pub(crate) enum HeadNews {
+    Ready(Arc<Head>),
+    Gone,
+    Failed,
+}
+
+/// The limits a recording keeps to, from the layer's settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The largest body kept whole (and so stored).
+    pub cap: usize,
+    /// Once streaming, how much unread body the pump may run ahead of the slowest reader.
+    pub window: usize,
+    /// With no client left to read it, a body is still finished (to be stored) up to this size.
+    pub finish_unread_below: u64,
+}
+
+/// What recording a chunk did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// The whole body is still kept.
+    Kept,
+    /// This chunk made the recording stop keeping the body: from now on it only streams.
+    Stopped(Stop),
+    /// It was only streaming already.
+    Streaming,
+}
+
+/// Why a recording stopped keeping its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The body passed the size cap.
+    OverCap,
+    /// The recording budget or the cache's byte bound had no more room.
+    OutOfRoom,
+}
+
+/// What the pump should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// Read the next chunk.
+    Go,
+    /// Stop: nobody will read or store the rest.
+    Stop,
 }
 
 struct State {
@@ -91,8 +161,13 @@ struct State {
     base: usize,
     retained: usize,
     total: usize,
+    /// The body's declared length, when the head gave one.
+    expected: Option<u64>,
     end: Option<Result<(), BodyError>>,
-    overflowed: bool,
+    /// Whether the whole body is still kept; streaming keeps nothing past what readers need.
+    keeping: bool,
+    /// What the kept (or, once streaming, the retained) bytes hold of the budgets.
+    hold: Option<Hold>,
     superseded: bool,
     /// Each live reader's next absolute chunk index.
     readers: Vec<Option<usize>>,
@@ -100,13 +175,20 @@ struct State {
     pump: Option<Waker>,
 }
 
+impl State {
+    fn keeps_all(&self) -> bool {
+        self.keeping
+    }
+}
+
 pub(crate) struct Recording {
     state: Mutex<State>,
-    cap: usize,
+    limits: Limits,
 }
 
 impl Recording {
-    pub fn new(cap: usize) -> Arc<Self> {
+    /// A recording that streams only, until [`keep`](Self::keep) gives it a hold.
+    pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 head: HeadState::Pending,
@@ -114,14 +196,16 @@ impl Recording {
                 base: 0,
                 retained: 0,
                 total: 0,
+                expected: None,
                 end: None,
-                overflowed: false,
+                keeping: false,
+                hold: None,
                 superseded: false,
                 readers: Vec::new(),
                 waiters: Vec::new(),
                 pump: None,
             }),
-            cap,
+            limits,
         })
     }
 
@@ -131,9 +215,33 @@ impl Recording {
         }
     }
 
+    /// Keeps the whole body (to store it), paid for from `hold`, whose first growth covers the
+    /// declared length when there is one. `false` when the budgets have no room: the recording
+    /// then only streams.
+    pub fn keep(&self, mut hold: Hold, expected: Option<u64>) -> bool {
+        let mut s = self.state.lock();
+        s.expected = expected;
+        let upfront = expected.unwrap_or(0);
+        if upfront > self.limits.cap as u64 || !hold.try_grow(upfront) {
+            return false;
+        }
+        s.hold = Some(hold);
+        s.keeping = true;
+        true
+    }
+
     pub fn set_head(&self, head: Arc<Head>) {
         let mut s = self.state.lock();
         s.head = HeadState::Ready(head);
+        Self::wake_all(&mut s);
+    }
+
+    /// The leader gave up waiting for a head.
+    pub fn fail(&self) {
+        let mut s = self.state.lock();
+        if matches!(s.head, HeadState::Pending) {
+            s.head = HeadState::Failed;
+        }
         Self::wake_all(&mut s);
     }
 
@@ -146,15 +254,17 @@ impl Recording {
             HeadState::Ready(_) if s.end.is_none() => s.end = Some(Err(BodyError::Abandoned)),
             _ => {}
         }
+        Self::release_unread(&mut s);
         Self::wake_all(&mut s);
     }
 
-    /// The head once known; `None` when the leader left without one.
-    pub fn poll_head(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<Head>>> {
+    /// The head once known, or why there will be none.
+    pub fn poll_head(&self, cx: &mut Context<'_>) -> Poll<HeadNews> {
         let mut s = self.state.lock();
         match &s.head {
-            HeadState::Ready(h) => Poll::Ready(Some(h.clone())),
-            HeadState::Gone => Poll::Ready(None),
+            HeadState::Ready(h) => Poll::Ready(HeadNews::Ready(h.clone())),
+            HeadState::Gone => Poll::Ready(HeadNews::Gone),
+            HeadState::Failed => Poll::Ready(HeadNews::Failed),
             HeadState::Pending => {
                 s.waiters.push(cx.waker().clone());
                 Poll::Pending
@@ -162,10 +272,10 @@ impl Recording {
         }
     }
 
-    /// A reader from the first chunk; `None` past the cap, where chunks may have been let go.
+    /// A reader from the first chunk; `None` once a chunk may have been let go.
     pub fn reader(self: &Arc<Self>) -> Option<Reader> {
         let mut s = self.state.lock();
-        if s.overflowed || s.base != 0 {
+        if s.base != 0 {
             return None;
         }
         let slot = match s.readers.iter().position(Option::is_none) {
@@ -184,18 +294,48 @@ impl Recording {
         })
     }
 
-    /// Records a chunk; whether the recording is still within the cap.
-    pub fn push(&self, chunk: Bytes) -> bool {
+    /// Records a chunk; says whether the recording still keeps the whole body, and if this chunk
+    /// made it stop, why.
+    pub fn push(&self, chunk: Bytes) -> Pushed {
         let mut s = self.state.lock();
-        s.total += chunk.len();
-        s.retained += chunk.len();
+        let len = chunk.len();
+        s.total += len;
+        s.retained += len;
         s.chunks.push_back(chunk);
-        if s.total > self.cap {
-            s.overflowed = true;
+        let mut pushed = Pushed::Streaming;
+        if s.keeps_all() {
+            // The declared length was held up front; only what goes past it is held now.
+            let already = s.expected.unwrap_or(0);
+            let more = (s.total as u64).saturating_sub(already.max((s.total - len) as u64));
+            pushed = if s.total > self.limits.cap {
+                Pushed::Stopped(Stop::OverCap)
+            } else if s.hold.as_mut().is_some_and(|h| h.try_grow(more)) {
+                Pushed::Kept
+            } else {
+                Pushed::Stopped(Stop::OutOfRoom)
+            };
+            // Once it stops keeping, what is retained stays held until readers have read it.
+            s.keeping = pushed == Pushed::Kept;
+        }
+        if !s.keeps_all() {
             Self::trim(&mut s);
         }
         Self::wake_all(&mut s);
-        !s.overflowed
+        pushed
+    }
+
+    /// Serves `body`, already held elsewhere (a stored response a 304 confirmed), to the requests
+    /// that waited: kept whole for them without holding budget for it twice, and ended.
+    pub fn replay(&self, body: Bytes) {
+        let mut s = self.state.lock();
+        s.total += body.len();
+        s.retained += body.len();
+        s.chunks.push_back(body);
+        s.keeping = true;
+        if s.end.is_none() {
+            s.end = Some(Ok(()));
+        }
+        Self::wake_all(&mut s);
     }
 
     pub fn finish(&self, result: Result<(), BodyError>) {
@@ -215,26 +355,39 @@ impl Recording {
         self.state.lock().superseded
     }
 
-    /// For the pump: whether to keep reading the service's body. Nobody left to read it and no
-    /// chance to store it means stop; too much unread past the cap means wait.
-    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<bool> {
+    /// For the pump: whether to keep reading the service's body. With nobody left to read it,
+    /// stop unless the body is still worth finishing for the cache (kept whole, not superseded,
+    /// and small); while streaming, wait when the slowest reader is a window behind.
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Room> {
         let mut s = self.state.lock();
         let readers = s.readers.iter().any(Option::is_some);
-        if !readers && (s.overflowed || s.superseded) {
-            return Poll::Ready(false);
+        if !readers {
+            let small = self.limits.finish_unread_below;
+            let worth_finishing = s.keeps_all()
+                && !s.superseded
+                && match s.expected {
+                    Some(len) => len <= small,
+                    None => s.total as u64 <= small,
+                };
+            if !worth_finishing {
+                return Poll::Ready(Room::Stop);
+            }
         }
-        if s.overflowed && s.retained > self.cap {
+        if !s.keeps_all() && s.retained > self.limits.window {
             s.pump = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        Poll::Ready(true)
+        Poll::Ready(Room::Go)
     }
 
-    /// The whole body, when it ended cleanly within the cap and nothing superseded it.
+    /// The whole body, when it ended cleanly, was kept whole, and nothing superseded it.
     pub fn body_to_store(&self) -> Option<Bytes> {
         let s = self.state.lock();
-        if s.overflowed || s.superseded || !matches!(s.end, Some(Ok(()))) {
+        if !s.keeps_all() || s.superseded || !matches!(s.end, Some(Ok(()))) {
             return None;
+        }
+        if s.chunks.len() == 1 {
+            return s.chunks.front().cloned();
         }
         let mut body = Vec::with_capacity(s.total);
         for c in &s.chunks {
@@ -243,7 +396,8 @@ impl Recording {
         Some(Bytes::from(body))
     }
 
-    /// Past the cap, lets go of every chunk all readers have read.
+    /// While streaming, lets go of every chunk all readers have read, and of what it held for
+    /// them.
     fn trim(s: &mut State) {
         let min = s.readers.iter().flatten().copied().min();
         let keep_from = min.unwrap_or(s.base + s.chunks.len());
@@ -252,8 +406,21 @@ impl Recording {
             s.retained -= c.len();
             s.base += 1;
         }
+        let retained = s.retained as u64;
+        if let Some(h) = &mut s.hold {
+            h.shrink_to(retained);
+        }
         if let Some(w) = s.pump.take() {
             w.wake();
+        }
+    }
+
+    /// Once the body will never be stored (abandoned), nothing need be kept for readers that
+    /// are gone.
+    fn release_unread(s: &mut State) {
+        if s.readers.iter().all(Option::is_none) {
+            s.keeping = false;
+            Self::trim(s);
         }
     }
 }
@@ -273,7 +440,7 @@ impl Reader {
         if let Some(chunk) = pos.checked_sub(s.base).and_then(|i| s.chunks.get(i)) {
             let chunk = chunk.clone();
             s.readers[self.slot] = Some(pos + 1);
-            if s.overflowed {
+            if !s.keeps_all() {
                 Recording::trim(&mut s);
             }
             return Poll::Ready(Some(Ok(chunk)));
@@ -302,7 +469,7 @@ impl Drop for Reader {
         if let Some(slot) = s.readers.get_mut(self.slot) {
             *slot = None;
         }
-        if s.overflowed {
+        if !s.keeps_all() {
             Recording::trim(&mut s);
         } else if let Some(w) = s.pump.take() {
             w.wake();
@@ -313,6 +480,7 @@ impl Drop for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::Budget;
     use futures::task::noop_waker;
 
     fn cx() -> Context<'static> {
@@ -330,9 +498,25 @@ mod tests {
         }
     }
 
+    fn limits(cap: usize) -> Limits {
+        Limits {
+            cap,
+            window: 4,
+            finish_unread_below: 10,
+        }
+    }
+
+    /// A recording that keeps its body, on a budget of `budget` bytes.
+    fn kept(cap: usize, budget: u64) -> (Arc<Recording>, Arc<Budget>) {
+        let budget = Budget::new(budget);
+        let rec = Recording::new(limits(cap));
+        assert!(rec.keep(Hold::new(budget.clone(), &larder::Cache::new()), None));
+        (rec, budget)
+    }
+
     #[test]
     fn late_readers_get_everything_and_the_body_is_stored_whole() {
-        let rec = Recording::new(100);
+        let (rec, budget) = kept(100, 1000);
         let mut a = rec.reader().unwrap();
         rec.push(Bytes::from_static(b"ab"));
         assert_eq!(read_all(&mut a).0, b"ab");
@@ -343,43 +527,96 @@ mod tests {
         assert_eq!(read_all(&mut a).0, b"cd");
         assert!(a.is_end() && b.is_end());
         assert_eq!(rec.body_to_store().unwrap().as_ref(), b"abcd");
+        assert_eq!(budget.used(), 4, "what is kept is held");
+        drop((a, b));
+        drop(rec);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
     fn past_the_cap_nothing_is_stored_and_read_chunks_are_let_go() {
-        let rec = Recording::new(4);
+        let (rec, budget) = kept(4, 1000);
         let mut a = rec.reader().unwrap();
-        assert!(rec.push(Bytes::from_static(b"abc")));
-        assert!(!rec.push(Bytes::from_static(b"def")));
-        assert!(
-            rec.reader().is_none(),
-            "no new reader once chunks may be gone"
+        assert_eq!(rec.push(Bytes::from_static(b"abc")), Pushed::Kept);
+        assert_eq!(
+            rec.push(Bytes::from_static(b"def")),
+            Pushed::Stopped(Stop::OverCap)
         );
-        assert_eq!(read_all(&mut a).0, b"abcdef");
+        assert_eq!(rec.push(Bytes::from_static(b"g")), Pushed::Streaming);
+        assert_eq!(read_all(&mut a).0, b"abcdefg");
+        assert!(rec.reader().is_none(), "no new reader once chunks are gone");
         assert_eq!(rec.state.lock().retained, 0);
+        assert_eq!(budget.used(), 0, "nothing retained, nothing held");
         rec.finish(Ok(()));
         assert!(rec.body_to_store().is_none());
         drop(a);
         assert_eq!(
             rec.poll_room(&mut cx()),
-            Poll::Ready(false),
+            Poll::Ready(Room::Stop),
             "nobody left to read it"
         );
     }
 
     #[test]
-    fn a_slow_reader_past_the_cap_holds_the_pump_back() {
-        let rec = Recording::new(4);
+    fn a_full_budget_turns_the_recording_into_a_stream() {
+        let (rec, budget) = kept(100, 5);
+        let mut a = rec.reader().unwrap();
+        assert_eq!(rec.push(Bytes::from_static(b"abc")), Pushed::Kept);
+        assert_eq!(
+            rec.push(Bytes::from_static(b"def")),
+            Pushed::Stopped(Stop::OutOfRoom)
+        );
+        assert_eq!(read_all(&mut a).0, b"abcdef");
+        assert_eq!(budget.used(), 0);
+        rec.finish(Ok(()));
+        assert!(rec.body_to_store().is_none());
+
+        // No room at all: it streams from the start, and readers that joined before any chunk
+        // was let go still share it.
+        let budget = Budget::new(0);
+        let rec = Recording::new(limits(100));
+        assert!(!rec.keep(Hold::new(budget, &larder::Cache::new()), Some(3)));
+        let (mut x, mut y) = (rec.reader().unwrap(), rec.reader().unwrap());
+        rec.push(Bytes::from_static(b"xyz"));
+        assert_eq!(read_all(&mut x).0, b"xyz");
+        assert_eq!(read_all(&mut y).0, b"xyz");
+    }
+
+    #[test]
+    fn a_slow_reader_of_a_stream_holds_the_pump_back() {
+        let (rec, _) = kept(4, 1000);
         let mut a = rec.reader().unwrap();
         rec.push(Bytes::from_static(b"abcde"));
         assert_eq!(rec.poll_room(&mut cx()), Poll::Pending);
         read_all(&mut a);
-        assert_eq!(rec.poll_room(&mut cx()), Poll::Ready(true));
+        assert_eq!(rec.poll_room(&mut cx()), Poll::Ready(Room::Go));
+    }
+
+    #[test]
+    fn with_every_client_gone_only_a_small_kept_body_is_finished() {
+        let (rec, _) = kept(100, 1000);
+        rec.push(Bytes::from_static(b"0123456789"));
+        assert_eq!(
+            rec.poll_room(&mut cx()),
+            Poll::Ready(Room::Go),
+            "within 10 bytes"
+        );
+        rec.push(Bytes::from_static(b"!"));
+        assert_eq!(rec.poll_room(&mut cx()), Poll::Ready(Room::Stop), "past it");
+
+        let budget = Budget::new(1000);
+        let rec = Recording::new(limits(100));
+        assert!(rec.keep(Hold::new(budget, &larder::Cache::new()), Some(50)));
+        assert_eq!(
+            rec.poll_room(&mut cx()),
+            Poll::Ready(Room::Stop),
+            "a declared length past it stops at once"
+        );
     }
 
     #[test]
     fn errors_and_abandonment_reach_readers_and_prevent_storing() {
-        let rec = Recording::new(100);
+        let (rec, _) = kept(100, 1000);
         let mut a = rec.reader().unwrap();
         rec.push(Bytes::from_static(b"ab"));
         rec.finish(Err(BodyError::Upstream("reset".into())));
@@ -389,14 +626,23 @@ mod tests {
         );
         assert!(rec.body_to_store().is_none());
 
-        let rec = Recording::new(100);
+        let rec = Recording::new(limits(100));
         rec.abandon();
-        assert!(matches!(rec.poll_head(&mut cx()), Poll::Ready(None)));
+        assert!(matches!(
+            rec.poll_head(&mut cx()),
+            Poll::Ready(HeadNews::Gone)
+        ));
+        let rec = Recording::new(limits(100));
+        rec.fail();
+        assert!(matches!(
+            rec.poll_head(&mut cx()),
+            Poll::Ready(HeadNews::Failed)
+        ));
     }
 
     #[test]
     fn superseded_recordings_serve_readers_but_are_not_stored() {
-        let rec = Recording::new(100);
+        let (rec, _) = kept(100, 1000);
         let mut a = rec.reader().unwrap();
         rec.push(Bytes::from_static(b"ab"));
         rec.supersede();

@@ -2,47 +2,89 @@
 //! answers fresh memory hits without leaving `call`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::request::Parts;
-use http::{Method, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use larder::Cache;
+use tokio::runtime::Handle;
 use tower_service::Service;
 
 use crate::body::{BoxError, CacheBody};
+use crate::budget::Budget;
 use crate::coalesce::Recordings;
 use crate::config::Config;
 use crate::directives::CacheControl;
 use crate::fill;
+use crate::forward::forward;
 use crate::future::ResponseFuture;
 use crate::headers::CacheStatus;
+use crate::host::{self, BadHost, RequestHost};
 use crate::key;
-use crate::policy::{self, Verdict};
+use crate::policy::{self, Credentials, Verdict};
+use crate::recording::Limits;
+use crate::stats::{Counters, Event};
 use crate::stored::{CachedResponse, Stored};
+
+/// How much of a streaming (no longer kept) body a recording may hold ahead of its slowest
+/// reader: enough to keep a fast client busy, small enough to multiply by every connection.
+const STREAM_WINDOW: usize = 64 << 10;
 
 /// What every service built from one layer shares: the cache, the settings, the fetches in flight.
 pub(crate) struct Shared {
     pub cache: Cache,
     pub config: Config,
     pub recordings: Arc<Recordings>,
+    pub budget: Arc<Budget>,
+    pub counters: Arc<Counters>,
 }
 
 impl Shared {
     pub fn new(base: &Cache, config: Config) -> Self {
         Self {
             cache: base.namespace(config.namespace.clone()),
-            config,
             recordings: Arc::default(),
+            budget: Budget::new(config.recording_budget),
+            counters: Arc::new(Counters::new(&config.namespace)),
+            config,
         }
     }
 
-    pub fn primary_key(&self, parts: &Parts) -> Option<String> {
+    /// The host keys use for a request to `host`: the fixed one if set; none for a conflict.
+    pub fn key_host<'a>(&'a self, host: &'a RequestHost) -> Option<&'a str> {
+        match (&self.config.fixed_host, host) {
+            (Some(fixed), _) => Some(fixed),
+            (None, RequestHost::Named(h)) => Some(h),
+            (None, RequestHost::Conflicting) => None,
+        }
+    }
+
+    /// The primary key of a request whose host is `host`; `None` to pass it by uncached.
+    pub fn primary_key(&self, parts: &Parts, host: &RequestHost) -> Option<String> {
         match &self.config.key_fn {
             Some(f) => f(parts),
-            None => key::primary_key(parts),
+            None => key::primary_key(self.key_host(host)?, &parts.uri),
+        }
+    }
+
+    /// Whether the request carries one of the inputs the layer keys on (headers or cookies).
+    pub fn has_keyed_inputs(&self, request: &HeaderMap) -> bool {
+        self.config
+            .keyed_headers
+            .iter()
+            .any(|h| request.contains_key(h))
+            || self.config.cookies.any_keyed(request)
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cap: self.config.max_body,
+            window: STREAM_WINDOW,
+            finish_unread_below: self.config.finish_unread_below,
         }
     }
 
@@ -120,31 +162,85 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
 
+        let host = match host::request_host(&parts) {
+            Ok(host) => host,
+            Err(bad) => {
+                shared.counters.incr(Event::BadRequest);
+                return ResponseFuture::ready(bad_request(&shared, bad));
+            }
+        };
+        if let Some(fixed) = &shared.config.fixed_host {
+            pin_host(&mut parts, fixed);
+        }
+        // Fills record in a task of their own, and timeouts need tokio's timer: outside a
+        // runtime the layer steps aside rather than panic.
+        let Ok(rt) = Handle::try_current() else {
+            warn_no_runtime();
+            return ResponseFuture::running(forward(shared, inner, parts, body, None));
+        };
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             let unsafe_method = !matches!(parts.method, Method::OPTIONS | Method::TRACE);
-            return ResponseFuture::running(fill::forward(
-                shared,
-                inner,
-                parts,
-                body,
-                unsafe_method,
-            ));
+            let invalidate = unsafe_method.then_some(host);
+            return ResponseFuture::running(forward(shared, inner, parts, body, invalidate));
         }
         let key = match bypass_reason(&parts) {
-            None => shared.primary_key(&parts),
+            None => shared.primary_key(&parts, &host),
             Some(_) => None,
         };
         let Some(key) = key else {
-            return ResponseFuture::running(fill::forward(shared, inner, parts, body, false));
+            return ResponseFuture::running(forward(shared, inner, parts, body, None));
         };
 
         let request_cc = CacheControl::of_request(&parts.headers);
         if let Some(hit) = fresh_memory_hit(&shared, &key, &parts, &request_cc) {
             return ResponseFuture::ready(hit);
         }
-        ResponseFuture::running(fill::respond(shared, inner, parts, body, key, request_cc))
+        ResponseFuture::running(fill::respond(
+            shared, rt, inner, parts, body, key, request_cc,
+        ))
+    }
+}
+
+/// RFC 9112 §3.2: a request with no valid `Host`, or more than one, is answered 400 and goes
+/// no further.
+fn bad_request<B>(shared: &Shared, bad: BadHost) -> Response<CacheBody<B>> {
+    let mut response = Response::new(CacheBody::full(Bytes::from(format!(
+        "bad request: {}\n",
+        bad.reason()
+    ))));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    crate::headers::mark(headers, shared.status_header(), CacheStatus::Bypass, None);
+    response
+}
+
+/// With a fixed host, the service sees the host its responses are keyed under, whatever the
+/// client sent: the `Host` field is set to it and an absolute target loses its authority.
+fn pin_host(parts: &mut Parts, fixed: &str) {
+    if parts.uri.authority().is_some()
+        && let Some(pq) = parts.uri.path_and_query()
+        && let Ok(uri) = pq.as_str().parse::<Uri>()
+    {
+        parts.uri = uri;
+    }
+    if let Ok(value) = HeaderValue::from_str(fixed) {
+        parts.headers.insert(header::HOST, value);
+    }
+}
+
+fn warn_no_runtime() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "larder-http: called outside a tokio runtime; passing requests by the cache uncached"
+        );
     }
 }
 
@@ -196,9 +292,11 @@ fn fresh_memory_hit<B>(
         _ => return None,
     };
     let response = match &*found {
+        // Stored for requests without keyed inputs: not this request's variant.
+        Stored::Response(_) if shared.has_keyed_inputs(&parts.headers) => return None,
         Stored::Response(r) => r.clone(),
         Stored::Variants(index) => {
-            let variant = key::variant_key(key, index.nonce, &index.headers, &parts.headers);
+            let variant = key::variant_key(key, index.nonce, index.varied(), &parts.headers);
             match shared.cache.get::<Stored>(&variant).try_ready() {
                 Ok(Ok(Some(v))) => v.response()?,
                 _ => return None,
@@ -206,8 +304,8 @@ fn fresh_memory_hit<B>(
         }
     };
     let now = shared.config.now_ms();
-    let auth = parts.headers.contains_key(header::AUTHORIZATION);
-    match policy::judge(&response, request_cc, auth, now) {
+    let credentials = Credentials::of(&parts.headers, &shared.config);
+    match policy::judge(&response, request_cc, credentials, now) {
         Verdict::Fresh => Some(serve(shared, &response, parts, CacheStatus::Hit, now)),
         Verdict::StaleAllowed => Some(serve(shared, &response, parts, CacheStatus::Stale, now)),
         _ => None,

@@ -15,6 +15,15 @@ pub(crate) enum Stored {
     Variants(VaryIndex),
 }
 
+impl VaryIndex {
+    pub fn varied(&self) -> crate::key::Varied<'_> {
+        crate::key::Varied {
+            headers: &self.headers,
+            cookies: &self.cookies,
+        }
+    }
+}
+
 impl Stored {
     /// The response, when this is one (a variant key never holds an index).
     pub fn response(&self) -> Option<Arc<CachedResponse>> {
@@ -25,11 +34,14 @@ impl Stored {
     }
 }
 
-/// The request headers a URL's responses vary by, as the latest response named them.
+/// The request inputs a URL's responses vary by: the header fields the latest response's `Vary`
+/// named plus the layer's keyed headers, and the layer's keyed cookies.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct VaryIndex {
     #[serde(with = "header_names")]
     pub headers: Vec<HeaderName>,
+    #[serde(default)]
+    pub cookies: Vec<String>,
     /// Part of every variant key: a purge drops the index, and the next index gets a new nonce,
     /// so variants stored before the purge can never be found again.
     pub nonce: u64,
@@ -63,8 +75,13 @@ pub(crate) struct Rules {
     pub no_cache: bool,
     /// `must-revalidate` or `proxy-revalidate`: never served stale, whatever the client allows.
     pub must_revalidate: bool,
-    /// `public`, `s-maxage` or `must-revalidate`: may answer a request that has Authorization.
+    /// `public`, `s-maxage` or `must-revalidate`: may answer a request that has Authorization
+    /// (RFC 9111 §3.5).
     pub shareable_with_auth: bool,
+    /// `public` or `s-maxage`: the origin says outright that shared caches may serve it, so it
+    /// may answer a request that carries cookies the layer does not key on.
+    #[serde(default)]
+    pub shared_explicitly: bool,
     pub stale_while_revalidate: u64,
     pub stale_if_error: u64,
 }

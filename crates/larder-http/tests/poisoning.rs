@@ -165,3 +165,196 @@ async fn repeated_query_names_in_another_order_do_not_share_an_entry() {
     let v = h.get("http://api.test/p?id=1&id=evil").await;
     assert_eq!(v.text(), "id=1");
 }
+
+// Issue 15: keys that cannot collide, and inputs outside the key that cannot change what another
+// client receives. Each attack runs against an origin that reflects the attacker's input into a
+// cacheable response, attacker first, victim second.
+
+/// An origin that builds its page from whatever the request says about where it was sent, who
+/// sent it and how: as frameworks do for absolute links, redirects and greetings.
+fn reflecting_origin(
+    req: &http::Request<axum::body::Body>,
+    _: usize,
+) -> http::Response<axum::body::Body> {
+    let h = req.headers();
+    let get = |n: &str| h.get(n).map_or("-", |v| v.to_str().unwrap_or("?"));
+    let body = format!(
+        "host={} xfh={} xh={} fwd={} proto={} cookie={} auth={}",
+        get("host"),
+        get("x-forwarded-host"),
+        get("x-host"),
+        get("forwarded"),
+        get("x-forwarded-proto"),
+        get("cookie"),
+        get("authorization"),
+    );
+    reply(200, &[("cache-control", "max-age=60")], &body)
+}
+
+/// The page a request for `URL` (absolute form, so no `Host` line) gets with nothing added.
+const CLEAN: &str = "host=- xfh=- xh=- fwd=- proto=- cookie=- auth=-";
+
+#[tokio::test]
+async fn a_host_carrying_a_path_is_refused_and_poisons_nothing() {
+    let mut h = harness(shared(), reflecting_origin);
+    // The finding: `GET /page` with `Host: api.test/victim` was stored as `/victim/page`.
+    let attack = h.send(get("/page", &[("host", "api.test/victim")])).await;
+    assert_eq!(attack.status, 400);
+    assert_eq!(h.seen.count(), 0, "the origin never saw it");
+    let victim = h.send(get("/victim/page", &[("host", "api.test")])).await;
+    assert_eq!(victim.cache(), "MISS");
+    assert!(
+        victim.text().starts_with("host=api.test "),
+        "{}",
+        victim.text()
+    );
+    for bad in [
+        "api.test:80@evil.test",
+        "api.test?",
+        "evil.test#",
+        "api.test:99999",
+    ] {
+        let r = h.send(get("/page", &[("host", bad)])).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    assert_eq!(h.purger.stats().bad_requests, 5);
+}
+
+#[tokio::test]
+async fn repeated_hosts_are_refused() {
+    let mut h = harness(shared(), reflecting_origin);
+    let mut req = get("/page", &[("host", "api.test")]);
+    req.headers_mut()
+        .append("host", http::HeaderValue::from_static("evil.test"));
+    assert_eq!(h.send(req).await.status, 400);
+    assert_eq!(h.seen.count(), 0);
+}
+
+#[tokio::test]
+async fn reflected_forwarding_headers_key_the_entry() {
+    for (name, value) in [
+        ("x-forwarded-host", "evil.test"),
+        ("x-host", "evil.test"),
+        ("forwarded", "host=evil.test;proto=http"),
+        ("x-forwarded-proto", "http"),
+    ] {
+        let mut h = harness(shared(), reflecting_origin);
+        let attack = h.send(get(URL, &[(name, value)])).await;
+        assert!(attack.text().contains("evil") || attack.text().contains("proto=http"));
+        let victim = h.get(URL).await;
+        assert_eq!(
+            victim.text(),
+            CLEAN,
+            "{name}: the victim got the attacker's page"
+        );
+        // Both variants are cached, each for its own requests.
+        assert_eq!(h.get(URL).await.cache(), "HIT", "{name}");
+        let again = h.send(get(URL, &[(name, value)])).await;
+        assert_eq!(
+            (again.cache(), again.text()),
+            ("HIT", attack.text()),
+            "{name}"
+        );
+        assert_eq!(h.seen.count(), 2, "{name}");
+        // A purge by URL reaches every variant.
+        assert!(h.purger.purge_url(URL).await.unwrap());
+        assert_eq!(h.get(URL).await.cache(), "MISS", "{name}");
+        assert_eq!(
+            h.send(get(URL, &[(name, value)])).await.cache(),
+            "MISS",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_victim_first_then_a_keyed_header_gets_its_own_entry() {
+    let mut h = harness(shared(), reflecting_origin);
+    assert_eq!(h.get(URL).await.text(), CLEAN);
+    let attack = h.send(get(URL, &[("x-forwarded-host", "evil.test")])).await;
+    assert_eq!(attack.cache(), "MISS", "the plain entry is not its variant");
+    assert!(attack.text().contains("xfh=evil.test"));
+    let victim = h.get(URL).await;
+    assert_eq!(victim.text(), CLEAN);
+}
+
+#[tokio::test]
+async fn cookies_are_credentials_unless_the_layer_keys_on_them() {
+    let mut h = harness(shared(), reflecting_origin);
+    let attack = h.send(get(URL, &[("cookie", "session=attacker")])).await;
+    assert!(attack.text().contains("cookie=session=attacker"));
+    let victim = h.get(URL).await;
+    assert_eq!((victim.cache(), victim.text()), ("MISS", CLEAN));
+    // The stored page is not served to a request with a cookie either.
+    let other = h.send(get(URL, &[("cookie", "session=other")])).await;
+    assert_eq!(other.cache(), "MISS");
+    assert!(other.text().contains("session=other"));
+
+    let layer = shared().key_cookies(["lang"]).ignore_cookies(["_ga*"]);
+    let mut h = harness(layer, reflecting_origin);
+    let fr = h.send(get(URL, &[("cookie", "lang=fr; _ga=1")])).await;
+    let en = h.send(get(URL, &[("cookie", "_ga_X=2; lang=en")])).await;
+    assert_eq!((fr.cache(), en.cache()), ("MISS", "MISS"));
+    let fr2 = h.send(get(URL, &[("cookie", "lang=fr")])).await;
+    assert_eq!((fr2.cache(), fr2.text()), ("HIT", fr.text()));
+    let none = h.get(URL).await;
+    assert_eq!((none.cache(), none.text()), ("MISS", CLEAN));
+    let session = h.send(get(URL, &[("cookie", "lang=fr; session=x")])).await;
+    assert_eq!(session.cache(), "MISS", "an unkeyed cookie is a credential");
+}
+
+#[tokio::test]
+async fn a_public_response_is_shared_whatever_the_cookies() {
+    let mut h = harness(shared(), |req, _| {
+        let cookie = req
+            .headers()
+            .get("cookie")
+            .map_or("-", |v| v.to_str().unwrap());
+        reply(
+            200,
+            &[("cache-control", "public, max-age=60")],
+            &format!("made for {cookie}"),
+        )
+    });
+    h.send(get(URL, &[("cookie", "session=a")])).await;
+    let victim = h.get(URL).await;
+    assert_eq!(
+        (victim.cache(), victim.text()),
+        ("HIT", "made for session=a"),
+        "the origin said public: sharing is its call"
+    );
+}
+
+#[tokio::test]
+async fn authorization_is_not_served_nor_stored_without_the_origins_leave() {
+    let mut h = harness(shared(), reflecting_origin);
+    let attack = h
+        .send(get(URL, &[("authorization", "Bearer attacker")]))
+        .await;
+    assert!(attack.text().contains("auth=Bearer attacker"));
+    let victim = h.get(URL).await;
+    assert_eq!((victim.cache(), victim.text()), ("MISS", CLEAN));
+    let authed = h.send(get(URL, &[("authorization", "Bearer other")])).await;
+    assert_eq!(authed.cache(), "MISS");
+}
+
+#[tokio::test]
+async fn with_a_fixed_host_every_host_shares_one_entry_and_the_origin_sees_the_fixed_one() {
+    let layer = shared().fixed_host("origin.internal:8000");
+    let mut h = harness(layer, reflecting_origin);
+    let attack = h.send(get("/page", &[("host", "evil.test")])).await;
+    assert!(
+        attack.text().starts_with("host=origin.internal:8000 "),
+        "{}",
+        attack.text()
+    );
+    let victim = h
+        .send(get("http://api.test/page", &[("host", "api.test")]))
+        .await;
+    assert_eq!((victim.cache(), victim.text()), ("HIT", attack.text()));
+    assert!(h.purger.purge_url("/page").await.unwrap());
+    assert_eq!(
+        h.send(get("/page", &[("host", "api.test")])).await.cache(),
+        "MISS"
+    );
+}

@@ -1,0 +1,137 @@
+//! Storing a response once it is complete: under its key, or under its variant's key with the
+//! URL's Vary index beside it.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use larder::EntryOptions;
+
+use crate::conditional;
+use crate::config::Mode;
+use crate::key;
+use crate::policy::{Exchange, Plan};
+use crate::service::Shared;
+use crate::stored::{CachedResponse, Stored, VaryIndex};
+
+/// Everything needed to store a recorded response once its body has ended.
+pub(crate) struct StoreJob {
+    pub shared: Arc<Shared>,
+    pub key: String,
+    pub index: Option<VaryIndex>,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub tags: Vec<String>,
+    pub client_headers: HeaderMap,
+    pub times: Exchange,
+    pub plan: Plan,
+}
+
+impl StoreJob {
+    pub async fn store(self, body: Bytes) {
+        let cfg = &self.shared.config;
+        let mut headers = self.headers;
+        if !headers.contains_key(header::DATE) {
+            // RFC 9110 §6.6.1: a recipient with a clock records when it received a response
+            // that has no Date.
+            set_date(&mut headers, self.times.response_ms);
+        }
+        if cfg.etag_from_body
+            && matches!(cfg.mode, Mode::Application { .. })
+            && self.status == StatusCode::OK
+            && !headers.contains_key(header::ETAG)
+        {
+            headers.insert(header::ETAG, conditional::body_etag(&body));
+        }
+        let response = CachedResponse {
+            status: self.status,
+            headers,
+            body,
+            response_time_ms: self.times.response_ms,
+            initial_age: self.plan.initial_age,
+            lifetime: self.plan.lifetime,
+            rules: self.plan.rules,
+            tags: self.tags,
+        };
+        write(
+            &self.shared,
+            &self.key,
+            self.index,
+            &self.plan,
+            &self.client_headers,
+            response,
+        )
+        .await;
+    }
+}
+
+/// Writes a response under its key (or under its variant's key, updating the Vary index).
+pub(crate) async fn write(
+    shared: &Shared,
+    key: &str,
+    index: Option<VaryIndex>,
+    plan: &Plan,
+    client_headers: &HeaderMap,
+    response: CachedResponse,
+) {
+    let keep = plan.keep_secs(response.has_validator(), &shared.config);
+    if keep == 0 {
+        return;
+    }
+    let ttl = Duration::from_secs(keep);
+    let opts = EntryOptions::new()
+        .ttl(ttl)
+        .tags(response.tags.iter().map(String::as_str));
+    let value = Stored::Response(Arc::new(response));
+    let cache = &shared.cache;
+    let result = if plan.varied().is_empty() {
+        cache.set_with(key, value, opts).await
+    } else {
+        let nonce = match index {
+            Some(i) if i.headers == plan.vary && i.cookies == plan.vary_cookies => i.nonce,
+            _ => {
+                let index = VaryIndex {
+                    headers: plan.vary.clone(),
+                    cookies: plan.vary_cookies.clone(),
+                    nonce: new_nonce(),
+                };
+                let nonce = index.nonce;
+                let index_ttl = ttl.saturating_add(shared.config.keep_stale);
+                let index_opts = EntryOptions::new().ttl(index_ttl);
+                if let Err(e) = cache
+                    .set_with(key, Stored::Variants(index), index_opts)
+                    .await
+                {
+                    tracing::warn!(key, error = %e, "larder-http: could not store a Vary index");
+                    return;
+                }
+                nonce
+            }
+        };
+        let variant = key::variant_key(key, nonce, plan.varied(), client_headers);
+        cache.set_with(&variant, value, opts).await
+    };
+    if let Err(e) = result {
+        tracing::warn!(key, error = %e, "larder-http: could not store a response");
+    }
+}
+
+pub(crate) fn set_date(headers: &mut HeaderMap, unix_ms: u64) {
+    let at = UNIX_EPOCH + Duration::from_millis(unix_ms);
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+        headers.insert(header::DATE, v);
+    }
+}
+
+/// A nonce no other index is likely to have had: the clock mixed with a per-process random key.
+fn new_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}

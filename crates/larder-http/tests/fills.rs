@@ -1,0 +1,298 @@
+//! A fill can never hang anyone, and every byte it holds is counted: a stalled body is cut, a
+//! missing head times out for the leader and its followers alike, `no-cache` requests never join
+//! a fill, recordings stay within their budget and the cache's bound, and a fill nobody reads any
+//! more stops downloading.
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use larder_http::{CacheBody, CacheLayer, CacheService};
+use tokio::sync::mpsc;
+use tower::{Service, ServiceExt};
+
+type Chunk = Result<Bytes, io::Error>;
+
+/// An origin whose bodies the test feeds chunk by chunk (or not at all: a stall).
+#[derive(Clone, Default)]
+struct Feeds {
+    senders: Arc<Mutex<Vec<mpsc::UnboundedSender<Chunk>>>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Feeds {
+    fn send(&self, call: usize, chunk: Bytes) {
+        let _ = self.senders.lock().unwrap()[call].send(Ok(chunk));
+    }
+
+    fn end(&self, call: usize) {
+        let (tx, _) = mpsc::unbounded_channel();
+        self.senders.lock().unwrap()[call] = tx;
+    }
+
+    /// Whether the layer has let go of call `call`'s body (stopped downloading it).
+    fn dropped(&self, call: usize) -> bool {
+        self.senders.lock().unwrap()[call].is_closed()
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+type Origin = tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+fn origin(
+    feeds: Feeds,
+    head_delay: Duration,
+    headers: &'static [(&'static str, &'static str)],
+) -> Origin {
+    tower::util::BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
+        let feeds = feeds.clone();
+        async move {
+            feeds.calls.fetch_add(1, Ordering::SeqCst);
+            let (tx, rx) = mpsc::unbounded_channel::<Chunk>();
+            feeds.senders.lock().unwrap().push(tx);
+            tokio::time::sleep(head_delay).await;
+            let stream = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|c| (c.map(Frame::data), rx))
+            });
+            let mut b = Response::builder();
+            for (n, v) in headers {
+                b = b.header(*n, *v);
+            }
+            Ok::<_, Infallible>(b.body(Body::new(StreamBody::new(stream))).unwrap())
+        }
+    }))
+}
+
+const CACHEABLE: &[(&str, &str)] = &[("cache-control", "max-age=60")];
+
+fn service(layer: &CacheLayer, feeds: &Feeds, head_delay: Duration) -> CacheService<Origin> {
+    tower::Layer::layer(layer, origin(feeds.clone(), head_delay, CACHEABLE))
+}
+
+async fn call_with(
+    svc: &mut CacheService<Origin>,
+    headers: &[(&str, &str)],
+) -> Response<CacheBody<Body>> {
+    let mut req = Request::get("http://s.test/stream");
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    svc.ready()
+        .await
+        .unwrap()
+        .call(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn call(svc: &mut CacheService<Origin>) -> Response<CacheBody<Body>> {
+    call_with(svc, &[]).await
+}
+
+/// The whole body, or its error; at most 5 s (a liveness bound, not a speed check).
+async fn rest(body: CacheBody<Body>) -> Result<Bytes, String> {
+    tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .expect("the body ends in time")
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_cut_for_every_reader_and_the_next_request_fetches_afresh() {
+    let feeds = Feeds::default();
+    let layer =
+        CacheLayer::shared(larder::Cache::new()).body_idle_timeout(Duration::from_millis(300));
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await.into_body();
+    let joined = call(&mut svc).await;
+    assert_eq!(joined.headers()["x-cache"], "HIT", "it joined the fill");
+    feeds.send(0, Bytes::from_static(b"half a bo"));
+    // ...and the origin says no more, but keeps the connection open.
+    let started = Instant::now();
+    let (a, b) = tokio::join!(rest(first), rest(joined.into_body()));
+    let waited = started.elapsed();
+    for err in [a.unwrap_err(), b.unwrap_err()] {
+        assert!(err.contains("stalled"), "{err}");
+    }
+    assert!(
+        waited < Duration::from_secs(3),
+        "cut after the idle timeout, not when the origin gives up ({waited:?})"
+    );
+    let purger = layer.purger();
+    assert_eq!(purger.stats().fills_stalled, 1);
+    assert_eq!(purger.fetches_in_flight(), 0, "the key is free again");
+
+    let again = call(&mut svc).await;
+    assert_eq!(again.headers()["x-cache"], "MISS", "nothing was stored");
+    feeds.send(1, Bytes::from_static(b"whole"));
+    feeds.end(1);
+    assert_eq!(rest(again.into_body()).await.unwrap(), "whole");
+    assert_eq!(feeds.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_no_cache_request_never_joins_a_fill_in_flight() {
+    let feeds = Feeds::default();
+    let layer = CacheLayer::shared(larder::Cache::new());
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await.into_body();
+    for no_cache in [
+        &[("cache-control", "no-cache")][..],
+        &[("pragma", "no-cache")][..],
+    ] {
+        let own = call_with(&mut svc, no_cache).await;
+        assert_eq!(own.headers()["x-cache"], "MISS", "{no_cache:?}");
+    }
+    assert_eq!(feeds.calls(), 3, "each no-cache request made its own call");
+    for call in 0..3 {
+        feeds.send(call, Bytes::from(format!("body {call}")));
+        feeds.end(call);
+    }
+    assert_eq!(rest(first).await.unwrap(), "body 0");
+}
+
+#[tokio::test]
+async fn a_missing_head_times_out_for_the_leader_and_everyone_waiting_on_it() {
+    let feeds = Feeds::default();
+    let layer =
+        CacheLayer::shared(larder::Cache::new()).response_timeout(Duration::from_millis(300));
+    let svc = service(&layer, &feeds, Duration::from_secs(3600));
+    let started = Instant::now();
+    let waiting: Vec<_> = (0..5)
+        .map(|_| {
+            let mut svc = svc.clone();
+            tokio::spawn(async move { call(&mut svc).await.status() })
+        })
+        .collect();
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), 504);
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(feeds.calls(), 1, "the followers gave up with the leader");
+    assert_eq!(layer.purger().stats().response_timeouts, 1);
+}
+
+#[tokio::test]
+async fn past_the_recording_budget_a_fill_streams_unrecorded() {
+    let feeds = Feeds::default();
+    let layer = CacheLayer::shared(larder::Cache::new()).recording_budget(10);
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await.into_body();
+    feeds.send(0, Bytes::from_static(b"0123456789"));
+    feeds.send(0, Bytes::from_static(b"abcdef"));
+    feeds.end(0);
+    assert_eq!(rest(first).await.unwrap(), "0123456789abcdef");
+    let stats = layer.purger().stats();
+    assert_eq!((stats.fills, stats.fills_unrecorded), (1, 1));
+    assert_eq!(
+        stats.recording_bytes, 0,
+        "everything it held was given back"
+    );
+    let again = call(&mut svc).await;
+    assert_eq!(again.headers()["x-cache"], "MISS", "not stored");
+}
+
+#[tokio::test]
+async fn recordings_share_the_caches_byte_bound_with_its_entries() {
+    let feeds = Feeds::default();
+    let cache = larder::Cache::builder().max_bytes(1 << 20).build();
+    let layer = CacheLayer::shared(cache.clone());
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await.into_body();
+    feeds.send(0, Bytes::from(vec![b'x'; 100_000]));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(cache.stats().reserved_bytes, 100_000, "held while recorded");
+    assert_eq!(layer.purger().stats().recording_bytes, 100_000);
+    // Past half the bound, it stops keeping the body and only streams it.
+    feeds.send(0, Bytes::from(vec![b'y'; 500_000]));
+    feeds.end(0);
+    assert_eq!(rest(first).await.unwrap().len(), 600_000);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(cache.stats().reserved_bytes, 0);
+    assert_eq!(layer.purger().stats().fills_unrecorded, 1);
+    assert_eq!(
+        call(&mut svc).await.headers()["x-cache"],
+        "MISS",
+        "not stored"
+    );
+}
+
+#[tokio::test]
+async fn a_large_fill_whose_clients_all_left_stops_downloading() {
+    let feeds = Feeds::default();
+    let layer = CacheLayer::shared(larder::Cache::new()).finish_unread_below(1000);
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await;
+    drop(first);
+    feeds.send(0, Bytes::from(vec![b'x'; 2000]));
+    for _ in 0..200 {
+        if feeds.dropped(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(feeds.dropped(0), "the layer let go of the origin's body");
+    assert_eq!(layer.purger().stats().fills_abandoned, 1);
+    assert_eq!(call(&mut svc).await.headers()["x-cache"], "MISS");
+}
+
+#[tokio::test]
+async fn a_small_fill_whose_clients_all_left_is_finished_and_stored() {
+    let feeds = Feeds::default();
+    let layer = CacheLayer::shared(larder::Cache::new()).finish_unread_below(1000);
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    drop(call(&mut svc).await);
+    feeds.send(0, Bytes::from_static(b"small"));
+    feeds.end(0);
+    for _ in 0..200 {
+        if layer.purger().fetches_in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stored = call(&mut svc).await;
+    assert_eq!(stored.headers()["x-cache"], "HIT");
+    assert_eq!(rest(stored.into_body()).await.unwrap(), "small");
+    assert_eq!(feeds.calls(), 1);
+}
+
+/// The layer on an executor that is not tokio: it passes requests by, uncached, rather than
+/// panic in `tokio::spawn`.
+#[test]
+fn outside_a_tokio_runtime_the_layer_steps_aside() {
+    let layer = CacheLayer::shared(larder::Cache::new());
+    let origin = tower::service_fn(|_req: Request<String>| async {
+        Ok::<_, Infallible>(
+            Response::builder()
+                .header("cache-control", "max-age=60")
+                .body(http_body_util::Full::new(Bytes::from_static(b"hi")))
+                .unwrap(),
+        )
+    });
+    let mut svc = tower::Layer::layer(&layer, origin);
+    futures::executor::block_on(async {
+        for _ in 0..2 {
+            let resp = svc
+                .ready()
+                .await
+                .unwrap()
+                .call(Request::get("http://a.test/").body(String::new()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.headers()["x-cache"], "BYPASS");
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, "hi");
+        }
+    });
+}

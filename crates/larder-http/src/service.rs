@@ -32,7 +32,12 @@ use crate::stored::{CachedResponse, Stored};
 
 /// How much of a streaming (no longer kept) body a recording may hold ahead of its slowest
 /// reader: enough to keep a fast client busy, small enough to multiply by every connection.
-const STREAM_WINDOW: usize = 64 << 10;
+const STREAM_WINDOW: usize = 32 << 10;
+
+/// The store gate's size: the largest body stored, at least 1 MiB, within a semaphore's range.
+pub(crate) fn gate_permits(max_body: usize) -> usize {
+    max_body.clamp(1 << 20, u32::MAX as usize)
+}
 
 /// What every service built from one layer shares: the cache, the settings, the fetches in flight.
 pub(crate) struct Shared {
@@ -41,6 +46,8 @@ pub(crate) struct Shared {
     pub recordings: Arc<Recordings>,
     pub budget: Arc<Budget>,
     pub counters: Arc<Counters>,
+    /// Bytes of bodies being encoded for the remote store at once (see `write::StoreJob`).
+    pub store_gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -50,6 +57,7 @@ impl Shared {
             recordings: Arc::default(),
             budget: Budget::new(config.recording_budget),
             counters: Arc::new(Counters::new(&config.namespace)),
+            store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),
             config,
         }
     }

@@ -30,6 +30,23 @@ pub(crate) struct StoreJob {
 
 impl StoreJob {
     pub async fn store(self, body: Bytes) {
+        // Writing to a remote store makes copies of the body (the encoded envelope, the
+        // client's command buffer) that no budget holds; large bodies take turns so that those
+        // copies stay within one store gate (the largest body stored) across all fills, instead
+        // of one set per concurrent fill.
+        let _turn = match self.shared.cache.remote_name() {
+            Some(_) => {
+                let want = body
+                    .len()
+                    .clamp(1, crate::service::gate_permits(self.shared.config.max_body));
+                self.shared
+                    .store_gate
+                    .acquire_many(u32::try_from(want).unwrap_or(u32::MAX))
+                    .await
+                    .ok()
+            }
+            None => None,
+        };
         let cfg = &self.shared.config;
         let mut headers = self.headers;
         if !headers.contains_key(header::DATE) {

@@ -171,9 +171,13 @@ impl<'a> Envelope<'a> {
         if opts.compress_above.is_some_and(|min| payload_len >= min)
             && let Some(packed) = compress::compress(&buf[header..])
         {
-            buf.truncate(header);
-            buf.extend_from_slice(&packed);
-            buf[6] = FLAG_LZ4;
+            // A new buffer of the packed size: truncating the old one would keep its whole
+            // capacity alive in the envelope (a 5 MB allocation behind a 25 kB value).
+            let mut out = Vec::with_capacity(header + packed.len());
+            out.extend_from_slice(&buf[..header]);
+            out.extend_from_slice(&packed);
+            out[6] = FLAG_LZ4;
+            return Ok(Bytes::from(out));
         }
         Ok(Bytes::from(buf))
     }

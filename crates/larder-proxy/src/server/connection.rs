@@ -1,0 +1,422 @@
+//! One client connection: served by hyper (HTTP/1.1, or HTTP/2 by prior knowledge) and watched,
+//! so that no phase of it can last without bound.
+//!
+//! The watch tells four phases apart from the bytes that cross the socket and the requests that
+//! cross the service:
+//! - *reading a head*: bytes came in while no request was in flight; the head must be complete
+//!   (the service called) within the header-read timeout, or the connection is closed;
+//! - *sending a response*: a response body is out; if no byte moves either way for the idle
+//!   timeout, the client stopped reading (or nothing is coming) and the connection is closed;
+//! - *waiting for the service*: bounded by the service's own timeouts, not here;
+//! - *idle*: nothing in flight and no traffic for the idle timeout: closed gracefully.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use super::Limits;
+use crate::BoxError;
+
+/// Serves one connection until it ends, a limit closes it, or shutdown drains it.
+pub(super) async fn serve<S, B>(
+    stream: TcpStream,
+    service: S,
+    limits: &Limits,
+    mut stopping: watch::Receiver<bool>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let service = Tracked {
+        inner: service,
+        activity: activity.clone(),
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(limits.max_buffer.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_buffer).unwrap_or(u32::MAX));
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        let deadline = activity.deadline(limits);
+        tokio::select! {
+            // A change of phase (a head begins, a request starts or ends) moves the deadline.
+            () = activity.changed.notified() => {}
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = sleep_until(deadline) => match activity.phase(limits) {
+                // Dropping the connection closes the socket: a client this slow gets no goodbye.
+                Phase::SlowHead | Phase::Stuck => return,
+                Phase::Idle if !draining => {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+                _ => {}
+            },
+            changed = stopping.changed(), if !draining => {
+                if changed.is_err() || *stopping.borrow() {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a connection is doing, judged at one moment.
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    /// A head started arriving longer than the header-read timeout ago and is not complete.
+    SlowHead,
+    /// A response is out and no byte has moved for the idle timeout.
+    Stuck,
+    /// Nothing in flight, no traffic for the idle timeout.
+    Idle,
+    /// None of the above (yet).
+    Busy,
+}
+
+/// The connection's traffic and requests, in milliseconds since it opened (0 = never / none).
+struct Activity {
+    opened: Instant,
+    last_io: AtomicU64,
+    /// When the bytes of a head began to arrive with nothing in flight, plus one.
+    head_started: AtomicU64,
+    /// Requests whose service call began and whose response has not ended.
+    in_flight: AtomicUsize,
+    /// Responses whose body is out.
+    sending: AtomicUsize,
+    /// Told of every change of phase, so the watch re-reads its deadline.
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            last_io: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            sending: AtomicUsize::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.opened + std::time::Duration::from_millis(ms)
+    }
+
+    fn read(&self) {
+        let now = self.now();
+        self.last_io.store(now, Relaxed);
+        if self.in_flight.load(Relaxed) == 0 && self.head_started.load(Relaxed) == 0 {
+            self.head_started.store(now + 1, Relaxed);
+            self.changed.notify_one();
+        }
+    }
+
+    fn wrote(&self) {
+        self.last_io.store(self.now(), Relaxed);
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Relaxed);
+        self.head_started.store(0, Relaxed);
+        self.changed.notify_one();
+    }
+
+    fn sending_started(&self) {
+        self.sending.fetch_add(1, Relaxed);
+        self.changed.notify_one();
+    }
+
+    fn request_ended(&self) {
+        self.last_io.store(self.now(), Relaxed);
+        self.in_flight.fetch_sub(1, Relaxed);
+        self.changed.notify_one();
+    }
+
+    /// The next moment the phase could change for lack of activity; `None` while the service
+    /// is working (its own timeouts bound that).
+    fn deadline(&self, limits: &Limits) -> Option<Instant> {
+        let head = self.head_started.load(Relaxed);
+        if head != 0 {
+            let until = head - 1 + limits.header_read_timeout.as_millis() as u64;
+            return Some(self.at(until));
+        }
+        let waiting = self.in_flight.load(Relaxed) > 0 && self.sending.load(Relaxed) == 0;
+        if waiting {
+            return None;
+        }
+        let idle = self.last_io.load(Relaxed) + limits.idle_timeout.as_millis() as u64;
+        Some(self.at(idle))
+    }
+
+    fn phase(&self, limits: &Limits) -> Phase {
+        let now = self.now();
+        let head = self.head_started.load(Relaxed);
+        if head != 0 && now >= head - 1 + limits.header_read_timeout.as_millis() as u64 {
+            return Phase::SlowHead;
+        }
+        let quiet = now >= self.last_io.load(Relaxed) + limits.idle_timeout.as_millis() as u64;
+        if !quiet || head != 0 {
+            return Phase::Busy;
+        }
+        if self.sending.load(Relaxed) > 0 {
+            Phase::Stuck
+        } else if self.in_flight.load(Relaxed) == 0 {
+            Phase::Idle
+        } else {
+            Phase::Busy
+        }
+    }
+}
+
+pin_project! {
+    /// The socket, noting when bytes cross it.
+    struct Watched {
+        #[pin]
+        inner: TcpStream,
+        activity: Arc<Activity>,
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let result = this.inner.poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.read();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let result = this.inner.poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.wrote();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let result = this.inner.poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.wrote();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+/// The service, noting when requests start and when their responses end.
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+/// A request in flight; its drop ends it.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
+}
+
+/// A response body that is out; its drop (or end) stops counting it as sending.
+struct Sending(Arc<Activity>);
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.sending.fetch_sub(1, Relaxed);
+    }
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for Tracked<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<TrackedBody<B>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.activity.request_started();
+        let in_flight = InFlight(self.activity.clone());
+        let activity = self.activity.clone();
+        let call = self.inner.clone().oneshot(req);
+        Box::pin(async move {
+            let response = call.await.map_err(Into::into)?;
+            activity.sending_started();
+            let sending = Sending(activity);
+            Ok(response.map(|body| TrackedBody {
+                body,
+                guards: Some((in_flight, sending)),
+            }))
+        })
+    }
+}
+
+pin_project! {
+    /// A response body that ends its request when it ends or is dropped.
+    struct TrackedBody<B> {
+        #[pin]
+        body: B,
+        guards: Option<(InFlight, Sending)>,
+    }
+}
+
+impl<B> Body for TrackedBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let frame = this.body.poll_frame(cx);
+        if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
+            this.guards.take();
+        }
+        frame.map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn phases_follow_the_traffic() {
+        let a = Activity::new();
+        let l = limits();
+        assert_eq!(a.phase(&l), Phase::Busy, "just opened");
+        tokio::time::advance(Duration::from_millis(301)).await;
+        assert_eq!(a.phase(&l), Phase::Idle, "opened and never spoke");
+
+        a.read();
+        assert_eq!(a.deadline(&l), Some(a.at(a.now() + 100)));
+        tokio::time::advance(Duration::from_millis(101)).await;
+        assert_eq!(a.phase(&l), Phase::SlowHead);
+
+        a.request_started();
+        assert_eq!(a.deadline(&l), None, "the service's time is its own");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(a.phase(&l), Phase::Busy);
+
+        a.sending.fetch_add(1, Relaxed);
+        a.wrote();
+        tokio::time::advance(Duration::from_millis(301)).await;
+        assert_eq!(a.phase(&l), Phase::Stuck, "the client stopped reading");
+        a.sending.fetch_sub(1, Relaxed);
+        a.request_ended();
+        a.read();
+        assert_eq!(
+            a.phase(&l),
+            Phase::Busy,
+            "the next request's head is arriving"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The server that owns the proxy's client connections: every limit and timeout on them lives
+//! here, once.
+//!
+//! - **A cap on connections**: past [`Limits::max_connections`] the accept loop waits for one to
+//!   close; new clients queue in the kernel's backlog instead of taking descriptors.
+//! - **Header-read timeout**: a client that starts a request must finish its head within
+//!   [`Limits::header_read_timeout`], or its connection is closed (slowloris).
+//! - **Idle timeout**: a connection with no request in flight and no bytes either way for
+//!   [`Limits::idle_timeout`] is closed (HTTP/1.1 keep-alive, HTTP/2 with a GOAWAY).
+//! - **An accept loop that backs off** when the process or the system is out of descriptors
+//!   (`EMFILE`, `ENFILE`) or memory, with one warning per episode, not one per attempt.
+//! - **HTTP/1.1 and HTTP/2**, over TLS-less TCP: HTTP/2 by prior knowledge (h2c).
+//! - **Graceful shutdown**: stop accepting, let requests in flight finish up to a deadline.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use larder_proxy::server::{Limits, Server};
+//!
+//! # #[tokio::main] async fn main() -> std::io::Result<()> {
+//! let service = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+//!     Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("hi"))))
+//! });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! Server::new(listener, Limits::default())
+//!     .serve(service, async { let _ = tokio::signal::ctrl_c().await; })
+//!     .await;
+//! # Ok(()) }
+//! ```
+
+mod accept;
+mod connection;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::BoxError;
+
+/// The limits a [`Server`] keeps to on its client connections.
+///
+/// ```
+/// use std::time::Duration;
+/// let limits = larder_proxy::server::Limits {
+///     max_connections: 2_000,
+///     header_read_timeout: Duration::from_secs(5),
+///     ..Default::default()
+/// };
+/// assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once (default 4,096). Each may also hold a connection to the
+    /// upstream, so keep it under half the descriptors the process may open.
+    pub max_connections: usize,
+    /// From a request's first byte to the end of its head (default 10 s).
+    pub header_read_timeout: Duration,
+    /// A connection with nothing in flight and no traffic is closed after this (default 60 s).
+    pub idle_timeout: Duration,
+    /// On shutdown, how long requests in flight may take to finish (default 10 s).
+    pub shutdown_grace: Duration,
+    /// The largest request head, and each connection's read and write buffer bound (default
+    /// 64 KiB; at least 8 KiB).
+    pub max_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4_096,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+            max_buffer: 64 << 10,
+        }
+    }
+}
+
+/// An HTTP server on one listener, with [`Limits`] on its connections.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    limits: Limits,
+}
+
+impl Server {
+    /// A server accepting on `listener`.
+    pub fn new(listener: TcpListener, limits: Limits) -> Self {
+        Self { listener, limits }
+    }
+
+    /// Serves `service` until `shutdown` completes, then stops accepting and gives the requests
+    /// in flight up to [`Limits::shutdown_grace`] to finish.
+    pub async fn serve<S, B>(self, service: S, shutdown: impl Future<Output = ()>)
+    where
+        S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let limits = Arc::new(self.limits);
+        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let (stop, stopping) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let mut accept = accept::Acceptor::new(&self.listener, permits);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = accept.next() => {
+                    let (stream, permit) = accepted;
+                    let service = service.clone();
+                    let limits = limits.clone();
+                    let stopping = stopping.clone();
+                    connections.spawn(async move {
+                        connection::serve(stream, service, &limits, stopping).await;
+                        drop(permit);
+                    });
+                }
+                // Reap finished connections as they go, so the set stays the size of the live ones.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(accept);
+        drop(self.listener);
+        let _ = stop.send(true);
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(limits.shutdown_grace, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = connections.len(),
+                "shutdown grace over; closing the connections still busy"
+            );
+            connections.abort_all();
+        }
+    }
+}

@@ -27,16 +27,15 @@ pub(crate) fn response_matches(
         return false;
     }
     if request.contains_key(IF_NONE_MATCH) {
-        let Some(etag) = response.get(ETAG).and_then(|e| e.to_str().ok()) else {
-            return false;
-        };
-        // An entity-tag may hold a comma inside its quotes: split the list outside them.
+        let etag = response.get(ETAG).map(HeaderValue::as_bytes);
+        // An entity-tag may hold a comma inside its quotes (and obs-text): split the list outside
+        // them, compare bytes. `*` matches any current representation, with an ETag or without
+        // (RFC 9110 §13.1.2).
         return request
             .get_all(IF_NONE_MATCH)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(crate::directives::split_list)
-            .any(|candidate| candidate == "*" || weak_eq(candidate, etag));
+            .flat_map(|v| crate::directives::split_list_bytes(v.as_bytes()))
+            .any(|candidate| candidate == b"*" || etag.is_some_and(|e| weak_eq(candidate, e)));
     }
     let (Some(since), Some(modified)) = (
         request.get(IF_MODIFIED_SINCE).and_then(http_date),
@@ -48,9 +47,8 @@ pub(crate) fn response_matches(
 }
 
 /// Weak comparison (§8.8.3.2): equal opaque tags, either or both weak.
-fn weak_eq(a: &str, b: &str) -> bool {
-    let strip = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_owned();
-    strip(a) == strip(b)
+fn weak_eq(a: &[u8], b: &[u8]) -> bool {
+    a.strip_prefix(b"W/").unwrap_or(a) == b.strip_prefix(b"W/").unwrap_or(b)
 }
 
 fn http_date(v: &HeaderValue) -> Option<std::time::SystemTime> {
@@ -180,6 +178,14 @@ mod tests {
             &req(&[("if-none-match", "\"v2\"")]),
             &stored(&[])
         ));
+        assert!(
+            not_modified(&req(&[("if-none-match", "*")]), &stored(&[])),
+            "* matches a representation without an ETag too"
+        );
+        assert!(
+            not_modified(&req(&[("if-none-match", "*")]), &stored(&[])),
+            "* matches a representation without an ETag too"
+        );
     }
 
     #[test]

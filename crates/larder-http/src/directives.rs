@@ -8,7 +8,7 @@ use http::HeaderMap;
 use http::header::{CACHE_CONTROL, PRAGMA};
 
 /// The largest delta-seconds the RFC asks a cache to represent.
-const DELTA_MAX: u64 = 2_147_483_648;
+pub(crate) const DELTA_MAX: u64 = 2_147_483_648;
 
 /// The directives of the `Cache-Control` field lines of one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +145,13 @@ fn field_names(list: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Splits a comma-separated list, keeping commas inside double quotes.
 pub(crate) fn split_list(line: &str) -> impl Iterator<Item = &str> {
+    // Splitting at ASCII commas keeps every piece valid UTF-8.
+    split_list_bytes(line.as_bytes()).filter_map(|item| std::str::from_utf8(item).ok())
+}
+
+/// [`split_list`] on raw field bytes (obs-text included), trimming spaces and tabs around items
+/// and dropping empty ones.
+pub(crate) fn split_list_bytes(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = line;
     std::iter::from_fn(move || {
         loop {
@@ -153,7 +160,7 @@ pub(crate) fn split_list(line: &str) -> impl Iterator<Item = &str> {
             }
             let mut quoted = false;
             let mut end = rest.len();
-            for (i, b) in rest.bytes().enumerate() {
+            for (i, b) in rest.iter().enumerate() {
                 match b {
                     b'"' => quoted = !quoted,
                     b',' if !quoted => {
@@ -163,8 +170,8 @@ pub(crate) fn split_list(line: &str) -> impl Iterator<Item = &str> {
                     _ => {}
                 }
             }
-            let item = rest[..end].trim();
-            rest = rest.get(end + 1..).unwrap_or("");
+            let item = rest[..end].trim_ascii();
+            rest = rest.get(end + 1..).unwrap_or(&[]);
             if !item.is_empty() {
                 return Some(item);
             }

@@ -148,12 +148,12 @@ pub(crate) fn vary_values(varied: Varied<'_>, request: &HeaderMap) -> String {
 }
 
 /// `|name` then `!` (absent) or `=` and the value, for each header; `|c:name` and the same for
-/// each cookie (no header name holds a `:`). Names come from the layer's settings or a parsed
-/// `Vary`, so they are tokens; values are escaped by [`push_escaped`].
+/// each cookie (no header name holds a `:`). Names and values are escaped by [`push_escaped`].
 fn push_varied(varied: Varied<'_>, request: &HeaderMap, out: &mut String) {
     for name in varied.headers {
         out.push('|');
-        out.push_str(name.as_str());
+        // A token may hold `|` or `#` (RFC 9110 §5.6.2): escaped like values.
+        push_escaped(name.as_str().as_bytes(), out);
         push_vary_value(name, request, out);
     }
     for name in varied.cookies {

@@ -55,6 +55,9 @@ mod directives;
 mod fill;
 mod forward;
 mod future;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 mod headers;
 mod host;
 mod key;

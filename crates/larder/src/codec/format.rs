@@ -57,7 +57,15 @@ impl Format {
         }
     }
 
-    pub(super) fn deserialize<T: DeserializeOwned>(self, payload: &[u8]) -> Result<T, CodecError> {
+    /// Deserializes a payload written in this format (an [`Envelope`](super::Envelope)'s, or
+    /// bytes from elsewhere); malformed or hostile bytes are an error, never a panic.
+    ///
+    /// ```
+    /// use larder::codec::Format;
+    /// assert_eq!(Format::Json.deserialize::<Vec<u8>>(b"[1,2]").unwrap(), vec![1, 2]);
+    /// assert!(Format::MessagePack.deserialize::<String>(b"\xff\xff").is_err());
+    /// ```
+    pub fn deserialize<T: DeserializeOwned>(self, payload: &[u8]) -> Result<T, CodecError> {
         match self {
             Self::Json => serde_json::from_slice(payload).map_err(|e| self.error(e)),
             Self::MessagePack => rmp_serde::from_slice(payload).map_err(|e| self.error(e)),

@@ -1,0 +1,3 @@
+#![no_main]
+// See larder_http::fuzz::ages_and_dates for what it checks, and TESTING.md for how to run it.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| larder_http::fuzz::ages_and_dates(data));

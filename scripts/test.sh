@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs what the tests need first (redis-server, redis-cli,
-# memcached, openssl) when missing, so a fresh machine needs nothing but this script. The tests
-# start their own servers on free loopback ports (larder-testkit), never one already running.
+# Runs every test of the workspace, then a short run of every fuzz target (scripts/fuzz.sh,
+# FUZZ_SECONDS each, default 10; 0 skips it). Installs what the tests need first (redis-server,
+# redis-cli, memcached, openssl, a C++ compiler for libFuzzer) when missing, so a fresh machine
+# needs nothing but this script. The tests start their own servers on free loopback ports
+# (larder-testkit, or the proxy binary on a port it picks), never one already running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +30,9 @@ need redis-server redis-server
 need redis-cli redis-tools
 need memcached memcached
 need openssl openssl  # certificates for the TLS (rediss://) test
+need c++ g++          # libFuzzer, built by the fuzz targets
 
 cargo test --workspace "$@"
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+  scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+fi

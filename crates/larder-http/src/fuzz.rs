@@ -71,7 +71,10 @@ pub fn ages_and_dates(data: &[u8]) {
         }
     }
     let now = 1_700_000_000_000;
-    for cfg in [Config::shared(), Config::application(Duration::from_secs(60))] {
+    for cfg in [
+        Config::shared(),
+        Config::application(Duration::from_secs(60)),
+    ] {
         let times = Exchange {
             request_ms: now - 1000,
             response_ms: now,
@@ -79,7 +82,10 @@ pub fn ages_and_dates(data: &[u8]) {
         let req = HeaderMap::new();
         let cc = CacheControl::of_request(&req);
         if let Ok(plan) = policy::plan(&cfg, &Method::GET, &req, &cc, StatusCode::OK, &h, times) {
-            let age = h.get(http::header::AGE).and_then(|v| v.to_str().ok()).map(str::trim);
+            let age = h
+                .get(http::header::AGE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim);
             let overflows = age.is_some_and(|a| {
                 !a.is_empty()
                     && a.bytes().all(|b| b.is_ascii_digit())
@@ -87,7 +93,10 @@ pub fn ages_and_dates(data: &[u8]) {
                         || a.parse::<u64>().is_ok_and(|v| v >= DELTA_MAX))
             });
             if overflows {
-                assert!(plan.initial_age >= DELTA_MAX, "an Age of 2^31 or more is 2^31");
+                assert!(
+                    plan.initial_age >= DELTA_MAX,
+                    "an Age of 2^31 or more is 2^31"
+                );
             }
             let _ = plan.keep_secs(true, &cfg);
         }
@@ -105,7 +114,10 @@ pub fn vary(data: &[u8]) {
     assert!(names.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
     let mut req = HeaderMap::new();
     for (i, line) in request.split(|b| *b == b'\n').enumerate() {
-        if let (Some(name), Ok(v)) = (names.get(i % names.len().max(1)), HeaderValue::from_bytes(line)) {
+        if let (Some(name), Ok(v)) = (
+            names.get(i % names.len().max(1)),
+            HeaderValue::from_bytes(line),
+        ) {
             req.append(name.clone(), v);
         }
     }
@@ -116,7 +128,11 @@ pub fn vary(data: &[u8]) {
     let a = crate::key::variant_key("k", 1, varied, &req);
     assert_eq!(a, crate::key::variant_key("k", 1, varied, &req));
     assert!(a.starts_with("k#v1"));
-    assert_eq!(a.matches('#').count(), 1, "values never hold the separator: {a}");
+    assert_eq!(
+        a.matches('#').count(),
+        1,
+        "values never hold the separator: {a}"
+    );
 }
 
 /// Validators: `If-None-Match` / `If-Modified-Since` against a stored `ETag` / `Last-Modified`;
@@ -141,7 +157,11 @@ pub fn etag(data: &[u8]) {
     let mut star = HeaderMap::new();
     star.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
     if headers.contains_key(http::header::ETAG) {
-        assert!(crate::conditional::response_matches(&star, StatusCode::OK, &headers));
+        assert!(crate::conditional::response_matches(
+            &star,
+            StatusCode::OK,
+            &headers
+        ));
     }
 }
 
@@ -150,10 +170,16 @@ pub fn etag(data: &[u8]) {
 /// gets the same key.
 pub fn key(data: &[u8]) {
     let (host, target) = halves(data);
-    let Ok(uri) = std::str::from_utf8(target).unwrap_or("").parse::<http::Uri>() else {
+    let Ok(uri) = std::str::from_utf8(target)
+        .unwrap_or("")
+        .parse::<http::Uri>()
+    else {
         return;
     };
-    let mut req = http::Request::builder().uri(uri).body(()).unwrap_or_default();
+    let mut req = http::Request::builder()
+        .uri(uri)
+        .body(())
+        .unwrap_or_default();
     if let Ok(v) = HeaderValue::from_bytes(host) {
         req.headers_mut().insert(http::header::HOST, v);
     }
@@ -172,7 +198,10 @@ pub fn key(data: &[u8]) {
     if let Ok(v) = HeaderValue::from_str(&name.to_ascii_uppercase()) {
         upper.headers.insert(http::header::HOST, v);
         if let Ok(crate::host::RequestHost::Named(n)) = crate::host::request_host(&upper) {
-            assert_eq!(crate::key::primary_key(&n, &upper.uri).as_deref(), Some(&*key));
+            assert_eq!(
+                crate::key::primary_key(&n, &upper.uri).as_deref(),
+                Some(&*key)
+            );
         }
     }
 }
@@ -186,7 +215,10 @@ pub fn stored(data: &[u8]) {
     {
         found.push(s);
     }
-    for format in [larder::codec::Format::MessagePack, larder::codec::Format::Json] {
+    for format in [
+        larder::codec::Format::MessagePack,
+        larder::codec::Format::Json,
+    ] {
         if let Ok(s) = format.deserialize::<Stored>(data) {
             found.push(s);
         }

@@ -3,8 +3,10 @@
 //! An HTTP response cache for axum and any tower service, following RFC 9111, stored in a larder
 //! [`Cache`](larder::Cache), so memory, Redis, Memcached and two-tier caches all work.
 //!
-//! - **Keys**: host, path and query parameters (sorted, percent-encoding normalized); for a
-//!   response with `Vary`, the request's normalized values of the varied headers as well.
+//! - **Keys**: host (validated as `host[:port]`, or the request is refused with 400), path and
+//!   query parameters (sorted, percent-encoding normalized), joined so that no part can read as
+//!   another; for a response with `Vary`, and for requests carrying the headers origins commonly
+//!   reflect (`X-Forwarded-Host`, ...) or keyed cookies, their normalized values as well.
 //! - **Two modes**: [`CacheLayer::shared`] is a strict shared cache (storable methods and status
 //!   codes, `Cache-Control`, `Expires`, heuristic freshness only where allowed, `Vary: *` never
 //!   stored, invalidation after unsafe requests); [`CacheLayer::application`] adds the app's ttl
@@ -15,8 +17,11 @@
 //! - **Streaming**: a response streams to its client while it is recorded; requests for the same
 //!   key that arrive meanwhile make no call of their own and read the recording as it grows. A
 //!   body that fails or passes the size cap is not stored.
-//! - **Safety**: `Authorization`, `Set-Cookie`, `private` and method overrides are handled so that
-//!   no request header outside the key can change what another client receives.
+//! - **Safety**: `Authorization`, cookies, `Set-Cookie`, `private` and method overrides are
+//!   handled so that no request header outside the key can change what another client receives.
+//! - **Bounded**: every wait on the service has a timeout (the response head, and the body
+//!   between chunks), and the bytes recordings hold share the cache's byte bound and the layer's
+//!   budget, across all requests at once.
 //! - **Purge** by key, URL or tag ([`Purger`]); `Age` and `X-Cache` on the way out.
 //!
 //! ```

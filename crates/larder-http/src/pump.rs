@@ -68,9 +68,11 @@ where
             }
             None => {
                 recording.finish(Ok(()));
+                let turn = job.turn(recording.total()).await;
                 if let Some(body) = recording.body_to_store() {
                     job.store(body).await;
                 }
+                drop(turn);
                 return;
             }
         }

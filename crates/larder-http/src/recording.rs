@@ -380,6 +380,11 @@ impl Recording {
         Poll::Ready(Room::Go)
     }
 
+    /// The body's length so far.
+    pub fn total(&self) -> usize {
+        self.state.lock().total
+    }
+
     /// The whole body, when it ended cleanly, was kept whole, and nothing superseded it.
     pub fn body_to_store(&self) -> Option<Bytes> {
         let s = self.state.lock();

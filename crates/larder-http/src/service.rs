@@ -46,7 +46,7 @@ pub(crate) struct Shared {
     pub recordings: Arc<Recordings>,
     pub budget: Arc<Budget>,
     pub counters: Arc<Counters>,
-    /// Bytes of bodies being encoded for the remote store at once (see `write::StoreJob`).
+    /// Bytes of bodies being stored at once (see `write::StoreJob::turn`).
     pub store_gate: Arc<tokio::sync::Semaphore>,
 }
 

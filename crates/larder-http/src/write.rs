@@ -29,24 +29,25 @@ pub(crate) struct StoreJob {
 }
 
 impl StoreJob {
+    /// Waits for this body's turn to be stored.
+    ///
+    /// Storing copies the body where no budget holds the copies: into one piece, and for a
+    /// remote store into the encoded envelope and the store client's command. Large bodies take
+    /// turns, so those copies stay within one store gate (the largest body stored, at least
+    /// 1 MiB) across all fills, instead of one set per fill finishing at once. The turn is taken
+    /// before the body is put in one piece, so a fill waiting for it holds only its recording,
+    /// which the budgets count. Small bodies take few permits and rarely wait.
+    pub async fn turn(&self, len: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let want = len.clamp(1, crate::service::gate_permits(self.shared.config.max_body));
+        self.shared
+            .store_gate
+            .clone()
+            .acquire_many_owned(u32::try_from(want).unwrap_or(u32::MAX))
+            .await
+            .ok()
+    }
+
     pub async fn store(self, body: Bytes) {
-        // Writing to a remote store makes copies of the body (the encoded envelope, the
-        // client's command buffer) that no budget holds; large bodies take turns so that those
-        // copies stay within one store gate (the largest body stored) across all fills, instead
-        // of one set per concurrent fill.
-        let _turn = match self.shared.cache.remote_name() {
-            Some(_) => {
-                let want = body
-                    .len()
-                    .clamp(1, crate::service::gate_permits(self.shared.config.max_body));
-                self.shared
-                    .store_gate
-                    .acquire_many(u32::try_from(want).unwrap_or(u32::MAX))
-                    .await
-                    .ok()
-            }
-            None => None,
-        };
         let cfg = &self.shared.config;
         let mut headers = self.headers;
         if !headers.contains_key(header::DATE) {

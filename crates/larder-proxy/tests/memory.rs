@@ -17,18 +17,20 @@ const BODY: usize = 5 << 20;
 const BOUND_MIB: u64 = 64;
 /// What the proxy may hold beyond its memory bound, and why it is fixed for a given number of
 /// connections:
-/// - its binary, runtime and allocator: about 16 MiB at rest (a debug build);
+/// - its binary, runtime and allocator: about 16 MiB at rest (a debug build; 6 MiB in release);
 /// - per connection at most 160 KiB: a 32 KiB streaming window and one 32 KiB chunk past it,
 ///   the upstream connection's 32 KiB read buffer, and a 64 KiB write queue to the client;
 ///   200 × 160 KiB ≈ 31 MiB;
-/// - the one copy a fill makes of its body when it is stored, momentarily, for the fills that
-///   finish together: at most the bytes recordings hold, half the bound, 32 MiB.
+/// - the copy a fill makes of its body to store it: one large body at a time (the store gate),
+///   at most 8 MiB;
+/// - and room for the allocator's fragmentation (glibc keeps freed chunks in per-thread
+///   arenas): 80 MiB in all.
 ///
 /// Measured peaks are in TESTING.md.
 const OVERHEAD_MIB: u64 = 80;
-/// Over a remote store, the copies a store makes to write a body (the encode buffer as it grows,
-/// the compressor's output, the envelope): at most three of the largest body stored (8 MiB),
-/// since large bodies take turns at the store gate.
+/// Over a remote store, the copies a write makes besides (the encode buffer as it grows, the
+/// compressor's output, the envelope): at most three of the largest body stored (8 MiB), one
+/// large body at a time.
 const REMOTE_COPIES_MIB: u64 = 24;
 
 /// An origin with a distinct 5 MB body at every `/big/<n>` (the same bytes, cheaply shared:

@@ -61,8 +61,9 @@ pub(crate) struct Config {
     pub heuristic_fraction: f64,
     pub heuristic_max: Duration,
     pub clock: Clock,
-    /// The host every key uses instead of the request's (a proxy in front of one origin).
-    pub fixed_host: Option<String>,
+    /// The host every key uses instead of the request's (a proxy in front of one origin), and
+    /// the `Host` value the service is sent.
+    pub fixed_host: Option<(String, http::HeaderValue)>,
     /// Request headers that vary every entry when present, sorted.
     pub keyed_headers: Vec<HeaderName>,
     pub cookies: CookieRules,
@@ -129,7 +130,7 @@ impl fmt::Debug for Config {
             .field("keep_stale", &self.keep_stale)
             .field("store_set_cookie", &self.store_set_cookie)
             .field("etag_from_body", &self.etag_from_body)
-            .field("fixed_host", &self.fixed_host)
+            .field("fixed_host", &self.fixed_host.as_ref().map(|h| &h.0))
             .field("keyed_headers", &self.keyed_headers)
             .field("cookies", &self.cookies)
             .field("body_idle_timeout", &self.body_idle_timeout)

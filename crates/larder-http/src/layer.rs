@@ -253,7 +253,8 @@ impl CacheLayer {
     /// # let _ = layer;
     /// ```
     pub fn fixed_host(self, host: &str) -> Self {
-        let host = crate::host::normalize(host, None);
+        let host = crate::host::normalize(host, None)
+            .and_then(|h| Some((h.clone(), http::HeaderValue::from_str(&h).ok()?)));
         if host.is_none() {
             tracing::warn!("larder-http: fixed_host is not host[:port]; ignored");
         }

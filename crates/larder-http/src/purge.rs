@@ -63,7 +63,7 @@ impl Purger {
         let uri: http::Uri = url.parse().map_err(|_| invalid())?;
         let config = &self.shared.config;
         let host = match (&config.fixed_host, uri.authority()) {
-            (Some(fixed), _) => fixed.clone(),
+            (Some((fixed, _)), _) => fixed.clone(),
             (None, Some(auth)) => {
                 crate::host::normalize(auth.as_str(), uri.scheme_str()).ok_or_else(invalid)?
             }

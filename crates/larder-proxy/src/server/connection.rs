@@ -9,13 +9,19 @@
 //!   timeout, the client stopped reading (or nothing is coming) and the connection is closed;
 //! - *waiting for the service*: bounded by the service's own timeouts, not here;
 //! - *idle*: nothing in flight and no traffic for the idle timeout: closed gracefully.
+//!
+//! The watch costs a request almost nothing: bytes crossing the socket only set a flag (no clock
+//! is read per read or write), the timer is moved only when a head begins, and the watch looks at
+//! the flag when its timer fires. So a quiet connection is judged idle (or stuck) between one and
+//! two idle timeouts after its last byte; the header-read timeout is exact.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -26,7 +32,7 @@ use hyper_util::server::conn::auto;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -66,42 +72,66 @@ pub(super) async fn serve<S, B>(
         .max_header_list_size(u32::try_from(limits.max_buffer).unwrap_or(u32::MAX));
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    let stop = async move {
+        while stopping.changed().await.is_ok() {
+            if *stopping.borrow() {
+                return;
+            }
+        }
+    };
+    tokio::pin!(stop);
+    // One timer, armed for the earliest moment the phase could change, and moved earlier only
+    // when that moment comes earlier (a head begins): a busy connection costs no timer work per
+    // request. Every change of phase happens while hyper polls the connection (its reads and
+    // writes, the service calls and bodies it drives), so the deadline is read again after each
+    // poll, without a wake-up of its own.
+    let far = Instant::now() + Duration::from_secs(365 * 86_400);
+    let timer = tokio::time::sleep_until(far);
+    tokio::pin!(timer);
+    let mut armed = far;
     let mut draining = false;
-    loop {
-        let deadline = activity.deadline(limits);
-        tokio::select! {
-            // A change of phase (a head begins, a request starts or ends) moves the deadline.
-            () = activity.changed.notified() => {}
-            result = conn.as_mut() => {
+    std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
-                return;
+                return Poll::Ready(());
             }
-            () = sleep_until(deadline) => match activity.phase(limits) {
+            if !draining && stop.as_mut().poll(cx).is_ready() {
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+                continue;
+            }
+            let deadline = activity.deadline(limits).unwrap_or(far);
+            if deadline < armed {
+                timer.as_mut().reset(deadline);
+                armed = deadline;
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            activity.look();
+            match activity.phase(limits) {
                 // Dropping the connection closes the socket: a client this slow gets no goodbye.
-                Phase::SlowHead | Phase::Stuck => return,
+                Phase::SlowHead | Phase::Stuck => return Poll::Ready(()),
                 Phase::Idle if !draining => {
                     conn.as_mut().graceful_shutdown();
                     draining = true;
                 }
                 _ => {}
-            },
-            changed = stopping.changed(), if !draining => {
-                if changed.is_err() || *stopping.borrow() {
-                    conn.as_mut().graceful_shutdown();
-                    draining = true;
-                }
             }
+            // Not yet (traffic moved the deadline on), or draining: look again later, never in
+            // a tight loop.
+            let next = activity
+                .deadline(limits)
+                .unwrap_or(far)
+                .max(Instant::now() + Duration::from_millis(100));
+            timer.as_mut().reset(next);
+            armed = next;
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+    })
+    .await;
 }
 
 /// What a connection is doing, judged at one moment.
@@ -117,29 +147,30 @@ enum Phase {
     Busy,
 }
 
-/// The connection's traffic and requests, in milliseconds since it opened (0 = never / none).
+/// The connection's traffic and requests; instants in milliseconds since it opened.
 struct Activity {
     opened: Instant,
-    last_io: AtomicU64,
-    /// When the bytes of a head began to arrive with nothing in flight, plus one.
+    /// Set when bytes cross the socket or a response ends; the watch clears it when it looks.
+    moved: AtomicBool,
+    /// When the watch last saw the connection move (only the watch writes it).
+    quiet_since: AtomicU64,
+    /// When the bytes of a head began to arrive with nothing in flight, plus one (0: none).
     head_started: AtomicU64,
     /// Requests whose service call began and whose response has not ended.
     in_flight: AtomicUsize,
     /// Responses whose body is out.
     sending: AtomicUsize,
-    /// Told of every change of phase, so the watch re-reads its deadline.
-    changed: Notify,
 }
 
 impl Activity {
     fn new() -> Self {
         Self {
             opened: Instant::now(),
-            last_io: AtomicU64::new(0),
+            moved: AtomicBool::new(false),
+            quiet_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             sending: AtomicUsize::new(0),
-            changed: Notify::new(),
         }
     }
 
@@ -148,37 +179,36 @@ impl Activity {
     }
 
     fn at(&self, ms: u64) -> Instant {
-        self.opened + std::time::Duration::from_millis(ms)
+        self.opened + Duration::from_millis(ms)
     }
 
     fn read(&self) {
-        let now = self.now();
-        self.last_io.store(now, Relaxed);
+        self.moved.store(true, Relaxed);
         if self.in_flight.load(Relaxed) == 0 && self.head_started.load(Relaxed) == 0 {
-            self.head_started.store(now + 1, Relaxed);
-            self.changed.notify_one();
+            // Once per request: the one clock read on a request's path.
+            self.head_started.store(self.now() + 1, Relaxed);
         }
     }
 
     fn wrote(&self) {
-        self.last_io.store(self.now(), Relaxed);
+        self.moved.store(true, Relaxed);
     }
 
     fn request_started(&self) {
         self.in_flight.fetch_add(1, Relaxed);
         self.head_started.store(0, Relaxed);
-        self.changed.notify_one();
-    }
-
-    fn sending_started(&self) {
-        self.sending.fetch_add(1, Relaxed);
-        self.changed.notify_one();
     }
 
     fn request_ended(&self) {
-        self.last_io.store(self.now(), Relaxed);
+        self.moved.store(true, Relaxed);
         self.in_flight.fetch_sub(1, Relaxed);
-        self.changed.notify_one();
+    }
+
+    /// The watch's look: traffic since the last look means quiet only from now.
+    fn look(&self) {
+        if self.moved.swap(false, Relaxed) {
+            self.quiet_since.store(self.now(), Relaxed);
+        }
     }
 
     /// The next moment the phase could change for lack of activity; `None` while the service
@@ -186,24 +216,25 @@ impl Activity {
     fn deadline(&self, limits: &Limits) -> Option<Instant> {
         let head = self.head_started.load(Relaxed);
         if head != 0 {
-            let until = head - 1 + limits.header_read_timeout.as_millis() as u64;
-            return Some(self.at(until));
+            return Some(self.at(head - 1 + limits.header_read_timeout.as_millis() as u64));
         }
         let waiting = self.in_flight.load(Relaxed) > 0 && self.sending.load(Relaxed) == 0;
         if waiting {
             return None;
         }
-        let idle = self.last_io.load(Relaxed) + limits.idle_timeout.as_millis() as u64;
+        let idle = self.quiet_since.load(Relaxed) + limits.idle_timeout.as_millis() as u64;
         Some(self.at(idle))
     }
 
+    /// The phase as of the last [`look`](Self::look).
     fn phase(&self, limits: &Limits) -> Phase {
         let now = self.now();
         let head = self.head_started.load(Relaxed);
         if head != 0 && now >= head - 1 + limits.header_read_timeout.as_millis() as u64 {
             return Phase::SlowHead;
         }
-        let quiet = now >= self.last_io.load(Relaxed) + limits.idle_timeout.as_millis() as u64;
+        let quiet = !self.moved.load(Relaxed)
+            && now >= self.quiet_since.load(Relaxed) + limits.idle_timeout.as_millis() as u64;
         if !quiet || head != 0 {
             return Phase::Busy;
         }
@@ -289,21 +320,26 @@ struct Tracked<S> {
     activity: Arc<Activity>,
 }
 
-/// A request in flight; its drop ends it.
-struct InFlight(Arc<Activity>);
+/// A request in flight, and once its body is out, a response sending; its drop ends both.
+struct InFlight {
+    activity: Arc<Activity>,
+    sending: bool,
+}
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.request_ended();
+impl InFlight {
+    fn sending(mut self) -> Self {
+        self.activity.sending.fetch_add(1, Relaxed);
+        self.sending = true;
+        self
     }
 }
 
-/// A response body that is out; its drop (or end) stops counting it as sending.
-struct Sending(Arc<Activity>);
-
-impl Drop for Sending {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.sending.fetch_sub(1, Relaxed);
+        if self.sending {
+            self.activity.sending.fetch_sub(1, Relaxed);
+        }
+        self.activity.request_ended();
     }
 }
 
@@ -317,22 +353,41 @@ where
 {
     type Response = Response<TrackedBody<B>>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = TrackedCall<tower::util::Oneshot<S, Request<Incoming>>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.activity.request_started();
-        let in_flight = InFlight(self.activity.clone());
-        let activity = self.activity.clone();
-        let call = self.inner.clone().oneshot(req);
-        Box::pin(async move {
-            let response = call.await.map_err(Into::into)?;
-            activity.sending_started();
-            let sending = Sending(activity);
-            Ok(response.map(|body| TrackedBody {
-                body,
-                guards: Some((in_flight, sending)),
-            }))
-        })
+        TrackedCall {
+            call: self.inner.clone().oneshot(req),
+            in_flight: Some(InFlight {
+                activity: self.activity.clone(),
+                sending: false,
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// The service's future, handing the request's guard to the response body.
+    struct TrackedCall<F> {
+        #[pin]
+        call: F,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<F, B, E> Future for TrackedCall<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<TrackedBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.call.poll(cx)).map_err(Into::into)?;
+        let guard = this.in_flight.take().map(InFlight::sending);
+        Poll::Ready(Ok(response.map(|body| TrackedBody { body, guard })))
     }
 }
 
@@ -341,7 +396,7 @@ pin_project! {
     struct TrackedBody<B> {
         #[pin]
         body: B,
-        guards: Option<(InFlight, Sending)>,
+        guard: Option<InFlight>,
     }
 }
 
@@ -360,7 +415,7 @@ where
         let this = self.project();
         let frame = this.body.poll_frame(cx);
         if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
-            this.guards.take();
+            this.guard.take();
         }
         frame.map_err(Into::into)
     }
@@ -392,27 +447,35 @@ mod tests {
     async fn phases_follow_the_traffic() {
         let a = Activity::new();
         let l = limits();
+        a.look();
         assert_eq!(a.phase(&l), Phase::Busy, "just opened");
         tokio::time::advance(Duration::from_millis(301)).await;
+        a.look();
         assert_eq!(a.phase(&l), Phase::Idle, "opened and never spoke");
 
         a.read();
         assert_eq!(a.deadline(&l), Some(a.at(a.now() + 100)));
         tokio::time::advance(Duration::from_millis(101)).await;
+        a.look();
         assert_eq!(a.phase(&l), Phase::SlowHead);
 
         a.request_started();
         assert_eq!(a.deadline(&l), None, "the service's time is its own");
         tokio::time::advance(Duration::from_secs(3600)).await;
+        a.look();
         assert_eq!(a.phase(&l), Phase::Busy);
 
         a.sending.fetch_add(1, Relaxed);
         a.wrote();
+        a.look();
+        assert_eq!(a.phase(&l), Phase::Busy, "bytes just moved");
         tokio::time::advance(Duration::from_millis(301)).await;
+        a.look();
         assert_eq!(a.phase(&l), Phase::Stuck, "the client stopped reading");
         a.sending.fetch_sub(1, Relaxed);
         a.request_ended();
         a.read();
+        a.look();
         assert_eq!(
             a.phase(&l),
             Phase::Busy,

@@ -29,26 +29,25 @@ pub(crate) enum Role {
 
 impl Recordings {
     pub fn join_or_lead(self: &Arc<Self>, key: &str, limits: Limits) -> Role {
-        self.take(key, limits, true)
+        match self.register(key, limits) {
+            Ok(guard) => Role::Lead(guard),
+            Err(in_flight) => Role::Follow(in_flight),
+        }
     }
 
     /// Leads a fetch for `key` that later requests may join, or, when one is in flight already,
     /// fetches alone without joining it (a `no-cache` request wants a response the origin makes
     /// for it, not one that was on its way before it came).
     pub fn lead_or_detach(self: &Arc<Self>, key: &str, limits: Limits) -> LeadGuard {
-        match self.take(key, limits, false) {
-            Role::Lead(guard) => guard,
-            Role::Follow(_) => Self::detached(limits),
-        }
+        self.register(key, limits)
+            .unwrap_or_else(|_| Self::detached(limits))
     }
 
-    fn take(self: &Arc<Self>, key: &str, limits: Limits, join: bool) -> Role {
+    /// Registers a new recording for `key` and leads it, or returns the one in flight.
+    fn register(self: &Arc<Self>, key: &str, limits: Limits) -> Result<LeadGuard, Arc<Recording>> {
         let mut map = self.map.lock();
         if let Some(e) = map.get(key) {
-            if join {
-                return Role::Follow(e.recording.clone());
-            }
-            return Role::Lead(Self::detached(limits));
+            return Err(e.recording.clone());
         }
         let recording = Recording::new(limits);
         map.insert(
@@ -58,7 +57,7 @@ impl Recordings {
                 tags: Vec::new(),
             },
         );
-        Role::Lead(LeadGuard {
+        Ok(LeadGuard {
             registry: Some(self.clone()),
             key: key.to_owned(),
             recording,

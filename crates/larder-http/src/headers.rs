@@ -19,13 +19,7 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// The header map to store: without hop-by-hop fields, the fields `Connection` names, and the
 /// extra fields a qualified `private`/`no-cache` named.
 pub(crate) fn storable(headers: &HeaderMap, strip: &[String]) -> HeaderMap {
-    let connection_named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .collect();
+    let connection_named = connection_named(headers);
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let n = name.as_str();
@@ -38,6 +32,44 @@ pub(crate) fn storable(headers: &HeaderMap, strip: &[String]) -> HeaderMap {
         out.append(name.clone(), value.clone());
     }
     out
+}
+
+/// The field names a `Connection` header lists, lower-case.
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Removes the hop-by-hop fields and the fields `Connection` names (RFC 9110 §7.6.1), as a proxy
+/// must before forwarding a message either way.
+///
+/// ```
+/// let mut h = http::HeaderMap::new();
+/// h.insert("connection", "x-trace".parse().unwrap());
+/// h.insert("x-trace", "1".parse().unwrap());
+/// h.insert("keep-alive", "5".parse().unwrap());
+/// h.insert("content-type", "text/plain".parse().unwrap());
+/// larder_http::remove_hop_by_hop(&mut h);
+/// assert_eq!(h.len(), 1);
+/// ```
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_named(headers) {
+        headers.remove(name.as_str());
+    }
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop {
+        headers.remove(name);
+    }
 }
 
 /// The purge tags a response carries in `tag_header` (space- or comma-separated).
@@ -121,6 +153,19 @@ mod tests {
         let out = storable(&h, &["x-secret".into()]);
         assert_eq!(out.len(), 1);
         assert!(out.contains_key("content-type"));
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_those_connection_names_go() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "x-a, , keep-alive".parse().unwrap());
+        h.insert("x-a", "1".parse().unwrap());
+        h.insert("keep-alive", "5".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert("x-b", "2".parse().unwrap());
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-b"));
     }
 
     #[test]

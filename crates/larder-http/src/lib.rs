@@ -79,7 +79,7 @@ mod write;
 pub use body::{BoxError, CacheBody};
 pub use config::Mode;
 pub use future::ResponseFuture;
-pub use headers::CacheStatus;
+pub use headers::{CacheStatus, remove_hop_by_hop};
 pub use layer::CacheLayer;
 pub use purge::{PurgeError, Purger};
 pub use recording::BodyError;

@@ -3,110 +3,17 @@
 //! a fill, recordings stay within their budget and the cache's bound, and a fill nobody reads any
 //! more stops downloading.
 
+mod feeding;
+
 use std::convert::Infallible;
-use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use bytes::Bytes;
+use feeding::*;
 use http::{Request, Response};
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
-use larder_http::{CacheBody, CacheLayer, CacheService};
-use tokio::sync::mpsc;
+use http_body_util::BodyExt;
+use larder_http::CacheLayer;
 use tower::{Service, ServiceExt};
-
-type Chunk = Result<Bytes, io::Error>;
-
-/// An origin whose bodies the test feeds chunk by chunk (or not at all: a stall).
-#[derive(Clone, Default)]
-struct Feeds {
-    senders: Arc<Mutex<Vec<mpsc::UnboundedSender<Chunk>>>>,
-    calls: Arc<AtomicUsize>,
-}
-
-impl Feeds {
-    fn send(&self, call: usize, chunk: Bytes) {
-        let _ = self.senders.lock().unwrap()[call].send(Ok(chunk));
-    }
-
-    fn end(&self, call: usize) {
-        let (tx, _) = mpsc::unbounded_channel();
-        self.senders.lock().unwrap()[call] = tx;
-    }
-
-    /// Whether the layer has let go of call `call`'s body (stopped downloading it).
-    fn dropped(&self, call: usize) -> bool {
-        self.senders.lock().unwrap()[call].is_closed()
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-type Origin = tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
-
-fn origin(
-    feeds: Feeds,
-    head_delay: Duration,
-    headers: &'static [(&'static str, &'static str)],
-) -> Origin {
-    tower::util::BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
-        let feeds = feeds.clone();
-        async move {
-            feeds.calls.fetch_add(1, Ordering::SeqCst);
-            let (tx, rx) = mpsc::unbounded_channel::<Chunk>();
-            feeds.senders.lock().unwrap().push(tx);
-            tokio::time::sleep(head_delay).await;
-            let stream = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|c| (c.map(Frame::data), rx))
-            });
-            let mut b = Response::builder();
-            for (n, v) in headers {
-                b = b.header(*n, *v);
-            }
-            Ok::<_, Infallible>(b.body(Body::new(StreamBody::new(stream))).unwrap())
-        }
-    }))
-}
-
-const CACHEABLE: &[(&str, &str)] = &[("cache-control", "max-age=60")];
-
-fn service(layer: &CacheLayer, feeds: &Feeds, head_delay: Duration) -> CacheService<Origin> {
-    tower::Layer::layer(layer, origin(feeds.clone(), head_delay, CACHEABLE))
-}
-
-async fn call_with(
-    svc: &mut CacheService<Origin>,
-    headers: &[(&str, &str)],
-) -> Response<CacheBody<Body>> {
-    let mut req = Request::get("http://s.test/stream");
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    svc.ready()
-        .await
-        .unwrap()
-        .call(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap()
-}
-
-async fn call(svc: &mut CacheService<Origin>) -> Response<CacheBody<Body>> {
-    call_with(svc, &[]).await
-}
-
-/// The whole body, or its error; at most 5 s (a liveness bound, not a speed check).
-async fn rest(body: CacheBody<Body>) -> Result<Bytes, String> {
-    tokio::time::timeout(Duration::from_secs(5), body.collect())
-        .await
-        .expect("the body ends in time")
-        .map(|c| c.to_bytes())
-        .map_err(|e| e.to_string())
-}
 
 #[tokio::test]
 async fn a_stalled_body_is_cut_for_every_reader_and_the_next_request_fetches_afresh() {

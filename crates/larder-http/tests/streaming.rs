@@ -2,128 +2,18 @@
 //! arriving meanwhile read the same recording, and only bodies that end cleanly within the cap
 //! are stored.
 
-use std::convert::Infallible;
-use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod feeding;
+
 use std::time::Duration;
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
-use larder_http::{CacheBody, CacheLayer, CacheService};
-use tokio::sync::mpsc;
-use tower::{Service, ServiceExt};
-
-type Chunk = Result<Bytes, io::Error>;
-
-/// An origin whose bodies the test feeds chunk by chunk.
-#[derive(Clone, Default)]
-struct Feeds {
-    senders: Arc<Mutex<Vec<mpsc::UnboundedSender<Chunk>>>>,
-    calls: Arc<AtomicUsize>,
-}
-
-impl Feeds {
-    fn send(&self, call: usize, chunk: &'static str) {
-        let senders = self.senders.lock().unwrap();
-        senders[call]
-            .send(Ok(Bytes::from_static(chunk.as_bytes())))
-            .unwrap();
-    }
-
-    fn fail(&self, call: usize) {
-        let senders = self.senders.lock().unwrap();
-        senders[call]
-            .send(Err(io::Error::other("upstream reset")))
-            .unwrap();
-    }
-
-    fn end(&self, call: usize) {
-        let (tx, _) = mpsc::unbounded_channel();
-        self.senders.lock().unwrap()[call] = tx;
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-type Origin = tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
-
-fn streaming_origin(
-    feeds: Feeds,
-    head_delay: Duration,
-    headers: &'static [(&'static str, &'static str)],
-) -> Origin {
-    tower::util::BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
-        let feeds = feeds.clone();
-        async move {
-            feeds.calls.fetch_add(1, Ordering::SeqCst);
-            let (tx, rx) = mpsc::unbounded_channel::<Chunk>();
-            feeds.senders.lock().unwrap().push(tx);
-            tokio::time::sleep(head_delay).await;
-            let stream = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|c| (c.map(Frame::data), rx))
-            });
-            let mut b = Response::builder();
-            for (n, v) in headers {
-                b = b.header(*n, *v);
-            }
-            Ok::<_, Infallible>(b.body(Body::new(StreamBody::new(stream))).unwrap())
-        }
-    }))
-}
-
-const CACHEABLE: &[(&str, &str)] = &[("cache-control", "max-age=60")];
-
-fn service(layer: CacheLayer, feeds: &Feeds, head_delay: Duration) -> CacheService<Origin> {
-    tower::Layer::layer(
-        &layer,
-        streaming_origin(feeds.clone(), head_delay, CACHEABLE),
-    )
-}
-
-async fn call(svc: &mut CacheService<Origin>) -> Response<CacheBody<Body>> {
-    svc.ready()
-        .await
-        .unwrap()
-        .call(
-            Request::get("http://s.test/stream")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap()
-}
-
-/// The next data chunk, waiting at most 5 s (a liveness bound, not a speed check).
-async fn next_chunk(body: &mut CacheBody<Body>) -> Option<Result<Bytes, String>> {
-    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
-        .await
-        .expect("a chunk in time")?;
-    Some(
-        frame
-            .map(|f| f.into_data().unwrap())
-            .map_err(|e| e.to_string()),
-    )
-}
-
-async fn rest(body: CacheBody<Body>) -> Result<Bytes, String> {
-    tokio::time::timeout(Duration::from_secs(5), body.collect())
-        .await
-        .expect("the body ends in time")
-        .map(|c| c.to_bytes())
-        .map_err(|e| e.to_string())
-}
+use feeding::*;
+use larder_http::CacheLayer;
 
 #[tokio::test]
 async fn chunks_reach_the_first_client_and_a_joining_client_as_they_are_produced() {
     let feeds = Feeds::default();
     let mut svc = service(
-        CacheLayer::shared(larder::Cache::new()),
+        &CacheLayer::shared(larder::Cache::new()),
         &feeds,
         Duration::ZERO,
     );
@@ -167,7 +57,7 @@ async fn chunks_reach_the_first_client_and_a_joining_client_as_they_are_produced
 async fn concurrent_misses_make_one_service_call() {
     let feeds = Feeds::default();
     let svc = service(
-        CacheLayer::shared(larder::Cache::new()),
+        &CacheLayer::shared(larder::Cache::new()),
         &feeds,
         Duration::from_millis(100),
     );
@@ -198,7 +88,7 @@ async fn concurrent_misses_make_one_service_call() {
 async fn a_failing_body_fails_its_readers_and_is_not_stored() {
     let feeds = Feeds::default();
     let mut svc = service(
-        CacheLayer::shared(larder::Cache::new()),
+        &CacheLayer::shared(larder::Cache::new()),
         &feeds,
         Duration::ZERO,
     );
@@ -225,7 +115,7 @@ async fn a_failing_body_fails_its_readers_and_is_not_stored() {
 async fn a_body_past_the_cap_streams_through_whole_but_is_not_stored() {
     let feeds = Feeds::default();
     let layer = CacheLayer::shared(larder::Cache::new()).max_body_bytes(8);
-    let mut svc = service(layer, &feeds, Duration::ZERO);
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
     let first = call(&mut svc).await.into_body();
     let joined = call(&mut svc).await.into_body();
     for c in ["12345", "67890", "abcde"] {
@@ -252,7 +142,7 @@ async fn a_declared_length_past_the_cap_is_passed_through_unrecorded() {
     static HEADERS: &[(&str, &str)] = &[("cache-control", "max-age=60"), ("content-length", "10")];
     let mut svc = tower::Layer::layer(
         &layer,
-        streaming_origin(feeds.clone(), Duration::ZERO, HEADERS),
+        feeding_origin(feeds.clone(), Duration::ZERO, HEADERS),
     );
     let first = call(&mut svc).await.into_body();
     feeds.send(0, "0123456789");
@@ -266,7 +156,7 @@ async fn a_declared_length_past_the_cap_is_passed_through_unrecorded() {
 async fn a_client_that_hangs_up_stops_nobody_else_and_the_body_is_still_stored() {
     let feeds = Feeds::default();
     let mut svc = service(
-        CacheLayer::shared(larder::Cache::new()),
+        &CacheLayer::shared(larder::Cache::new()),
         &feeds,
         Duration::ZERO,
     );
@@ -287,7 +177,7 @@ async fn a_client_that_hangs_up_stops_nobody_else_and_the_body_is_still_stored()
 async fn a_leader_cancelled_before_its_response_hands_over_to_the_next_request() {
     let feeds = Feeds::default();
     let svc = service(
-        CacheLayer::shared(larder::Cache::new()),
+        &CacheLayer::shared(larder::Cache::new()),
         &feeds,
         Duration::from_millis(200),
     );
@@ -316,7 +206,7 @@ async fn a_response_that_needs_validation_is_not_shared_with_waiting_requests() 
     let layer = CacheLayer::shared(larder::Cache::new());
     let mut svc = tower::Layer::layer(
         &layer,
-        streaming_origin(feeds.clone(), Duration::ZERO, HEADERS),
+        feeding_origin(feeds.clone(), Duration::ZERO, HEADERS),
     );
     let first = call(&mut svc).await.into_body();
     let mut second_svc = svc.clone();

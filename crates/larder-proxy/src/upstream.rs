@@ -13,13 +13,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use larder_http::remove_hop_by_hop;
 use pin_project_lite::pin_project;
 use tower_http::timeout::TimeoutBody;
 
@@ -152,7 +153,7 @@ impl Upstream {
         parts.version = Version::HTTP_11;
         let has_body = !body.is_end_stream();
         let exact = body.size_hint().exact();
-        strip_hop_by_hop(&mut parts.headers);
+        remove_hop_by_hop(&mut parts.headers);
         parts.headers.insert(header::HOST, self.host.clone());
         if has_body && exact.is_none() && !parts.headers.contains_key(header::CONTENT_LENGTH) {
             // hyper's client sends no body for a GET, HEAD or CONNECT without framing headers;
@@ -171,7 +172,7 @@ impl Upstream {
         match tokio::time::timeout(self.timeouts.response, sent).await {
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
+                remove_hop_by_hop(&mut parts.headers);
                 let body = TimeoutBody::new(self.timeouts.body_idle, body)
                     .map_err(|e| -> BoxError { e })
                     .boxed_unsync();
@@ -239,34 +240,6 @@ impl Body for WatchedBody {
     }
 }
 
-/// Removes the hop-by-hop fields and those `Connection` names (RFC 9110 §7.6.1).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .collect();
-    for n in named {
-        headers.remove(n.as_str());
-    }
-    for n in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(n);
-    }
-}
-
 fn error(status: StatusCode, msg: &'static str) -> Response<UpstreamBody> {
     let body = Full::new(Bytes::from_static(msg.as_bytes()))
         .map_err(|never| match never {})
@@ -294,18 +267,5 @@ mod tests {
         ));
         let u = Upstream::new(&"http://a.test:81/ignored".parse().unwrap(), t).unwrap();
         assert_eq!(u.authority(), "a.test:81");
-    }
-
-    #[test]
-    fn hop_by_hop_fields_and_those_connection_names_go() {
-        let mut h = HeaderMap::new();
-        h.insert("connection", "x-a, , keep-alive".parse().unwrap());
-        h.insert("x-a", "1".parse().unwrap());
-        h.insert("keep-alive", "5".parse().unwrap());
-        h.insert("te", "trailers".parse().unwrap());
-        h.insert("x-b", "2".parse().unwrap());
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("x-b"));
     }
 }

@@ -237,3 +237,33 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, 
         .unwrap_or_default();
     (parts.status.as_u16(), parts.headers, body)
 }
+
+/// A GET's headers and its body (or the error that cut it).
+pub async fn get_body(url: &str) -> (http::HeaderMap, Result<Bytes, String>) {
+    let resp = request(url).await;
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string());
+    (parts.headers, body)
+}
+
+/// A GET's headers, without waiting for its body.
+pub async fn get_head(url: &str) -> http::HeaderMap {
+    request(url).await.into_parts().0.headers
+}
+
+async fn request(url: &str) -> Response<Incoming> {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
+    client
+        .request(
+            Request::get(url)
+                .body(http_body_util::Empty::new())
+                .unwrap(),
+        )
+        .await
+        .expect("a response")
+}

@@ -8,6 +8,7 @@ use http::HeaderName;
 
 use crate::cookies::CookieRules;
 use crate::key::KeyFn;
+use crate::rule::{QueryKey, Rule};
 
 /// Request headers that origins commonly reflect into responses (absolute links, redirects) and
 /// that therefore key an entry by default: a request carrying one of them is served only the
@@ -53,6 +54,8 @@ pub(crate) struct Config {
     pub namespace: Arc<str>,
     pub key_fn: Option<KeyFn>,
     pub status_header: Option<HeaderName>,
+    /// This cache's name in `Cache-Status` (RFC 9211); `None` leaves the field alone.
+    pub cache_status: Option<Arc<str>>,
     pub tag_header: Option<HeaderName>,
     pub max_body: usize,
     pub keep_stale: Duration,
@@ -75,6 +78,27 @@ pub(crate) struct Config {
     pub recording_budget: u64,
     /// A recording whose clients all left is finished (and stored) only up to this size.
     pub finish_unread_below: u64,
+    /// Entries are tagged with their path's first this many segments, for purges by prefix.
+    pub prefix_purge_depth: usize,
+    /// The layer's rules, in order; each request gets the first match's settings (see
+    /// `Config::with_rule`).
+    pub rules: Arc<[Rule]>,
+    /// The settings below come from the matched rule; a layer without one has the defaults.
+    pub rule: Option<Arc<str>>,
+    /// The statuses `Mode::Application`'s ttl applies to; `None` for every heuristically
+    /// cacheable one (RFC 9110 §15.1).
+    pub ttl_statuses: Option<Vec<u16>>,
+    /// The rule's ttl wins over the origin's freshness and its `no-store`/`private`/`no-cache`.
+    pub override_origin: bool,
+    /// The least stale-if-error and stale-while-revalidate windows, in seconds.
+    pub stale_if_error: u64,
+    pub stale_while_revalidate: u64,
+    pub query: QueryKey,
+    /// Request headers that vary every entry (as if each response's Vary named them), sorted.
+    pub vary: Vec<HeaderName>,
+    pub bypass: bool,
+    /// Path prefixes purged after a successful unsafe request (`{path}`: its own path).
+    pub invalidate: Vec<String>,
 }
 
 impl Config {
@@ -84,6 +108,7 @@ impl Config {
             namespace: Arc::from("http"),
             key_fn: None,
             status_header: Some(HeaderName::from_static("x-cache")),
+            cache_status: Some(Arc::from("larder")),
             tag_header: Some(HeaderName::from_static("surrogate-key")),
             max_body: 8 << 20,
             keep_stale: Duration::from_secs(600),
@@ -102,7 +127,39 @@ impl Config {
             response_timeout: Duration::from_secs(60),
             recording_budget: 64 << 20,
             finish_unread_below: 256 << 10,
+            prefix_purge_depth: 0,
+            rules: Arc::new([]),
+            rule: None,
+            ttl_statuses: None,
+            override_origin: false,
+            stale_if_error: 0,
+            stale_while_revalidate: 0,
+            query: QueryKey::All,
+            vary: Vec::new(),
+            bypass: false,
+            invalidate: Vec::new(),
         }
+    }
+
+    /// These settings as `rule` changes them: what a request the rule matches is served with.
+    pub fn with_rule(&self, rule: &Rule) -> Self {
+        let mut c = self.clone();
+        c.rule = Some(rule.source.clone());
+        if let Some(ttl) = rule.ttl {
+            c.mode = Mode::Application { ttl };
+            c.ttl_statuses = Some(rule.ttl_statuses());
+            c.override_origin = rule.override_origin;
+        }
+        c.stale_if_error = rule.stale.map_or(0, |d| d.as_secs());
+        c.stale_while_revalidate = rule.stale_while_revalidate.map_or(0, |d| d.as_secs());
+        c.query = rule.query.clone();
+        c.vary = rule.vary.clone();
+        c.cookies.keyed.extend(rule.key_cookies.iter().cloned());
+        c.cookies.keyed.sort_unstable();
+        c.cookies.keyed.dedup();
+        c.bypass = rule.bypass;
+        c.invalidate = rule.invalidate.clone();
+        c
     }
 
     pub fn shared() -> Self {
@@ -111,6 +168,16 @@ impl Config {
 
     pub fn application(ttl: Duration) -> Self {
         Self::new(Mode::Application { ttl })
+    }
+
+    /// Whether the request carries one of the inputs these settings key on (headers or
+    /// cookies).
+    pub fn has_keyed_inputs(&self, request: &http::HeaderMap) -> bool {
+        // One pass over the request's few fields, comparing names, costs less on every hit than
+        // hashing each keyed name for a lookup.
+        let keyed = &self.keyed_headers;
+        (!keyed.is_empty() && request.keys().any(|name| keyed.contains(name)))
+            || self.cookies.any_keyed(request)
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -137,6 +204,8 @@ impl fmt::Debug for Config {
             .field("response_timeout", &self.response_timeout)
             .field("recording_budget", &self.recording_budget)
             .field("finish_unread_below", &self.finish_unread_below)
+            .field("prefix_purge_depth", &self.prefix_purge_depth)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }

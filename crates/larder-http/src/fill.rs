@@ -19,8 +19,9 @@ use crate::body::{BoxError, CacheBody};
 use crate::budget::Hold;
 use crate::coalesce::{LeadGuard, Recordings, Role};
 use crate::conditional;
+use crate::config::Config;
 use crate::directives::CacheControl;
-use crate::headers::{self, CacheStatus};
+use crate::headers::{self, CacheStatus, Outcome};
 use crate::key;
 use crate::policy::{self, Credentials, Exchange, Plan, Verdict};
 use crate::recording::{Head, HeadNews, Recording};
@@ -39,13 +40,13 @@ struct Found {
     response: Option<Arc<CachedResponse>>,
 }
 
-async fn lookup(shared: &Shared, key: &str, headers: &HeaderMap) -> Found {
+async fn lookup(shared: &Shared, cfg: &Config, key: &str, headers: &HeaderMap) -> Found {
     let Ok(Some(stored)) = shared.cache.get::<Stored>(key).await else {
         return Found::default();
     };
     match &*stored {
         // A response stored for requests without keyed inputs is not this request's variant.
-        Stored::Response(_) if shared.has_keyed_inputs(headers) => Found::default(),
+        Stored::Response(_) if cfg.has_keyed_inputs(headers) => Found::default(),
         Stored::Response(r) => Found {
             index: None,
             response: Some(r.clone()),
@@ -65,8 +66,10 @@ async fn lookup(shared: &Shared, key: &str, headers: &HeaderMap) -> Found {
 }
 
 /// A cacheable request that the memory tier did not answer fresh.
+#[allow(clippy::too_many_arguments)] // one request's parts, each named
 pub(crate) fn respond<S, ReqB, ResB>(
     shared: Arc<Shared>,
+    cfg: Arc<Config>,
     rt: Handle,
     inner: S,
     parts: Parts,
@@ -83,13 +86,14 @@ where
     ResB::Error: Into<BoxError>,
 {
     Box::pin(async move {
-        let found = lookup(&shared, &key, &parts.headers).await;
-        let now = shared.config.now_ms();
-        let credentials = Credentials::of(&parts.headers, &shared.config);
+        let found = lookup(&shared, &cfg, &key, &parts.headers).await;
+        let now = cfg.now_ms();
+        let credentials = Credentials::of(&parts.headers, &cfg);
         let limits = shared.limits();
         let mut prior = None;
         let fill = Fill {
             shared: shared.clone(),
+            cfg: cfg.clone(),
             rt: rt.clone(),
             key: key.clone(),
             index: found.index,
@@ -119,7 +123,7 @@ where
             }
         }
         if request_cc.only_if_cached {
-            return Ok(gateway_timeout(&shared));
+            return Ok(gateway_timeout(&shared, "only-if-cached"));
         }
         fill.lead_or_follow(inner, parts, body, prior, !request_cc.no_cache)
             .await
@@ -128,15 +132,11 @@ where
 
 /// A response for which nothing is to be had in time: 504, for `only-if-cached` (§5.2.1.7) and
 /// for a fetch that got no head within the response timeout.
-fn gateway_timeout<B>(shared: &Shared) -> Response<CacheBody<B>> {
+fn gateway_timeout<B>(shared: &Shared, why: &'static str) -> Response<CacheBody<B>> {
     let mut response = Response::new(CacheBody::full(Bytes::new()));
     *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
-    headers::mark(
-        response.headers_mut(),
-        shared.status_header(),
-        CacheStatus::Miss,
-        None,
-    );
+    let outcome = Outcome::from(CacheStatus::Miss).detail(why);
+    headers::mark(response.headers_mut(), &shared.config, outcome);
     response
 }
 
@@ -153,6 +153,8 @@ enum Followed<B> {
 /// One fetch for the cache: the key it fills and what the cache held under it.
 struct Fill {
     shared: Arc<Shared>,
+    /// The settings for this request (its rule's).
+    cfg: Arc<Config>,
     rt: Handle,
     key: String,
     index: Option<VaryIndex>,
@@ -187,12 +189,14 @@ impl Fill {
         for _ in 0..3 {
             match self.shared.recordings.join_or_lead(&self.key, limits) {
                 Role::Lead(guard) => return self.fetch(inner, parts, body, prior, guard).await,
-                Role::Follow(recording) => match follow(&self.shared, &recording, &parts).await {
-                    Followed::Served(response) => return Ok(response),
-                    Followed::Alone => break,
-                    Followed::Retry => {}
-                    Followed::Failed => return Ok(self.no_response(prior.as_deref(), &parts)),
-                },
+                Role::Follow(recording) => {
+                    match follow(&self.shared, &self.cfg, &recording, &parts).await {
+                        Followed::Served(response) => return Ok(response),
+                        Followed::Alone => break,
+                        Followed::Retry => {}
+                        Followed::Failed => return Ok(self.no_response(prior.as_deref(), &parts)),
+                    }
+                }
             }
         }
         let guard = Recordings::detached(limits);
@@ -206,10 +210,13 @@ impl Fill {
         prior: Option<&CachedResponse>,
         client: &Parts,
     ) -> Response<CacheBody<B>> {
-        let now = self.shared.config.now_ms();
+        let now = self.cfg.now_ms();
         match prior.filter(|p| policy::may_serve_on_error(p, now)) {
-            Some(p) => serve(&self.shared, p, client, CacheStatus::Stale, now),
-            None => gateway_timeout(&self.shared),
+            Some(p) => {
+                let outcome = Outcome::from(CacheStatus::Stale).detail("response-timeout");
+                serve(&self.shared, p, client, outcome, now)
+            }
+            None => gateway_timeout(&self.shared, "response-timeout"),
         }
     }
 
@@ -235,7 +242,8 @@ impl Fill {
     {
         Box::pin(async move {
             let shared = self.shared.clone();
-            let cfg = &shared.config;
+            let cfg = self.cfg.clone();
+            let cfg = &*cfg;
             let client = parts.clone();
             let mut origin = parts;
             // A HEAD miss fetches the GET, so the full response can be stored for later GETs and
@@ -265,7 +273,7 @@ impl Fill {
                             &shared,
                             &p,
                             &client,
-                            CacheStatus::Stale,
+                            Outcome::from(CacheStatus::Stale).detail("origin-error"),
                             times.response_ms,
                         )),
                         None => Err(e),
@@ -280,7 +288,7 @@ impl Fill {
                         &shared,
                         &fresh,
                         &client,
-                        CacheStatus::Revalidated,
+                        Outcome::from(CacheStatus::Revalidated).fwd_status(head.status),
                         times.response_ms,
                     ));
                 }
@@ -291,13 +299,13 @@ impl Fill {
                         &shared,
                         p,
                         &client,
-                        CacheStatus::Stale,
+                        Outcome::from(CacheStatus::Stale).fwd_status(head.status),
                         times.response_ms,
                     ));
                 }
             }
 
-            let tags = headers::tags(&head.headers, cfg.tag_header.as_ref());
+            let tags = self.tags(&head.headers);
             if let Some(tag) = &cfg.tag_header {
                 head.headers.remove(tag);
             }
@@ -325,12 +333,8 @@ impl Fill {
                     .set_head(Arc::new(Head::unshareable(head.status)));
                 drop(guard);
                 head.headers = send_headers;
-                headers::mark(
-                    &mut head.headers,
-                    shared.status_header(),
-                    CacheStatus::Miss,
-                    None,
-                );
+                let outcome = Outcome::from(CacheStatus::Miss).fwd_status(head.status);
+                headers::mark(&mut head.headers, &shared.config, outcome);
                 let body = if client.method == Method::HEAD {
                     CacheBody::full(Bytes::new())
                 } else {
@@ -343,15 +347,15 @@ impl Fill {
             guard.set_tags(&tags);
             let recording = guard.recording().clone();
             shared.counters.incr(Event::Fill);
-            if !recording.keep(Hold::new(shared.budget.clone(), &shared.cache), declared)
-                && declared.is_none_or(|len| len <= cfg.max_body as u64)
-            {
+            let kept = recording.keep(Hold::new(shared.budget.clone(), &shared.cache), declared);
+            if !kept && declared.is_none_or(|len| len <= cfg.max_body as u64) {
                 // No room to keep it whole: it streams to the requests that share it, unrecorded.
                 shared.counters.incr(Event::Unrecorded);
             }
             // Requests waiting on this fetch may use it only where a stored copy could answer
             // them without validation: fresh on arrival, and not `no-cache`.
             let shareable = plan.lifetime > plan.initial_age && !plan.rules.no_cache;
+            let fresh_for = plan.lifetime as i64 - plan.initial_age as i64;
             recording.set_head(Arc::new(Head::planned(
                 head.status,
                 store_headers.clone(),
@@ -384,18 +388,18 @@ impl Fill {
             self.rt
                 .spawn(crate::pump::pump(body, guard, job, cfg.body_idle_timeout));
 
+            let outcome = Outcome {
+                stored: kept,
+                ttl: Some(fresh_for),
+                ..Outcome::from(CacheStatus::Miss).fwd_status(head.status)
+            };
             if not_modified {
                 head.status = StatusCode::NOT_MODIFIED;
                 head.headers = conditional::not_modified_headers(&send_headers);
             } else {
                 head.headers = send_headers;
             }
-            headers::mark(
-                &mut head.headers,
-                shared.status_header(),
-                CacheStatus::Miss,
-                None,
-            );
+            headers::mark(&mut head.headers, &shared.config, outcome);
             Ok(Response::from_parts(head, reply_body))
         })
     }
@@ -405,19 +409,35 @@ impl Fill {
     /// them it always does, so requests with and without them never take turns evicting each
     /// other).
     fn with_keyed_inputs(&self, mut plan: Plan, request: &HeaderMap) -> Plan {
-        let cfg = &self.shared.config;
+        let cfg = &self.cfg;
         let indexed_by_them = self.index.as_ref().is_some_and(|i| {
             !i.cookies.is_empty() || cfg.keyed_headers.iter().any(|h| i.headers.contains(h))
         });
-        if !indexed_by_them && !self.shared.has_keyed_inputs(request) {
+        let keyed = indexed_by_them || cfg.has_keyed_inputs(request);
+        if !keyed && cfg.vary.is_empty() {
             return plan;
         }
-        plan.vary.extend(cfg.keyed_headers.iter().cloned());
+        // A rule's varied headers apply always, as a Vary the response did not send.
+        plan.vary.extend(cfg.vary.iter().cloned());
+        if keyed {
+            plan.vary.extend(cfg.keyed_headers.iter().cloned());
+            plan.vary_cookies = cfg.cookies.keyed.clone();
+        }
         plan.vary
             .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         plan.vary.dedup();
-        plan.vary_cookies = cfg.cookies.keyed.clone();
         plan
+    }
+
+    /// The purge tags of a response: the service's (in the tag header), and the key's path
+    /// prefixes where the layer tags them.
+    fn tags(&self, response: &HeaderMap) -> Vec<String> {
+        let mut tags = headers::tags(response, self.cfg.tag_header.as_ref());
+        let depth = self.cfg.prefix_purge_depth;
+        if depth > 0 && self.cfg.key_fn.is_none() {
+            tags.extend(key::prefix_tags(&self.key, depth));
+        }
+        tags
     }
 
     /// A 304 from the origin: the stored response, its header fields updated from the 304, stored
@@ -431,7 +451,7 @@ impl Fill {
         guard: LeadGuard,
     ) -> CachedResponse {
         let shared = &self.shared;
-        let cfg = &shared.config;
+        let cfg = &self.cfg;
         let mut headers = prior.headers.clone();
         conditional::freshen(&mut headers, update);
         if !update.contains_key(header::DATE) {
@@ -499,14 +519,19 @@ impl Fill {
 }
 
 /// Waits for the head of the response in flight, then reads its body as it arrives.
-async fn follow<B>(shared: &Shared, recording: &Arc<Recording>, parts: &Parts) -> Followed<B> {
+async fn follow<B>(
+    shared: &Shared,
+    cfg: &Config,
+    recording: &Arc<Recording>,
+    parts: &Parts,
+) -> Followed<B> {
     let head = match poll_fn(|cx| recording.poll_head(cx)).await {
         HeadNews::Ready(head) => head,
         HeadNews::Gone => return Followed::Retry,
         HeadNews::Failed => return Followed::Failed,
     };
     if !head.shareable
-        || !Credentials::of(&parts.headers, &shared.config).allow(&head.rules)
+        || !Credentials::of(&parts.headers, cfg).allow(&head.rules)
         || (!head.varied().is_empty()
             && key::vary_values(head.varied(), &parts.headers) != head.vary_values)
     {
@@ -523,12 +548,12 @@ async fn follow<B>(shared: &Shared, recording: &Arc<Recording>, parts: &Parts) -
     let mut response = Response::new(body);
     *response.status_mut() = head.status;
     *response.headers_mut() = head.headers.clone();
-    headers::mark(
-        response.headers_mut(),
-        shared.status_header(),
-        CacheStatus::Hit,
-        Some(head.age),
-    );
+    let outcome = Outcome {
+        age: Some(head.age),
+        collapsed: true,
+        ..Outcome::from(CacheStatus::Hit).fwd_status(head.status)
+    };
+    headers::mark(response.headers_mut(), &shared.config, outcome);
     Followed::Served(response)
 }
 

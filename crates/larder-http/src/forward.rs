@@ -8,12 +8,13 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header;
 use http::request::Parts;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
 use crate::body::CacheBody;
-use crate::headers::{self, CacheStatus};
+use crate::config::Config;
+use crate::headers::{self, CacheStatus, Outcome};
 use crate::host::RequestHost;
 use crate::key;
 use crate::service::Shared;
@@ -24,6 +25,7 @@ type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
 /// its targets' stored responses are to be invalidated once it succeeds.
 pub(crate) fn forward<S, ReqB, ResB>(
     shared: Arc<Shared>,
+    cfg: Arc<Config>,
     mut inner: S,
     parts: Parts,
     body: ReqB,
@@ -42,32 +44,50 @@ where
         if let Some((target, host)) = target
             && (response.status().is_success() || response.status().is_redirection())
         {
-            invalidate_after_unsafe(&shared, &target, &host, response.headers()).await;
+            invalidate_after_unsafe(&shared, &cfg, &target, &host, response.headers()).await;
         }
+        let status = response.status();
         let headers = response.headers_mut();
         if let Some(tag) = &shared.config.tag_header {
             headers.remove(tag);
         }
-        headers::mark(headers, shared.status_header(), CacheStatus::Bypass, None);
+        let outcome = Outcome::from(CacheStatus::Bypass).fwd_status(status);
+        headers::mark(headers, &shared.config, outcome);
         Ok(response.map(CacheBody::passthrough))
     })
 }
 
+/// After a successful unsafe request: its target's entry, those of its `Location` and
+/// `Content-Location` (each keyed as a GET of it would be), and the prefixes its rule names.
 async fn invalidate_after_unsafe(
     shared: &Shared,
+    cfg: &Config,
     target: &Parts,
     host: &RequestHost,
     response: &HeaderMap,
 ) {
-    let mut keys: Vec<String> = shared.primary_key(target, host).into_iter().collect();
+    let get_key = |parts: &Parts, host: &RequestHost| {
+        let get_cfg = shared.config_for(&Method::GET, parts.uri.path());
+        shared.primary_key(get_cfg, parts, host)
+    };
+    let mut keys: Vec<String> = get_key(target, host).into_iter().collect();
     if let Some(host) = shared.key_host(host) {
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let related = response
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|loc| key::related_parts(target, host, loc))
-                .and_then(|p| shared.primary_key(&p, &RequestHost::Named(host.to_owned())));
+                .and_then(|p| get_key(&p, &RequestHost::Named(host.to_owned())));
             keys.extend(related);
+        }
+        for prefix in &cfg.invalidate {
+            let prefix = match prefix.as_str() {
+                "{path}" => target.uri.path(),
+                p => p,
+            };
+            if let Err(e) = crate::purge::invalidate_prefix(shared, host, prefix).await {
+                tracing::warn!(prefix, error = %e, "larder-http: a rule's invalidation failed");
+            }
         }
     }
     for k in keys {

@@ -188,7 +188,7 @@ pub fn key(data: &[u8]) {
         return;
     };
     assert!(!name.contains(['/', '?', '#', '@']), "{name:?}");
-    let Some(key) = crate::key::primary_key(&name, &parts.uri) else {
+    let Some(key) = crate::key::primary_key(&name, &parts.uri, &crate::rule::QueryKey::All) else {
         return;
     };
     assert!(!key.contains('#'), "{key}");
@@ -199,7 +199,7 @@ pub fn key(data: &[u8]) {
         upper.headers.insert(http::header::HOST, v);
         if let Ok(crate::host::RequestHost::Named(n)) = crate::host::request_host(&upper) {
             assert_eq!(
-                crate::key::primary_key(&n, &upper.uri).as_deref(),
+                crate::key::primary_key(&n, &upper.uri, &crate::rule::QueryKey::All).as_deref(),
                 Some(&*key)
             );
         }

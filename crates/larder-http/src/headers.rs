@@ -123,20 +123,131 @@ impl CacheStatus {
     }
 }
 
-/// Sets `Age` and the status header on a response about to leave.
-pub(crate) fn mark(
-    headers: &mut HeaderMap,
-    status_header: Option<&HeaderName>,
-    status: CacheStatus,
-    age: Option<u64>,
-) {
-    if let Some(age) = age {
-        headers.insert(header::AGE, HeaderValue::from(age));
-    }
-    if let Some(name) = status_header {
-        headers.insert(name.clone(), HeaderValue::from_static(status.as_str()));
+/// How a response was served, in full: what `Cache-Status` (RFC 9211) reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub status: CacheStatus,
+    /// The stored response's age, for `Age`.
+    pub age: Option<u64>,
+    /// Freshness left, in seconds; negative once stale.
+    pub ttl: Option<i64>,
+    /// The status the origin answered this request's forward with.
+    pub fwd_status: Option<u16>,
+    /// The response is being stored.
+    pub stored: bool,
+    /// The request shared another request's forward.
+    pub collapsed: bool,
+    pub detail: Option<&'static str>,
+}
+
+impl From<CacheStatus> for Outcome {
+    fn from(status: CacheStatus) -> Self {
+        Self {
+            status,
+            age: None,
+            ttl: None,
+            fwd_status: None,
+            stored: false,
+            collapsed: false,
+            detail: None,
+        }
     }
 }
+
+impl Outcome {
+    pub fn fwd_status(mut self, status: http::StatusCode) -> Self {
+        self.fwd_status = Some(status.as_u16());
+        self
+    }
+
+    pub fn detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The `Cache-Status` member for this cache, named `name`.
+    fn cache_status(&self, name: &str) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(name.len() + 40);
+        push_sf_name(name, &mut out);
+        let fwd = match self.status {
+            CacheStatus::Hit if !self.collapsed => None,
+            CacheStatus::Stale if self.fwd_status.is_none() => None,
+            CacheStatus::Bypass => Some("bypass"),
+            CacheStatus::Stale | CacheStatus::Revalidated => Some("stale"),
+            CacheStatus::Hit | CacheStatus::Miss => Some("uri-miss"),
+        };
+        match fwd {
+            None => out.push_str("; hit"),
+            Some(fwd) => {
+                let _ = write!(out, "; fwd={fwd}");
+                if let Some(s) = self.fwd_status {
+                    let _ = write!(out, "; fwd-status={s}");
+                }
+            }
+        }
+        if let Some(ttl) = self.ttl {
+            let _ = write!(out, "; ttl={ttl}");
+        }
+        if self.stored {
+            out.push_str("; stored");
+        }
+        if self.collapsed {
+            out.push_str("; collapsed");
+        }
+        if let Some(detail) = self.detail {
+            let _ = write!(out, "; detail={detail}");
+        }
+        out
+    }
+}
+
+/// A cache name as an sf-token where it is one, else as an sf-string (RFC 8941).
+fn push_sf_name(name: &str, out: &mut String) {
+    let token = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '*')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b));
+    if token {
+        out.push_str(name);
+        return;
+    }
+    out.push('"');
+    for c in name.chars().filter(|c| (' '..='~').contains(c)) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Sets `Age`, the status header and `Cache-Status` (appended to the origin's members, as
+/// RFC 9211 §2 asks) on a response about to leave.
+pub(crate) fn mark(headers: &mut HeaderMap, cfg: &crate::config::Config, outcome: Outcome) {
+    if let Some(age) = outcome.age {
+        headers.insert(header::AGE, HeaderValue::from(age));
+    }
+    if let Some(name) = &cfg.status_header {
+        headers.insert(
+            name.clone(),
+            HeaderValue::from_static(outcome.status.as_str()),
+        );
+    }
+    if let Some(cache) = &cfg.cache_status {
+        let ours = outcome.cache_status(cache);
+        let joined = match headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
+            Some(theirs) if !theirs.trim().is_empty() => format!("{theirs}, {ours}"),
+            _ => ours,
+        };
+        if let Ok(v) = HeaderValue::from_str(&joined) {
+            headers.insert(CACHE_STATUS, v);
+        }
+    }
+}
+
+/// RFC 9211's field.
+pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 #[cfg(test)]
 mod tests {
@@ -166,6 +277,45 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-b"));
+    }
+
+    #[test]
+    fn cache_status_says_hit_forward_and_why() {
+        let o = |s: CacheStatus| Outcome::from(s);
+        let hit = Outcome {
+            ttl: Some(30),
+            ..o(CacheStatus::Hit)
+        };
+        assert_eq!(hit.cache_status("larder"), "larder; hit; ttl=30");
+        let stored = Outcome {
+            stored: true,
+            ttl: Some(60),
+            ..o(CacheStatus::Miss).fwd_status(http::StatusCode::OK)
+        };
+        assert_eq!(
+            stored.cache_status("larder"),
+            "larder; fwd=uri-miss; fwd-status=200; ttl=60; stored"
+        );
+        let stale = Outcome {
+            ttl: Some(-5),
+            ..o(CacheStatus::Stale).fwd_status(http::StatusCode::SERVICE_UNAVAILABLE)
+        };
+        assert_eq!(
+            stale.cache_status("larder"),
+            "larder; fwd=stale; fwd-status=503; ttl=-5"
+        );
+        assert_eq!(
+            o(CacheStatus::Bypass).cache_status("my cache"),
+            "\"my cache\"; fwd=bypass"
+        );
+        let collapsed = Outcome {
+            collapsed: true,
+            ..o(CacheStatus::Hit)
+        };
+        assert_eq!(
+            collapsed.cache_status("larder"),
+            "larder; fwd=uri-miss; collapsed"
+        );
     }
 
     #[test]

@@ -8,11 +8,14 @@
 //! follows the first `?`, which no host or path holds; and a variant's part follows `#`, which no
 //! request target holds, with every value escaped so that it cannot forge a separator.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, Uri};
+
+use crate::rule::QueryKey;
 
 /// A user's key function: the primary key of a request, or `None` to pass it by uncached.
 pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
@@ -20,7 +23,7 @@ pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 /// The primary key of a GET or HEAD request for `host` (already normalized): host + normalized
 /// path + `?` + sorted, normalized query. HEAD shares GET's key, so a HEAD is answered from a
 /// stored GET. `None` for a target that is not a path (authority or asterisk form).
-pub(crate) fn primary_key(host: &str, uri: &Uri) -> Option<String> {
+pub(crate) fn primary_key(host: &str, uri: &Uri, query: &QueryKey) -> Option<String> {
     let path = uri.path();
     if !path.starts_with('/') {
         return None;
@@ -29,17 +32,57 @@ pub(crate) fn primary_key(host: &str, uri: &Uri) -> Option<String> {
     key.push_str(host);
     normalize_percent(path, &mut key, false);
     key.push('?');
-    if let Some(query) = uri.query() {
-        push_sorted_query(query, &mut key);
+    if let Some(q) = uri.query()
+        && *query != QueryKey::Ignore
+    {
+        push_sorted_query(q, query, &mut key);
     }
     Some(key)
+}
+
+/// The path as keys hold it (escapes normalized), for matching rules; borrowed when there is
+/// nothing to normalize.
+pub(crate) fn normalized_path(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    normalize_percent(path, &mut out, false);
+    Cow::Owned(out)
+}
+
+/// The tag that marks every entry under the path prefix `prefix_key` (a primary key's host and
+/// path up to a segment's end), so a purge by prefix is one tag invalidation. The space keeps
+/// it apart from the service's own tags, which are split on spaces.
+pub(crate) fn prefix_tag(prefix_key: &str) -> String {
+    format!("prefix {prefix_key}")
+}
+
+/// The prefix tags of a primary key: its host plus each of its path's first `depth` segments,
+/// cumulatively (`h/a`, `h/a/b`, ...).
+pub(crate) fn prefix_tags(key: &str, depth: usize) -> Vec<String> {
+    let end = key.find('?').unwrap_or(key.len());
+    let Some(start) = key[..end].find('/') else {
+        return Vec::new();
+    };
+    let path = &key[start..end];
+    let mut tags = Vec::new();
+    let mut at = 0;
+    for segment in path[1..].split('/').take(depth) {
+        if segment.is_empty() {
+            break;
+        }
+        at += 1 + segment.len();
+        tags.push(prefix_tag(&key[..start + at]));
+    }
+    tags
 }
 
 /// Appends the query's `name=value` pairs, each normalized, sorted by name, joined by `&`. Empty
 /// pairs go; `a` and `a=` are the same pair, as every form decoder reads them. The sort is stable:
 /// repeated names keep their order, because `a=1&a=2` and `a=2&a=1` can mean different things to
 /// the app (first value wins, or last), and sharing one entry would let one poison the other.
-fn push_sorted_query(query: &str, out: &mut String) {
+fn push_sorted_query(query: &str, keep: &QueryKey, out: &mut String) {
     let mut pairs: Vec<String> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -51,6 +94,7 @@ fn push_sorted_query(query: &str, out: &mut String) {
             normalize_percent(value, &mut p, true);
             p
         })
+        .filter(|p| *keep == QueryKey::All || keep.keeps(pair_name(p)))
         .collect();
     pairs.sort_by(|a, b| pair_name(a).cmp(pair_name(b)));
     for (i, p) in pairs.iter().enumerate() {
@@ -69,7 +113,7 @@ fn pair_name(pair: &str) -> &str {
 /// every other escape gets upper-case hex, and a `%` that starts no escape is escaped itself. In a
 /// query, `+` is a space (form encoding) and becomes `%20`. Reserved characters stay encoded, so
 /// `%2F` and `/` remain different.
-fn normalize_percent(input: &str, out: &mut String, query: bool) {
+pub(crate) fn normalize_percent(input: &str, out: &mut String, query: bool) {
     let bytes = input.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -269,7 +313,7 @@ mod tests {
         }
         let parts = req.into_parts().0;
         match request_host(&parts) {
-            Ok(RequestHost::Named(host)) => primary_key(&host, &parts.uri),
+            Ok(RequestHost::Named(host)) => primary_key(&host, &parts.uri, &QueryKey::All),
             _ => None,
         }
     }
@@ -286,6 +330,25 @@ mod tests {
         assert_eq!(a.as_deref(), Some("api.test/users?limit=10&q=a%2Fb&skip=0"));
         assert_eq!(key("/p?x=%41+b", None), key("/p?x=A%20b", None));
         assert_eq!(key("/p?flag", None), key("/p?flag=", None));
+    }
+
+    #[test]
+    fn prefix_tags_follow_whole_segments() {
+        assert_eq!(
+            prefix_tags("h/a/b/c?x=1", 2),
+            [prefix_tag("h/a"), prefix_tag("h/a/b")]
+        );
+        assert_eq!(prefix_tags("h/a/?", 4), [prefix_tag("h/a")]);
+        assert!(prefix_tags("h/?x", 4).is_empty());
+        assert!(prefix_tags("no-path", 4).is_empty());
+    }
+
+    #[test]
+    fn a_query_key_filter_keeps_only_what_the_rule_names() {
+        let only = QueryKey::Only(vec!["a".into()]);
+        let uri: Uri = "/p?b=2&a=1&a=0".parse().unwrap();
+        assert_eq!(primary_key("h", &uri, &only).unwrap(), "h/p?a=1&a=0");
+        assert_eq!(primary_key("h", &uri, &QueryKey::Ignore).unwrap(), "h/p?");
     }
 
     #[test]
@@ -323,8 +386,14 @@ mod tests {
 
     #[test]
     fn targets_that_are_not_paths_are_not_keyed() {
-        assert_eq!(primary_key("a.test", &"*".parse().unwrap()), None);
-        assert_eq!(primary_key("a.test", &"a.test:443".parse().unwrap()), None);
+        assert_eq!(
+            primary_key("a.test", &"*".parse().unwrap(), &QueryKey::All),
+            None
+        );
+        assert_eq!(
+            primary_key("a.test", &"a.test:443".parse().unwrap(), &QueryKey::All),
+            None
+        );
     }
 
     #[test]

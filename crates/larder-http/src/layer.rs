@@ -10,6 +10,7 @@ use tower_layer::Layer;
 
 use crate::config::{Config, Mode};
 use crate::purge::Purger;
+use crate::rule::Rule;
 use crate::service::{CacheService, Shared};
 
 /// A tower [`Layer`] that caches responses in a larder [`Cache`]: memory, Redis, Memcached or
@@ -83,7 +84,7 @@ impl CacheLayer {
     }
 
     fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        let mut config = self.shared.config.clone();
+        let mut config = Config::clone(&self.shared.config);
         f(&mut config);
         self.shared = Arc::new(Shared::new(&self.base, config));
         self
@@ -139,6 +140,21 @@ impl CacheLayer {
     /// ```
     pub fn status_header(self, name: Option<HeaderName>) -> Self {
         self.configure(|c| c.status_header = name)
+    }
+
+    /// This cache's name in the `Cache-Status` field (RFC 9211) it adds to every response,
+    /// after the members caches nearer the origin added: `larder; hit; ttl=42`, `larder;
+    /// fwd=uri-miss; fwd-status=200; stored`, `larder; fwd=stale; fwd-status=503` (served stale
+    /// because the origin failed), `larder; fwd=bypass`. Default `larder`; `None` leaves the
+    /// field alone.
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).cache_status(Some("edge-1"));
+    /// # let _ = layer;
+    /// ```
+    pub fn cache_status(self, name: Option<&str>) -> Self {
+        let name = name.map(Arc::from);
+        self.configure(|c| c.cache_status = name)
     }
 
     /// The response header in which the service tags a response for
@@ -377,6 +393,41 @@ impl CacheLayer {
     /// ```
     pub fn finish_unread_below(self, bytes: u64) -> Self {
         self.configure(|c| c.finish_unread_below = bytes)
+    }
+
+    /// Rules for the requests whose method and path they match, in order: the first match
+    /// decides the request's ttl, stale windows, key and whether it is cached at all (see
+    /// [`Rule`]). A request no rule matches gets the layer's own settings. Replaces earlier
+    /// rules.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use larder_http::{CacheLayer, QueryKey, Rule};
+    ///
+    /// let layer = CacheLayer::shared(larder::Cache::new()).rules([
+    ///     Rule::path("/admin")?.bypass(true),
+    ///     Rule::path("/users")?.ttl(Duration::from_secs(60)).stale(Duration::from_secs(600)),
+    ///     Rule::path("/search")?.ttl(Duration::from_secs(10)).query(QueryKey::Only(vec!["q".into()])),
+    /// ]);
+    /// # let _ = layer;
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn rules(self, rules: impl IntoIterator<Item = Rule>) -> Self {
+        let rules: Arc<[Rule]> = rules.into_iter().collect();
+        self.configure(|c| c.rules = rules)
+    }
+
+    /// Tags every stored response with its path's first `depth` segments (`/users`,
+    /// `/users/42`, ...), so [`Purger::purge_prefix`] can drop everything under a prefix with
+    /// one tag invalidation, in every process sharing the store. Default 0 (off): each tag
+    /// costs a little on every hit, and a remote read one round trip more for the tag versions.
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).prefix_purge_depth(3);
+    /// # let _ = layer;
+    /// ```
+    pub fn prefix_purge_depth(self, depth: usize) -> Self {
+        self.configure(|c| c.prefix_purge_depth = depth)
     }
 
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last

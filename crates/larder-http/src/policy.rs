@@ -128,19 +128,29 @@ pub(crate) fn plan(
         return Err(NotStored::NoStore);
     }
     let cc = CacheControl::of_response(response);
-    if cc.no_store {
+    // A rule that overrides the origin sets the lifetime whatever the response says; only what
+    // protects other clients (Set-Cookie, the request's credentials) still stands.
+    let app_ttl = match cfg.mode {
+        Mode::Application { ttl } if ttl_applies(cfg, status) => Some(ttl),
+        _ => None,
+    };
+    let overriding = cfg.override_origin && app_ttl.is_some();
+    if cc.no_store && !overriding {
         return Err(NotStored::NoStore);
     }
-    if cc.private {
+    if cc.private && !overriding {
         return Err(NotStored::Private);
     }
     let rules = Rules {
-        no_cache: cc.no_cache,
-        must_revalidate: cc.must_revalidate || cc.proxy_revalidate,
+        no_cache: cc.no_cache && !overriding,
+        must_revalidate: (cc.must_revalidate || cc.proxy_revalidate) && !overriding,
         shareable_with_auth: cc.public || cc.s_maxage.is_some() || cc.must_revalidate,
         shared_explicitly: cc.public || cc.s_maxage.is_some(),
-        stale_while_revalidate: cc.stale_while_revalidate.unwrap_or(0),
-        stale_if_error: cc.stale_if_error.unwrap_or(0),
+        stale_while_revalidate: cc
+            .stale_while_revalidate
+            .unwrap_or(0)
+            .max(cfg.stale_while_revalidate),
+        stale_if_error: cc.stale_if_error.unwrap_or(0).max(cfg.stale_if_error),
     };
     let credentials = Credentials::of(request, cfg);
     if credentials.authorization && !rules.shareable_with_auth {
@@ -164,14 +174,17 @@ pub(crate) fn plan(
 
     let date = date_ms(response.get(DATE)).unwrap_or(times.response_ms);
     let explicit = explicit_lifetime(&cc, response, date);
-    let lifetime = match (explicit, &cfg.mode) {
+    let lifetime = match (explicit, app_ttl) {
+        (_, Some(ttl)) if overriding => ttl.as_secs(),
         (Some(l), _) => l,
-        // The app's ttl stands in where the response says nothing.
-        (None, Mode::Application { ttl }) if heuristically_cacheable(status) => ttl.as_secs(),
+        // The app's (or the rule's) ttl stands in where the response says nothing.
+        (None, Some(ttl)) => ttl.as_secs(),
         (None, _) if heuristically_cacheable(status) || cc.public => heuristic(response, date, cfg),
         (None, _) => return Err(NotStored::Status),
     };
-    if cc.no_cache && !response.contains_key(header::ETAG) && !response.contains_key(LAST_MODIFIED)
+    if rules.no_cache
+        && !response.contains_key(header::ETAG)
+        && !response.contains_key(LAST_MODIFIED)
     {
         // Every use must revalidate, and there is nothing to revalidate with.
         return Err(NotStored::NoLifetime);
@@ -188,6 +201,14 @@ pub(crate) fn plan(
         vary,
         vary_cookies: Vec::new(),
     })
+}
+
+/// Whether the app's (or a rule's) ttl applies to a response with this status.
+fn ttl_applies(cfg: &Config, status: StatusCode) -> bool {
+    match &cfg.ttl_statuses {
+        Some(statuses) => statuses.contains(&status.as_u16()),
+        None => heuristically_cacheable(status),
+    }
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {

@@ -15,6 +15,18 @@ pub enum PurgeError {
         /// The URL as given.
         url: String,
     },
+    /// A purge by prefix on a layer that does not tag entries by prefix
+    /// ([`CacheLayer::prefix_purge_depth`](crate::CacheLayer::prefix_purge_depth) is 0).
+    #[error("purging by prefix is off: set the layer's prefix_purge_depth")]
+    PrefixesOff,
+    /// A prefix with more path segments than entries are tagged with.
+    #[error("the prefix {prefix:?} has more than {depth} path segments; purge it by URL or tag")]
+    PrefixTooDeep {
+        /// The prefix as given.
+        prefix: String,
+        /// The layer's prefix depth.
+        depth: usize,
+    },
 }
 
 /// Removes stored responses of one [`CacheLayer`](crate::CacheLayer), in this process's memory
@@ -60,17 +72,46 @@ impl Purger {
         let invalid = || PurgeError::InvalidUrl {
             url: url.to_owned(),
         };
+        let (host, uri) = self.host_and_uri(url)?;
+        let config = self.shared.config_for(&http::Method::GET, uri.path());
+        let key = crate::key::primary_key(&host, &uri, &config.query).ok_or_else(invalid)?;
+        Ok(invalidate(&self.shared, &key).await)
+    }
+
+    /// Removes every response stored under a path prefix, at segment boundaries: `/users`
+    /// takes `/users`, `/users?skip=20` and `/users/42/orders`, not `/usersettings`. The
+    /// prefix is a path or an absolute URL, as for [`purge_url`](Self::purge_url); `/` purges
+    /// everything. Entries carry a tag per leading path segment, so it is one tag invalidation
+    /// (in every process sharing the store); that needs
+    /// [`CacheLayer::prefix_purge_depth`](crate::CacheLayer::prefix_purge_depth), and a prefix
+    /// no deeper than it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let purger = larder_http::CacheLayer::shared(larder::Cache::new()).prefix_purge_depth(3).purger();
+    /// purger.purge_prefix("/users").await.unwrap();
+    /// assert!(purger.purge_prefix("/a/b/c/d").await.is_err());
+    /// # }
+    /// ```
+    pub async fn purge_prefix(&self, prefix: &str) -> Result<(), PurgeError> {
+        let (host, uri) = self.host_and_uri(prefix)?;
+        invalidate_prefix(&self.shared, &host, uri.path()).await
+    }
+
+    /// The host a purged URL's keys use, and the URL parsed.
+    fn host_and_uri(&self, url: &str) -> Result<(String, http::Uri), PurgeError> {
+        let invalid = || PurgeError::InvalidUrl {
+            url: url.to_owned(),
+        };
         let uri: http::Uri = url.parse().map_err(|_| invalid())?;
-        let config = &self.shared.config;
-        let host = match (&config.fixed_host, uri.authority()) {
+        let host = match (&self.shared.config.fixed_host, uri.authority()) {
             (Some((fixed, _)), _) => fixed.clone(),
             (None, Some(auth)) => {
                 crate::host::normalize(auth.as_str(), uri.scheme_str()).ok_or_else(invalid)?
             }
             (None, None) => String::new(),
         };
-        let key = crate::key::primary_key(&host, &uri).ok_or_else(invalid)?;
-        Ok(invalidate(&self.shared, &key).await)
+        Ok((host, uri))
     }
 
     /// Removes every response the service tagged with `tag` (in the layer's tag header,
@@ -119,4 +160,42 @@ impl Purger {
 pub(crate) async fn invalidate(shared: &Shared, key: &str) -> bool {
     shared.recordings.supersede(key);
     shared.cache.delete(key).await
+}
+
+/// Removes every entry under `path` on `host` (see [`Purger::purge_prefix`]).
+pub(crate) async fn invalidate_prefix(
+    shared: &Shared,
+    host: &str,
+    path: &str,
+) -> Result<(), PurgeError> {
+    let depth = shared.config.prefix_purge_depth;
+    if depth == 0 {
+        return Err(PurgeError::PrefixesOff);
+    }
+    let invalid = || PurgeError::InvalidUrl {
+        url: path.to_owned(),
+    };
+    let uri: http::Uri = path.parse().map_err(|_| invalid())?;
+    let key =
+        crate::key::primary_key(host, &uri, &crate::rule::QueryKey::Ignore).ok_or_else(invalid)?;
+    let prefix = key.trim_end_matches('?').trim_end_matches('/');
+    let segments = prefix.len().saturating_sub(host.len());
+    if segments == 0 {
+        shared.recordings.supersede_all();
+        shared.cache.clear().await;
+        return Ok(());
+    }
+    let tags = crate::key::prefix_tags(prefix, depth + 1);
+    if tags.len() > depth {
+        return Err(PurgeError::PrefixTooDeep {
+            prefix: path.to_owned(),
+            depth,
+        });
+    }
+    let Some(tag) = tags.last() else {
+        return Err(invalid());
+    };
+    shared.recordings.supersede_tag(tag);
+    shared.cache.invalidate_tag(tag).await;
+    Ok(())
 }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{self, HeaderName};
+use http::header;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use larder::Cache;
 use tokio::runtime::Handle;
@@ -22,11 +22,12 @@ use crate::directives::CacheControl;
 use crate::fill;
 use crate::forward::forward;
 use crate::future::ResponseFuture;
-use crate::headers::CacheStatus;
+use crate::headers::{CacheStatus, Outcome};
 use crate::host::{self, BadHost, RequestHost};
 use crate::key;
 use crate::policy::{self, Credentials, Verdict};
 use crate::recording::Limits;
+use crate::rule::Rule;
 use crate::stats::{Counters, Event};
 use crate::stored::{CachedResponse, Stored};
 
@@ -42,7 +43,10 @@ pub(crate) fn gate_permits(max_body: usize) -> usize {
 /// What every service built from one layer shares: the cache, the settings, the fetches in flight.
 pub(crate) struct Shared {
     pub cache: Cache,
-    pub config: Config,
+    /// The layer's settings: what a request no rule matches gets.
+    pub config: Arc<Config>,
+    /// Each rule with the settings a request it matches gets.
+    rules: Vec<(Rule, Arc<Config>)>,
     pub recordings: Arc<Recordings>,
     pub budget: Arc<Budget>,
     pub counters: Arc<Counters>,
@@ -58,8 +62,25 @@ impl Shared {
             budget: Budget::new(config.recording_budget),
             counters: Arc::new(Counters::new(&config.namespace)),
             store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),
-            config,
+            rules: config
+                .rules
+                .iter()
+                .map(|rule| (rule.clone(), Arc::new(config.with_rule(rule))))
+                .collect(),
+            config: Arc::new(config),
         }
+    }
+
+    /// The settings for a request: the first matching rule's, else the layer's.
+    pub fn config_for(&self, method: &Method, path: &str) -> &Arc<Config> {
+        if self.rules.is_empty() {
+            return &self.config;
+        }
+        let path = key::normalized_path(path);
+        self.rules
+            .iter()
+            .find(|(rule, _)| rule.methods.contains(method) && rule.matches_path(&path))
+            .map_or(&self.config, |(_, config)| config)
     }
 
     /// The host keys use for a request to `host`: the fixed one if set; none for a conflict.
@@ -71,21 +92,13 @@ impl Shared {
         }
     }
 
-    /// The primary key of a request whose host is `host`; `None` to pass it by uncached.
-    pub fn primary_key(&self, parts: &Parts, host: &RequestHost) -> Option<String> {
-        match &self.config.key_fn {
+    /// The primary key of a request whose host is `host`, under the settings `cfg` (its
+    /// rule's); `None` to pass it by uncached.
+    pub fn primary_key(&self, cfg: &Config, parts: &Parts, host: &RequestHost) -> Option<String> {
+        match &cfg.key_fn {
             Some(f) => f(parts),
-            None => key::primary_key(self.key_host(host)?, &parts.uri),
+            None => key::primary_key(self.key_host(host)?, &parts.uri, &cfg.query),
         }
-    }
-
-    /// Whether the request carries one of the inputs the layer keys on (headers or cookies).
-    pub fn has_keyed_inputs(&self, request: &HeaderMap) -> bool {
-        // One pass over the request's few fields, comparing names, costs less on every hit than
-        // hashing each keyed name for a lookup.
-        let keyed = &self.config.keyed_headers;
-        (!keyed.is_empty() && request.keys().any(|name| keyed.contains(name)))
-            || self.config.cookies.any_keyed(request)
     }
 
     pub fn limits(&self) -> Limits {
@@ -94,10 +107,6 @@ impl Shared {
             window: STREAM_WINDOW,
             finish_unread_below: self.config.finish_unread_below,
         }
-    }
-
-    pub fn status_header(&self) -> Option<&HeaderName> {
-        self.config.status_header.as_ref()
     }
 }
 
@@ -186,27 +195,29 @@ where
         // runtime the layer steps aside rather than panic.
         let Ok(rt) = Handle::try_current() else {
             warn_no_runtime();
-            return ResponseFuture::running(forward(shared, inner, parts, body, None));
+            let cfg = shared.config.clone();
+            return ResponseFuture::running(forward(shared, cfg, inner, parts, body, None));
         };
+        let cfg = shared.config_for(&parts.method, parts.uri.path()).clone();
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             let unsafe_method = !matches!(parts.method, Method::OPTIONS | Method::TRACE);
             let invalidate = unsafe_method.then_some(host);
-            return ResponseFuture::running(forward(shared, inner, parts, body, invalidate));
+            return ResponseFuture::running(forward(shared, cfg, inner, parts, body, invalidate));
         }
         let key = match bypass_reason(&parts) {
-            None => shared.primary_key(&parts, &host),
-            Some(_) => None,
+            None if !cfg.bypass => shared.primary_key(&cfg, &parts, &host),
+            _ => None,
         };
         let Some(key) = key else {
-            return ResponseFuture::running(forward(shared, inner, parts, body, None));
+            return ResponseFuture::running(forward(shared, cfg, inner, parts, body, None));
         };
 
         let request_cc = CacheControl::of_request(&parts.headers);
-        if let Some(hit) = fresh_memory_hit(&shared, &key, &parts, &request_cc) {
+        if let Some(hit) = fresh_memory_hit(&shared, &cfg, &key, &parts, &request_cc) {
             return ResponseFuture::ready(hit);
         }
         ResponseFuture::running(fill::respond(
-            shared, rt, inner, parts, body, key, request_cc,
+            shared, cfg, rt, inner, parts, body, key, request_cc,
         ))
     }
 }
@@ -225,7 +236,11 @@ fn bad_request<B>(shared: &Shared, bad: BadHost) -> Response<CacheBody<B>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    crate::headers::mark(headers, shared.status_header(), CacheStatus::Bypass, None);
+    crate::headers::mark(
+        headers,
+        &shared.config,
+        Outcome::from(CacheStatus::Bypass).detail("bad-request"),
+    );
     response
 }
 
@@ -289,6 +304,7 @@ fn bypass_reason(parts: &Parts) -> Option<&'static str> {
 /// The synchronous hit path: a response in the memory tier, fresh for this request.
 fn fresh_memory_hit<B>(
     shared: &Shared,
+    cfg: &Config,
     key: &str,
     parts: &Parts,
     request_cc: &CacheControl,
@@ -299,7 +315,7 @@ fn fresh_memory_hit<B>(
     };
     let response = match &*found {
         // Stored for requests without keyed inputs: not this request's variant.
-        Stored::Response(_) if shared.has_keyed_inputs(&parts.headers) => return None,
+        Stored::Response(_) if cfg.has_keyed_inputs(&parts.headers) => return None,
         Stored::Response(r) => r.clone(),
         Stored::Variants(index) => {
             let variant = key::variant_key(key, index.nonce, index.varied(), &parts.headers);
@@ -309,8 +325,8 @@ fn fresh_memory_hit<B>(
             }
         }
     };
-    let now = shared.config.now_ms();
-    let credentials = Credentials::of(&parts.headers, &shared.config);
+    let now = cfg.now_ms();
+    let credentials = Credentials::of(&parts.headers, cfg);
     match policy::judge(&response, request_cc, credentials, now) {
         Verdict::Fresh => Some(serve(shared, &response, parts, CacheStatus::Hit, now)),
         Verdict::StaleAllowed => Some(serve(shared, &response, parts, CacheStatus::Stale, now)),
@@ -324,7 +340,7 @@ pub(crate) fn serve<B>(
     shared: &Shared,
     stored: &CachedResponse,
     parts: &Parts,
-    status: CacheStatus,
+    outcome: impl Into<Outcome>,
     now_ms: u64,
 ) -> Response<CacheBody<B>> {
     let (code, mut headers, body) = if crate::conditional::not_modified(&parts.headers, stored) {
@@ -338,12 +354,13 @@ pub(crate) fn serve<B>(
     } else {
         (stored.status, stored.headers.clone(), stored.body.clone())
     };
-    crate::headers::mark(
-        &mut headers,
-        shared.status_header(),
-        status,
-        Some(stored.age(now_ms)),
-    );
+    let age = stored.age(now_ms);
+    let outcome = Outcome {
+        age: Some(age),
+        ttl: Some(stored.lifetime as i64 - age as i64),
+        ..outcome.into()
+    };
+    crate::headers::mark(&mut headers, &shared.config, outcome);
     let mut response = Response::new(CacheBody::full(body));
     *response.status_mut() = code;
     *response.headers_mut() = headers;

@@ -1,0 +1,571 @@
+//! Rules: which requests a setting covers (method and path), and how the cache treats them.
+//!
+//! A rule is what nginx's `location` + `proxy_cache_valid` and Varnish's `vcl_backend_response`
+//! give an operator: a ttl for responses that say nothing about freshness, a stale window, the
+//! key's inputs, the statuses worth caching, or no caching at all. The first rule that matches a
+//! request decides; a request no rule matches gets the layer's own settings.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode};
+
+/// Why a rule cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// A path pattern must start with `/`.
+    #[error("a rule's path must start with '/': {0:?}")]
+    Path(String),
+    /// `**` only stands for whole segments: `/a/**` or `/a/**/b`, not `/a**`.
+    #[error("'**' must stand alone between slashes in {0:?}")]
+    DoubleStar(String),
+}
+
+/// Which part of the query keys an entry.
+///
+/// ```
+/// use larder_http::QueryKey;
+/// let key = QueryKey::Except(vec!["utm_*".into(), "fbclid".into()]);
+/// # let _ = key;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QueryKey {
+    /// Every parameter, sorted by name (the default): `?b=2&a=1` and `?a=1&b=2` share an entry.
+    #[default]
+    All,
+    /// Only these parameters (sorted); the rest never reach the key. A name ending in `*`
+    /// matches every name it starts.
+    Only(Vec<String>),
+    /// Every parameter but these (tracking parameters, say). `*` as in `Only`.
+    Except(Vec<String>),
+    /// No parameter: one entry per path, whatever the query.
+    Ignore,
+}
+
+impl QueryKey {
+    /// Whether a (normalized) parameter name is part of the key.
+    pub(crate) fn keeps(&self, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|p| name_matches(p, name)),
+            Self::Except(names) => !names.iter().any(|p| name_matches(p, name)),
+            Self::Ignore => false,
+        }
+    }
+}
+
+fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// The paths a rule covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathPattern {
+    /// The path itself and everything below it: `/users` covers `/users`, `/users/` and
+    /// `/users/42`, not `/usersettings`.
+    Prefix(String),
+    /// Whole-path glob: `*` is any run within a segment, `**` any number of whole segments.
+    Glob(Vec<String>),
+}
+
+/// A rule for the requests whose method and path it matches. Build one with
+/// [`Rule::path`], then say what it changes; rules go to
+/// [`CacheLayer::rules`](crate::CacheLayer::rules) in order, and the first match decides.
+///
+/// Paths are matched after percent-escapes of unreserved characters are decoded (as the key
+/// is built), so `/us%65rs` cannot slip past a rule for `/users`.
+///
+/// ```
+/// use std::time::Duration;
+/// use larder_http::{QueryKey, Rule};
+///
+/// let rules = [
+///     Rule::path("/admin")?.bypass(true),
+///     Rule::path("/users")?
+///         .ttl(Duration::from_secs(60))
+///         .stale(Duration::from_secs(600))
+///         .query(QueryKey::Only(vec!["skip".into(), "limit".into()])),
+///     Rule::path("/items/*/reviews")?.ttl(Duration::from_secs(5)),
+/// ];
+/// assert!(rules[1].matches(&http::Method::GET, "/users/42"));
+/// assert!(!rules[1].matches(&http::Method::GET, "/usersettings"));
+/// # Ok::<(), larder_http::RuleError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub(crate) source: Arc<str>,
+    path: PathPattern,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) override_origin: bool,
+    pub(crate) stale: Option<Duration>,
+    pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) query: QueryKey,
+    pub(crate) vary: Vec<HeaderName>,
+    pub(crate) key_cookies: Vec<String>,
+    pub(crate) statuses: Vec<StatusCode>,
+    pub(crate) bypass: bool,
+    pub(crate) invalidate: Vec<String>,
+}
+
+/// The statuses a rule's ttl applies to unless it names its own: those nginx and Varnish cache
+/// by default, minus the redirects that are often per-client (302, 307).
+pub const DEFAULT_RULE_STATUSES: [u16; 6] = [200, 203, 204, 301, 404, 410];
+
+impl Rule {
+    /// A rule for `pattern`: a path prefix (`/users` covers `/users` and everything below it)
+    /// or, with `*`, a glob over the whole path (`/items/*/reviews`, `/static/**`). It matches
+    /// GET and HEAD until [`methods`](Self::methods) says otherwise, and changes nothing until
+    /// told what to.
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/static/**")?;
+    /// assert!(rule.matches(&http::Method::HEAD, "/static/css/site.css"));
+    /// assert!(larder_http::Rule::path("static").is_err());
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn path(pattern: &str) -> Result<Self, RuleError> {
+        if !pattern.starts_with('/') {
+            return Err(RuleError::Path(pattern.to_owned()));
+        }
+        let mut normalized = String::with_capacity(pattern.len());
+        crate::key::normalize_percent(pattern, &mut normalized, false);
+        let path = if normalized.contains('*') {
+            let segments: Vec<String> = normalized[1..].split('/').map(str::to_owned).collect();
+            if segments.iter().any(|s| s.contains("**") && s != "**") {
+                return Err(RuleError::DoubleStar(pattern.to_owned()));
+            }
+            PathPattern::Glob(segments)
+        } else {
+            let trimmed = normalized.trim_end_matches('/');
+            PathPattern::Prefix(trimmed.to_owned())
+        };
+        Ok(Self {
+            source: Arc::from(pattern),
+            path,
+            methods: vec![Method::GET, Method::HEAD],
+            ttl: None,
+            override_origin: false,
+            stale: None,
+            stale_while_revalidate: None,
+            query: QueryKey::All,
+            vary: Vec::new(),
+            key_cookies: Vec::new(),
+            statuses: Vec::new(),
+            bypass: false,
+            invalidate: Vec::new(),
+        })
+    }
+
+    /// The methods the rule matches (default GET and HEAD). A rule for unsafe methods (POST,
+    /// PUT, PATCH, DELETE) is there for [`invalidate`](Self::invalidate).
+    ///
+    /// ```
+    /// use http::Method;
+    /// let rule = larder_http::Rule::path("/users")?.methods([Method::POST, Method::PUT]);
+    /// assert!(rule.matches(&Method::POST, "/users/42"));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.methods = methods.into_iter().collect();
+        if self.methods.contains(&Method::GET) && !self.methods.contains(&Method::HEAD) {
+            // A HEAD is answered from the GET's entry: it follows the GET's rule.
+            self.methods.push(Method::HEAD);
+        }
+        self
+    }
+
+    /// How long a response that says nothing about its freshness (no `max-age`, `s-maxage` or
+    /// `Expires`) is fresh, for the [statuses](Self::statuses) the rule caches: what nginx's
+    /// `proxy_cache_valid` and Varnish's `default_ttl` do. The origin's `no-store`, `private`
+    /// and explicit lifetimes still win unless [`override_origin`](Self::override_origin).
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/")?.ttl(std::time::Duration::from_secs(300));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Makes the rule's ttl win over what the origin says: its `max-age`, `s-maxage`,
+    /// `Expires`, `no-cache`, `private` and `no-store` are ignored (nginx's
+    /// `proxy_ignore_headers Cache-Control Expires`). A response that sets a cookie is still
+    /// never stored, and neither is one the request's credentials forbid sharing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rule = larder_http::Rule::path("/")?.ttl(Duration::from_secs(60)).override_origin(true);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn override_origin(mut self, enabled: bool) -> Self {
+        self.override_origin = enabled;
+        self
+    }
+
+    /// How long past its freshness a stored response may still be served when the origin
+    /// fails (refused, reset, a 500/502/503/504, or past the response timeout), as nginx's
+    /// `proxy_cache_use_stale error timeout http_5xx` does. The origin's own `stale-if-error`
+    /// counts when longer; `must-revalidate` still forbids it.
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/")?.stale(std::time::Duration::from_secs(3600));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn stale(mut self, window: Duration) -> Self {
+        self.stale = Some(window);
+        self
+    }
+
+    /// How long past its freshness a stored response is served at once while one background
+    /// request refreshes it (RFC 5861). The origin's own `stale-while-revalidate` counts when
+    /// longer.
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/")?.stale_while_revalidate(std::time::Duration::from_secs(30));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.stale_while_revalidate = Some(window);
+        self
+    }
+
+    /// Which query parameters key the entry (default all, sorted).
+    ///
+    /// ```
+    /// use larder_http::{QueryKey, Rule};
+    /// let rule = Rule::path("/search")?.query(QueryKey::Except(vec!["utm_*".into()]));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn query(mut self, query: QueryKey) -> Self {
+        self.query = match query {
+            QueryKey::Only(names) => QueryKey::Only(normalize_names(names)),
+            QueryKey::Except(names) => QueryKey::Except(normalize_names(names)),
+            other => other,
+        };
+        self
+    }
+
+    /// Request headers that vary every entry the rule covers, as if each response said
+    /// `Vary` with them (a tenant header, `Accept-Language`).
+    ///
+    /// ```
+    /// use http::header::ACCEPT_LANGUAGE;
+    /// let rule = larder_http::Rule::path("/")?.vary([ACCEPT_LANGUAGE]);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn vary(mut self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.vary = headers.into_iter().collect();
+        self.vary
+            .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.vary.dedup();
+        self
+    }
+
+    /// Cookies whose values key the entries the rule covers, beside the layer's
+    /// [`key_cookies`](crate::CacheLayer::key_cookies). A request whose cookies are all keyed or
+    /// ignored is served shared entries; one with any other cookie is not (see the layer's docs).
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/")?.key_cookies(["lang"]);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn key_cookies<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.key_cookies = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The statuses the rule's ttl applies to (default 200, 203, 204, 301, 404, 410). Other
+    /// statuses are stored only where the origin's own headers allow.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let rule = larder_http::Rule::path("/")?.statuses([StatusCode::OK]);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+
+    /// Passes the requests the rule covers by the cache: nothing is looked up or stored.
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/admin")?.bypass(true);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn bypass(mut self, enabled: bool) -> Self {
+        self.bypass = enabled;
+        self
+    }
+
+    /// Path prefixes whose stored responses a successful unsafe request (POST, PUT, PATCH,
+    /// DELETE) matching this rule purges, beside its own URL (which RFC 9111 §4.4 purges
+    /// anyway). `{path}` stands for the request's path. Needs the layer's
+    /// [`prefix_purge_depth`](crate::CacheLayer::prefix_purge_depth).
+    ///
+    /// ```
+    /// use http::Method;
+    /// // Changing a user drops the user's pages and every list of users.
+    /// let rule = larder_http::Rule::path("/users")?
+    ///     .methods([Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+    ///     .invalidate(["{path}", "/users"]);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn invalidate<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.invalidate = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the rule covers a request with this method and path (the path as sent; it is
+    /// normalized first).
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/a/*/c")?;
+    /// assert!(rule.matches(&http::Method::GET, "/a/b/c"));
+    /// assert!(!rule.matches(&http::Method::GET, "/a/b/x/c"));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
+        if !self.methods.contains(method) {
+            return false;
+        }
+        let path = crate::key::normalized_path(path);
+        self.matches_path(&path)
+    }
+
+    pub(crate) fn matches_path(&self, path: &str) -> bool {
+        match &self.path {
+            PathPattern::Prefix(prefix) => {
+                path.starts_with(prefix.as_str())
+                    && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
+            }
+            PathPattern::Glob(segments) => {
+                let Some(rest) = path.strip_prefix('/') else {
+                    return false;
+                };
+                let parts: Vec<&str> = rest.split('/').collect();
+                glob_segments(segments, &parts)
+            }
+        }
+    }
+
+    /// The path pattern as given.
+    ///
+    /// ```
+    /// assert_eq!(larder_http::Rule::path("/users")?.pattern(), "/users");
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn pattern(&self) -> &str {
+        &self.source
+    }
+
+    /// The statuses the rule's ttl applies to.
+    pub(crate) fn ttl_statuses(&self) -> Vec<u16> {
+        if self.statuses.is_empty() {
+            DEFAULT_RULE_STATUSES.to_vec()
+        } else {
+            self.statuses.iter().map(StatusCode::as_u16).collect()
+        }
+    }
+}
+
+fn normalize_names(names: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .into_iter()
+        .map(|n| {
+            let (stem, star) = match n.strip_suffix('*') {
+                Some(stem) => (stem, "*"),
+                None => (n.as_str(), ""),
+            };
+            let mut s = String::new();
+            crate::key::normalize_percent(stem, &mut s, true);
+            s.push_str(star);
+            s
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Matches path segments against glob segments: `**` takes any number of whole segments, `*`
+/// within a segment any run of characters.
+fn glob_segments(pattern: &[String], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| glob_segments(rest, &path[skip..]))
+        }
+        Some((first, rest)) => match path.split_first() {
+            Some((segment, path_rest)) => {
+                glob_segment(first.as_bytes(), segment.as_bytes()) && glob_segments(rest, path_rest)
+            }
+            None => false,
+        },
+    }
+}
+
+fn glob_segment(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_segment(rest, &text[skip..])),
+        Some((c, rest)) => text.first() == Some(c) && glob_segment(rest, &text[1..]),
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rule({self})")
+    }
+}
+
+/// One line, as `larder-proxy check` prints it.
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let methods: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+        write!(f, "{} {}", methods.join(","), self.source)?;
+        if self.bypass {
+            return write!(f, " -> bypass");
+        }
+        match self.ttl {
+            Some(ttl) => write!(f, " -> ttl {}s", ttl.as_secs())?,
+            None => write!(f, " -> origin's headers")?,
+        }
+        if self.override_origin {
+            write!(f, " (overrides the origin)")?;
+        }
+        if let Some(s) = self.stale {
+            write!(f, ", stale {}s", s.as_secs())?;
+        }
+        if let Some(s) = self.stale_while_revalidate {
+            write!(f, ", stale-while-revalidate {}s", s.as_secs())?;
+        }
+        match &self.query {
+            QueryKey::All => {}
+            QueryKey::Only(n) => write!(f, ", query only [{}]", n.join(", "))?,
+            QueryKey::Except(n) => write!(f, ", query except [{}]", n.join(", "))?,
+            QueryKey::Ignore => write!(f, ", query ignored")?,
+        }
+        if !self.vary.is_empty() {
+            let names: Vec<&str> = self.vary.iter().map(HeaderName::as_str).collect();
+            write!(f, ", vary [{}]", names.join(", "))?;
+        }
+        if !self.key_cookies.is_empty() {
+            write!(f, ", cookies [{}]", self.key_cookies.join(", "))?;
+        }
+        if self.ttl.is_some() {
+            let statuses: Vec<String> = self.ttl_statuses().iter().map(u16::to_string).collect();
+            write!(f, ", statuses [{}]", statuses.join(", "))?;
+        }
+        if !self.invalidate.is_empty() {
+            write!(f, ", invalidates [{}]", self.invalidate.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(rule: &Rule, path: &str) -> bool {
+        rule.matches(&Method::GET, path)
+    }
+
+    #[test]
+    fn prefixes_stop_at_segment_boundaries() {
+        let r = Rule::path("/users").unwrap();
+        assert!(get(&r, "/users"));
+        assert!(get(&r, "/users/"));
+        assert!(get(&r, "/users/42/orders"));
+        assert!(!get(&r, "/usersettings"));
+        assert!(!get(&r, "/"));
+        let root = Rule::path("/").unwrap();
+        assert!(get(&root, "/") && get(&root, "/anything/at/all"));
+        let slash = Rule::path("/users/").unwrap();
+        assert!(get(&slash, "/users/42") && !get(&slash, "/usersx"));
+    }
+
+    #[test]
+    fn escapes_cannot_slip_past_a_rule() {
+        let r = Rule::path("/admin").unwrap();
+        assert!(get(&r, "/%61dmin/users"));
+        assert!(get(&r, "/adm%69n"));
+        // A reserved character stays encoded: `%2F` is not a segment boundary.
+        assert!(!get(&r, "/admin%2Fx"));
+    }
+
+    #[test]
+    fn globs_match_segments() {
+        let r = Rule::path("/items/*/reviews").unwrap();
+        assert!(get(&r, "/items/7/reviews"));
+        assert!(!get(&r, "/items/7/8/reviews"));
+        assert!(!get(&r, "/items/reviews"));
+        let deep = Rule::path("/static/**").unwrap();
+        assert!(get(&deep, "/static/a/b/c.css"));
+        assert!(get(&deep, "/static"));
+        assert!(!get(&deep, "/staticx/a"));
+        let ext = Rule::path("/**/*.png").unwrap();
+        assert!(get(&ext, "/a/b/logo.png") && get(&ext, "/logo.png"));
+        assert!(!get(&ext, "/a/logo.jpg"));
+        assert_eq!(
+            Rule::path("/a**").unwrap_err(),
+            RuleError::DoubleStar("/a**".into())
+        );
+    }
+
+    #[test]
+    fn methods_default_to_get_and_head() {
+        let r = Rule::path("/").unwrap();
+        assert!(r.matches(&Method::HEAD, "/"));
+        assert!(!r.matches(&Method::POST, "/"));
+        let w = Rule::path("/").unwrap().methods([Method::GET]);
+        assert!(w.matches(&Method::HEAD, "/"));
+    }
+
+    #[test]
+    fn query_names_match_normalized_and_by_prefix() {
+        let r = Rule::path("/")
+            .unwrap()
+            .query(QueryKey::Except(vec!["utm_*".into(), "f%62clid".into()]));
+        assert!(!r.query.keeps("utm_source"));
+        assert!(!r.query.keeps("fbclid"));
+        assert!(r.query.keeps("page"));
+        assert!(!QueryKey::Ignore.keeps("page"));
+        assert!(QueryKey::Only(vec!["a".into()]).keeps("a"));
+        assert!(!QueryKey::Only(vec!["a".into()]).keeps("ab"));
+    }
+
+    #[test]
+    fn display_says_what_the_rule_does() {
+        let r = Rule::path("/users")
+            .unwrap()
+            .ttl(Duration::from_secs(60))
+            .stale(Duration::from_secs(600))
+            .query(QueryKey::Only(vec!["skip".into(), "limit".into()]));
+        assert_eq!(
+            r.to_string(),
+            "GET,HEAD /users -> ttl 60s, stale 600s, query only [limit, skip], statuses [200, 203, 204, 301, 404, 410]"
+        );
+        assert_eq!(
+            Rule::path("/admin").unwrap().bypass(true).to_string(),
+            "GET,HEAD /admin -> bypass"
+        );
+    }
+}

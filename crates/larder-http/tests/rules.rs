@@ -1,0 +1,353 @@
+//! Rules: a ttl for responses that say nothing, overriding the origin, stale windows, the key's
+//! query parameters and headers, statuses, bypass, and invalidation by prefix after a write.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{HeaderName, Method, StatusCode};
+use larder_http::{QueryKey, Rule};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A shared-mode layer (the proxy's default) with these rules, tagging two segments deep.
+fn with_rules(rules: impl IntoIterator<Item = Rule>) -> larder_http::CacheLayer {
+    shared().prefix_purge_depth(2).rules(rules)
+}
+
+#[tokio::test]
+async fn a_rule_ttl_caches_responses_without_cache_control_for_that_long() {
+    let mut h = harness(
+        with_rules([Rule::path("/api").unwrap().ttl(secs(60))]),
+        |_, n| reply(200, &[], &format!("v{n}")),
+    );
+    let miss = h.get("http://a.test/api/x").await;
+    assert_eq!(miss.cache(), "MISS");
+    assert_eq!(
+        miss.header("cache-status"),
+        Some("larder; fwd=uri-miss; fwd-status=200; ttl=60; stored")
+    );
+    h.clock.advance(15);
+    let hit = h.get("http://a.test/api/x").await;
+    assert_eq!((hit.cache(), hit.text()), ("HIT", "v0"));
+    assert_eq!(hit.header("cache-status"), Some("larder; hit; ttl=45"));
+    h.clock.advance(40);
+    h.clock.advance(6);
+    assert_eq!(h.get("http://a.test/api/x").await.cache(), "MISS");
+    // Outside the rule the strict shared cache stores nothing without Cache-Control.
+    h.get("http://a.test/other").await;
+    assert_eq!(h.get("http://a.test/other").await.cache(), "MISS");
+    assert_eq!(h.seen.count(), 4);
+}
+
+#[tokio::test]
+async fn the_origin_wins_unless_the_rule_overrides_it() {
+    for cc in ["no-store", "private", "no-cache", "max-age=0", "max-age=5"] {
+        for override_origin in [false, true] {
+            let rule = Rule::path("/")
+                .unwrap()
+                .ttl(secs(60))
+                .override_origin(override_origin);
+            let mut h = harness(with_rules([rule]), move |_, n| {
+                reply(200, &[("cache-control", cc)], &format!("v{n}"))
+            });
+            h.get("http://a.test/p").await;
+            h.clock.advance(10);
+            let second = h.get("http://a.test/p").await;
+            // With the override the rule's 60 s hold; without, the origin's word (5 s) does.
+            let expect_hit = override_origin;
+            assert_eq!(
+                second.cache() == "HIT",
+                expect_hit,
+                "{cc} override={override_origin}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_override_never_stores_a_response_that_sets_a_cookie() {
+    let rule = Rule::path("/").unwrap().ttl(secs(60)).override_origin(true);
+    let mut h = harness(with_rules([rule]), |_, n| {
+        reply(
+            200,
+            &[("cache-control", "no-store"), ("set-cookie", "session=abc")],
+            &format!("v{n}"),
+        )
+    });
+    h.get("http://a.test/p").await;
+    assert_eq!(h.get("http://a.test/p").await.cache(), "MISS");
+    assert_eq!(h.seen.count(), 2);
+}
+
+#[tokio::test]
+async fn the_rule_ttl_applies_to_its_statuses_only() {
+    let rule = Rule::path("/").unwrap().ttl(secs(60));
+    let mut h = harness(with_rules([rule]), |req, _| {
+        let status = req.uri().path().trim_start_matches('/').parse().unwrap();
+        reply(status, &[], "x")
+    });
+    for (status, cached) in [
+        (200, true),
+        (404, true),
+        (410, true),
+        (302, false),
+        (500, false),
+    ] {
+        let url = format!("http://a.test/{status}");
+        h.get(&url).await;
+        assert_eq!(h.get(&url).await.cache() == "HIT", cached, "{status}");
+    }
+    let only_200 = Rule::path("/")
+        .unwrap()
+        .ttl(secs(60))
+        .statuses([StatusCode::OK]);
+    let mut h = harness(with_rules([only_200]), |_, _| reply(404, &[], "gone"));
+    h.get("http://a.test/x").await;
+    assert_eq!(h.get("http://a.test/x").await.cache(), "MISS");
+}
+
+#[tokio::test]
+async fn the_first_matching_rule_decides_and_bypass_passes_by() {
+    let mut h = harness(
+        with_rules([
+            Rule::path("/api/admin").unwrap().bypass(true),
+            Rule::path("/api").unwrap().ttl(secs(60)),
+        ]),
+        |_, n| reply(200, &[("cache-control", "max-age=60")], &format!("v{n}")),
+    );
+    h.get("http://a.test/api/admin/users").await;
+    let again = h.get("http://a.test/api/admin/users").await;
+    assert_eq!(again.cache(), "BYPASS");
+    assert_eq!(
+        again.header("cache-status"),
+        Some("larder; fwd=bypass; fwd-status=200")
+    );
+    // An escaped path is matched as the key would hold it: no way around the bypass.
+    assert_eq!(
+        h.get("http://a.test/api/%61dmin/users").await.cache(),
+        "BYPASS"
+    );
+    h.get("http://a.test/api/users").await;
+    assert_eq!(h.get("http://a.test/api/users").await.cache(), "HIT");
+}
+
+#[tokio::test]
+async fn query_keys_all_sorted_some_or_none() {
+    let mut h = harness(
+        with_rules([
+            Rule::path("/only")
+                .unwrap()
+                .ttl(secs(60))
+                .query(QueryKey::Only(vec!["skip".into(), "limit".into()])),
+            Rule::path("/except")
+                .unwrap()
+                .ttl(secs(60))
+                .query(QueryKey::Except(vec!["utm_*".into()])),
+            Rule::path("/none")
+                .unwrap()
+                .ttl(secs(60))
+                .query(QueryKey::Ignore),
+            Rule::path("/").unwrap().ttl(secs(60)),
+        ]),
+        |req, _| reply(200, &[], req.uri().query().unwrap_or("")),
+    );
+    h.get("http://a.test/all?b=2&a=1").await;
+    assert_eq!(h.get("http://a.test/all?a=1&b=2").await.cache(), "HIT");
+    assert_eq!(h.get("http://a.test/all?a=1&b=3").await.cache(), "MISS");
+
+    h.get("http://a.test/only?skip=0&limit=10&cb=1").await;
+    let hit = h.get("http://a.test/only?limit=10&skip=0&cb=2").await;
+    assert_eq!(hit.cache(), "HIT");
+    assert_eq!(
+        h.get("http://a.test/only?limit=10&skip=10").await.cache(),
+        "MISS"
+    );
+
+    h.get("http://a.test/except?q=x&utm_source=a").await;
+    assert_eq!(
+        h.get("http://a.test/except?utm_medium=b&q=x").await.cache(),
+        "HIT"
+    );
+    assert_eq!(h.get("http://a.test/except?q=y").await.cache(), "MISS");
+
+    h.get("http://a.test/none?x=1").await;
+    assert_eq!(h.get("http://a.test/none?y=2").await.cache(), "HIT");
+}
+
+#[tokio::test]
+async fn a_rule_varies_entries_by_its_headers() {
+    let rule = Rule::path("/")
+        .unwrap()
+        .ttl(secs(60))
+        .vary([HeaderName::from_static("x-tenant")]);
+    let mut h = harness(with_rules([rule]), |req, _| {
+        let tenant = req
+            .headers()
+            .get("x-tenant")
+            .map_or("none", |v| v.to_str().unwrap());
+        reply(200, &[], tenant)
+    });
+    let a = get("http://a.test/p", &[("x-tenant", "a")]);
+    let b = get("http://a.test/p", &[("x-tenant", "b")]);
+    assert_eq!(h.send(a).await.text(), "a");
+    assert_eq!(h.send(b).await.text(), "b");
+    let a_again = h.send(get("http://a.test/p", &[("x-tenant", "a")])).await;
+    assert_eq!((a_again.cache(), a_again.text()), ("HIT", "a"));
+    let none = h.get("http://a.test/p").await;
+    assert_eq!((none.cache(), none.text()), ("MISS", "none"));
+}
+
+#[tokio::test]
+async fn cookies_are_credentials_unless_the_rule_keys_them() {
+    let keyed = Rule::path("/keyed")
+        .unwrap()
+        .ttl(secs(60))
+        .key_cookies(["lang"]);
+    let plain = Rule::path("/").unwrap().ttl(secs(60));
+    let mut h = harness(with_rules([keyed, plain]), |req, n| {
+        let cookie = req
+            .headers()
+            .get("cookie")
+            .map_or("", |v| v.to_str().unwrap());
+        reply(200, &[], &format!("{cookie} {n}"))
+    });
+    // A session cookie under a plain rule: never shared, never stored.
+    let s1 = get("http://a.test/plain", &[("cookie", "session=alice")]);
+    let s2 = get("http://a.test/plain", &[("cookie", "session=bob")]);
+    h.send(s1).await;
+    let bob = h.send(s2).await;
+    assert_eq!(bob.cache(), "MISS");
+    assert!(bob.text().starts_with("session=bob"));
+    // A keyed cookie: one entry per value.
+    let en = || get("http://a.test/keyed", &[("cookie", "lang=en")]);
+    let fr = get("http://a.test/keyed", &[("cookie", "lang=fr")]);
+    h.send(en()).await;
+    let fr = h.send(fr).await;
+    assert!(fr.text().starts_with("lang=fr"));
+    let en_again = h.send(en()).await;
+    assert_eq!(en_again.cache(), "HIT");
+    assert!(en_again.text().starts_with("lang=en"));
+}
+
+#[tokio::test]
+async fn the_rule_stale_window_serves_the_stored_copy_when_the_origin_fails() {
+    let rule = Rule::path("/").unwrap().ttl(secs(10)).stale(secs(300));
+    let mut h = harness(with_rules([rule]), |_, n| {
+        if n == 0 {
+            reply(200, &[], "good")
+        } else {
+            reply(503, &[], "down")
+        }
+    });
+    h.get("http://a.test/p").await;
+    h.clock.advance(100);
+    let stale = h.get("http://a.test/p").await;
+    assert_eq!(
+        (stale.status.as_u16(), stale.cache(), stale.text()),
+        (200, "STALE", "good")
+    );
+    assert_eq!(
+        stale.header("cache-status"),
+        Some("larder; fwd=stale; fwd-status=503; ttl=-90")
+    );
+    h.clock.advance(300);
+    let gone = h.get("http://a.test/p").await;
+    assert_eq!(gone.status.as_u16(), 503);
+}
+
+#[tokio::test]
+async fn the_rule_stale_while_revalidate_answers_at_once_and_refreshes() {
+    let rule = Rule::path("/")
+        .unwrap()
+        .ttl(secs(10))
+        .stale_while_revalidate(secs(60));
+    let mut h = harness(with_rules([rule]), |_, n| reply(200, &[], &format!("v{n}")));
+    h.get("http://a.test/p").await;
+    h.clock.advance(20);
+    let stale = h.get("http://a.test/p").await;
+    assert_eq!((stale.cache(), stale.text()), ("STALE", "v0"));
+    let fresh = h.get("http://a.test/p").await;
+    assert_eq!((fresh.cache(), fresh.text()), ("HIT", "v1"));
+    assert_eq!(h.seen.count(), 2);
+}
+
+#[tokio::test]
+async fn a_write_rule_invalidates_its_prefixes() {
+    let rules = [
+        Rule::path("/users")
+            .unwrap()
+            .methods([Method::POST, Method::PUT, Method::DELETE])
+            .invalidate(["/users"]),
+        Rule::path("/").unwrap().ttl(secs(600)),
+    ];
+    let mut h = harness(with_rules(rules), |_, n| reply(200, &[], &format!("v{n}")));
+    for url in [
+        "http://a.test/users?skip=0&limit=10",
+        "http://a.test/users/42",
+        "http://a.test/users/42/orders",
+        "http://a.test/items/1",
+    ] {
+        h.get(url).await;
+        assert_eq!(h.get(url).await.cache(), "HIT", "{url}");
+    }
+    let post = h.send(request("POST", "http://a.test/users/42", &[])).await;
+    assert_eq!(post.cache(), "BYPASS");
+    for url in [
+        "http://a.test/users?skip=0&limit=10",
+        "http://a.test/users/42",
+        "http://a.test/users/42/orders",
+    ] {
+        assert_eq!(h.get(url).await.cache(), "MISS", "{url}");
+    }
+    assert_eq!(h.get("http://a.test/items/1").await.cache(), "HIT");
+}
+
+#[tokio::test]
+async fn purge_by_prefix_takes_the_subtree_only() {
+    let mut h = harness(
+        with_rules([Rule::path("/").unwrap().ttl(secs(600))]),
+        |_, n| reply(200, &[], &format!("v{n}")),
+    );
+    for url in ["/a", "/a/b?x=1", "/a/b/c/d", "/ab", "/z"] {
+        h.get(&format!("http://a.test{url}")).await;
+    }
+    h.purger.purge_prefix("http://a.test/a").await.unwrap();
+    for (url, hit) in [
+        ("/a", false),
+        ("/a/b?x=1", false),
+        ("/a/b/c/d", false),
+        ("/ab", true),
+        ("/z", true),
+    ] {
+        let got = h.get(&format!("http://a.test{url}")).await;
+        assert_eq!(got.cache() == "HIT", hit, "{url}");
+    }
+    let too_deep = h.purger.purge_prefix("http://a.test/a/b/c").await;
+    assert!(matches!(
+        too_deep,
+        Err(larder_http::PurgeError::PrefixTooDeep { depth: 2, .. })
+    ));
+    h.purger.purge_prefix("http://a.test/").await.unwrap();
+    assert_eq!(h.get("http://a.test/z").await.cache(), "MISS");
+}
+
+#[tokio::test]
+async fn purge_by_url_keys_the_query_as_the_rule_does() {
+    let rule = Rule::path("/only")
+        .unwrap()
+        .ttl(secs(60))
+        .query(QueryKey::Only(vec!["q".into()]));
+    let mut h = harness(with_rules([rule]), |_, n| reply(200, &[], &format!("v{n}")));
+    h.get("http://a.test/only?q=1&cb=9").await;
+    assert!(
+        h.purger
+            .purge_url("http://a.test/only?cb=1&q=1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.get("http://a.test/only?q=1").await.cache(), "MISS");
+}

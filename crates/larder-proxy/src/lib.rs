@@ -15,7 +15,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod config;
+pub mod front;
 pub mod server;
+pub mod settings;
+mod tunnel;
 pub mod upstream;
 
 /// The error type bodies and services in the proxy share.

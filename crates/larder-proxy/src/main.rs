@@ -10,65 +10,156 @@
 //! origin's entries).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use http::Uri;
 use larder::Cache;
-use larder_http::CacheLayer;
+use larder_proxy::admin::Admin;
+use larder_proxy::config::{File, LogFormat, parse_duration};
+use larder_proxy::front::FrontLayer;
 use larder_proxy::server::{Limits, Server};
-use larder_proxy::upstream::{Timeouts, Upstream};
+use larder_proxy::settings::{Overrides, Settings};
+use larder_proxy::upstream::Upstream;
 use tower::Layer;
 
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "A caching reverse proxy on larder-http (RFC 9111 shared cache)"
+    about = "A caching reverse proxy on larder-http: RFC 9111, plus rules for origins that send no Cache-Control",
+    args_conflicts_with_subcommands = true
 )]
-struct Args {
-    /// Where to forward requests: `http://host:port`.
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Checks a configuration file and prints the effective settings and rules (exit 2 if bad).
+    Check {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// A TOML configuration file (see examples/fastapi/larder.toml); flags win over it.
+    #[arg(long, env = "LARDER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where to forward requests: `http://host:port` or `https://host`.
+    #[arg(long, env = "LARDER_UPSTREAM")]
+    upstream: Option<Uri>,
+    /// The address to listen on (default 127.0.0.1:8080).
     #[arg(long)]
-    upstream: Uri,
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// The memory tier's bound, in MiB; it covers stored responses and bodies being recorded.
-    #[arg(long, default_value_t = 256)]
-    memory_mib: u64,
-    /// The store, shared by every instance that names it: memory://, redis://, rediss://,
-    /// redis+cluster://, memcached://.
-    #[arg(long, env = "LARDER_URL", default_value = "memory://")]
-    store: String,
+    listen: Option<SocketAddr>,
+    /// The admin listener (purge, /stats, /metrics, /healthz; default 127.0.0.1:8081), or `off`.
+    #[arg(long)]
+    admin_listen: Option<String>,
+    /// The bearer token the admin listener requires (required off loopback).
+    #[arg(long, env = "LARDER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The memory tier's bound, in MiB (default 256); it covers stored responses and bodies
+    /// being recorded.
+    #[arg(long)]
+    memory_mib: Option<u64>,
+    /// The store, shared by every instance that names it: memory:// (default), redis://,
+    /// rediss://, redis+cluster://, memcached://.
+    #[arg(long, env = "LARDER_URL")]
+    store: Option<String>,
     /// Client connections open at once (default: half the descriptors the process may open, at
     /// most 4096).
     #[arg(long)]
     max_connections: Option<usize>,
-    /// Seconds a client has to send a request head once it starts one.
-    #[arg(long, default_value_t = 10)]
-    header_read_timeout: u64,
-    /// Seconds a client connection may sit idle (or stall while a response is out).
-    #[arg(long, default_value_t = 60)]
-    idle_timeout: u64,
-    /// Seconds to wait for the upstream's response head.
-    #[arg(long, default_value_t = 60)]
-    upstream_timeout: u64,
-    /// Seconds the upstream may pause between two chunks of a body.
-    #[arg(long, default_value_t = 10)]
-    body_idle_timeout: u64,
-    /// Seconds to connect to the upstream.
-    #[arg(long, default_value_t = 5)]
-    connect_timeout: u64,
+    /// Time a client has to send a request head once it starts one ("10s").
+    #[arg(long, value_parser = parse_duration)]
+    header_read_timeout: Option<Duration>,
+    /// Time a client connection may sit idle, or stall while a response is out ("60s").
+    #[arg(long, value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Time to wait for the upstream's response head ("60s").
+    #[arg(long, value_parser = parse_duration)]
+    upstream_timeout: Option<Duration>,
+    /// Time the upstream may pause between two chunks of a body ("10s").
+    #[arg(long, value_parser = parse_duration)]
+    body_idle_timeout: Option<Duration>,
+    /// Time to connect to the upstream ("5s").
+    #[arg(long, value_parser = parse_duration)]
+    connect_timeout: Option<Duration>,
+    /// The access log: text (default), json or off.
+    #[arg(long, value_enum)]
+    access_log: Option<LogArg>,
+    /// Send the client's Host to the origin and key on it (default: the upstream's host).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pass_host: Option<bool>,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogArg {
+    Text,
+    Json,
+    Off,
+}
+
+impl From<LogArg> for LogFormat {
+    fn from(a: LogArg) -> Self {
+        match a {
+            LogArg::Text => Self::Text,
+            LogArg::Json => Self::Json,
+            LogArg::Off => Self::Off,
+        }
+    }
+}
+
+/// The exit code for a configuration that cannot be used: nothing was started.
+const BAD_CONFIG: u8 = 2;
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Check { config }) = cli.command {
+        return check(&config);
+    }
+    let args = cli.run;
+    let file = match &args.config {
+        Some(path) => match File::load(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("larder-proxy: {e}");
+                return ExitCode::from(BAD_CONFIG);
+            }
+        },
+        None => File::default(),
+    };
+    let overrides = Overrides {
+        upstream: args.upstream,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        admin_token: args.admin_token,
+        store: args.store,
+        memory_mib: args.memory_mib,
+        max_connections: args.max_connections,
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        response_timeout: args.upstream_timeout,
+        body_idle_timeout: args.body_idle_timeout,
+        connect_timeout: args.connect_timeout,
+        access_log: args.access_log.map(Into::into),
+        pass_host: args.pass_host,
+    };
+    let settings = match Settings::resolve(file, overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("larder-proxy: {e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    init_logging(settings.access_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,69 +170,150 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args))
+    runtime.block_on(run(settings))
 }
 
-async fn run(args: Args) -> ExitCode {
-    let descriptors = raise_descriptor_limit();
-    let timeouts = Timeouts {
-        connect: Duration::from_secs(args.connect_timeout),
-        response: Duration::from_secs(args.upstream_timeout),
-        body_idle: Duration::from_secs(args.body_idle_timeout),
-        ..Timeouts::default()
-    };
-    let upstream = match Upstream::new(&args.upstream, timeouts) {
-        Ok(u) => u,
+/// `larder-proxy check --config FILE`.
+fn check(path: &std::path::Path) -> ExitCode {
+    let settings = File::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| Settings::resolve(f, Overrides::default()).map_err(|e| e.to_string()));
+    match settings {
+        Ok(s) => {
+            println!("{}: ok\n", path.display());
+            print!("{}", s.describe());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("larder-proxy: --upstream: {e}");
-            return ExitCode::from(2);
+            eprintln!("larder-proxy: {e}");
+            ExitCode::from(BAD_CONFIG)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if format == LogFormat::Off
+        && let Ok(off) = "larder_proxy::access=off".parse()
+    {
+        filter = filter.add_directive(off);
+    }
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if format == LogFormat::Json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_ansi(ansi)
+            .with_env_filter(filter)
+            .init();
+    }
+}
+
+async fn run(settings: Settings) -> ExitCode {
+    let descriptors = raise_descriptor_limit();
+    let Some(upstream_url) = settings.upstream.clone() else {
+        eprintln!(
+            "larder-proxy: {}",
+            larder_proxy::settings::SettingsError::NoUpstream
+        );
+        return ExitCode::from(BAD_CONFIG);
+    };
+    let upstream = match Upstream::with_roots(&upstream_url, settings.timeouts, &settings.roots) {
+        Ok(u) => u.pass_host(settings.pass_host),
+        Err(e) => {
+            eprintln!("larder-proxy: upstream: {e}");
+            return ExitCode::from(BAD_CONFIG);
         }
     };
     let cache = match Cache::builder()
         .name("proxy")
-        .max_bytes(args.memory_mib.saturating_mul(1 << 20))
-        .remote_url(&args.store)
+        .max_bytes(settings.memory_mib.saturating_mul(1 << 20))
+        .remote_url(&settings.store)
     {
         Ok(b) => b.build(),
         Err(e) => {
-            eprintln!("larder-proxy: the store {:?}: {e}", args.store);
-            return ExitCode::from(2);
+            eprintln!("larder-proxy: the store {:?}: {e}", settings.store);
+            return ExitCode::from(BAD_CONFIG);
         }
     };
-    let layer = CacheLayer::shared(cache)
-        .fixed_host(upstream.authority())
-        .body_idle_timeout(timeouts.body_idle)
-        .response_timeout(timeouts.response);
-    let service = layer.layer(upstream);
-    let limits = Limits {
-        max_connections: args
-            .max_connections
-            .unwrap_or_else(|| (descriptors.saturating_sub(64) / 2).clamp(16, 4096) as usize),
-        header_read_timeout: Duration::from_secs(args.header_read_timeout),
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        ..Limits::default()
-    };
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(l) => l,
+    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(h) => h,
         Err(e) => {
-            eprintln!("larder-proxy: cannot listen on {}: {e}", args.listen);
+            eprintln!("larder-proxy: cannot install the metrics recorder: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let layer = settings.layer(cache.clone(), upstream.authority());
+    let purger = layer.purger();
+    let front = FrontLayer {
+        x_cache: settings.x_cache,
+        access_log: settings.access_log != LogFormat::Off,
+    };
+    let service = front.layer(layer.layer(upstream));
+    let limits = Limits {
+        max_connections: settings
+            .max_connections
+            .unwrap_or_else(|| (descriptors.saturating_sub(64) / 2).clamp(16, 4096) as usize),
+        ..settings.limits
+    };
+    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("larder-proxy: cannot listen on {}: {e}", settings.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let (stop_admin, admin_stopping) = tokio::sync::watch::channel(false);
+    let mut admin_addr = None;
+    let admin_task = match settings.admin_listen {
+        None => None,
+        Some(addr) => {
+            let admin_listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("larder-proxy: cannot listen on {addr} (admin): {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            admin_addr = Some(admin_listener.local_addr().unwrap_or(addr));
+            let admin = Admin::new(cache, purger, metrics, settings.admin_token.clone());
+            let admin_limits = Limits {
+                max_connections: 64,
+                ..Limits::default()
+            };
+            let mut stopping = admin_stopping;
+            Some(tokio::spawn(async move {
+                Server::new(admin_listener, admin_limits)
+                    .serve(admin, async move {
+                        let _ = stopping.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }))
+        }
+    };
     // With port 0 the system picks one: say which, so whoever started us can connect.
-    let listen = listener.local_addr().unwrap_or(args.listen);
-    tracing::info!(
-        %listen,
-        upstream = %args.upstream,
-        store = %args.store,
-        memory_mib = args.memory_mib,
-        max_connections = limits.max_connections,
-        "larder-proxy: caching what the upstream's Cache-Control allows (RFC 9111 shared cache)"
-    );
-    println!("caching proxy on http://{listen} -> {}", args.upstream);
+    let listen = listener.local_addr().unwrap_or(settings.listen);
+    for line in settings.describe().lines() {
+        tracing::info!("{line}");
+    }
+    tracing::info!(%listen, max_connections = limits.max_connections, "larder-proxy: ready");
+    match admin_addr {
+        Some(admin) => {
+            println!("caching proxy on http://{listen} -> {upstream_url} (admin on http://{admin})")
+        }
+        None => println!("caching proxy on http://{listen} -> {upstream_url}"),
+    }
     Server::new(listener, limits)
         .serve(service, shutdown_signal())
         .await;
+    let _ = stop_admin.send(true);
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     tracing::info!("larder-proxy: stopped");
     ExitCode::SUCCESS
 }

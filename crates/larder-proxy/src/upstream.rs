@@ -1,7 +1,9 @@
-//! The upstream: a tower service that forwards each request to one origin over a keep-alive
-//! pool, with every wait bounded (connect, response head, and the body between chunks) and every
-//! failure answered with the status that names it: 400 for a request body the client botched,
-//! 502 for an origin that failed, 504 for one that took too long.
+//! The upstream: a tower service that forwards each request to one origin (http, or https with
+//! rustls) over a keep-alive pool, with every wait bounded (connect, response head, the body
+//! between chunks, an idle tunnel) and every failure answered with the status that names it: 400
+//! for a request body the client botched, 413 for one too large, 502 for an origin that failed,
+//! 504 for one that took too long. It adds `Via`, `X-Forwarded-For` and `X-Forwarded-Proto`, and
+//! passes `Upgrade` requests (WebSocket) through as a tunnel once the origin agrees.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -13,18 +15,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use larder_http::remove_hop_by_hop;
 use pin_project_lite::pin_project;
 use tower_http::timeout::TimeoutBody;
 
 use crate::BoxError;
+use crate::server::ClientAddr;
 
 /// The body of a response from the [`Upstream`].
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -38,9 +42,35 @@ pub enum UpstreamError {
         "the upstream must be an absolute http:// URL such as http://127.0.0.1:8000, not {0:?}"
     )]
     NotAbsolute(String),
-    /// An `https://` upstream (TLS to the upstream comes with larder-proxy's next release).
-    #[error("the upstream must be plain http:// for now; {0:?} is not")]
+    /// Neither `http://` nor `https://`.
+    #[error("the upstream must be http:// or https://, not {0:?}")]
     Scheme(String),
+    /// The CA file cannot be read or holds no certificate.
+    #[error("the CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The system's trust roots cannot be loaded.
+    #[error("no system trust roots for https: {0}")]
+    Roots(String),
+}
+
+/// Which certificate authorities an https upstream is checked against.
+///
+/// ```
+/// let roots = larder_proxy::upstream::TrustRoots::CaFile("/etc/ssl/internal-ca.pem".into());
+/// # let _ = roots;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TrustRoots {
+    /// The system's (default).
+    #[default]
+    System,
+    /// The PEM certificates in this file, and no others.
+    CaFile(std::path::PathBuf),
 }
 
 /// The upstream's timeouts and buffer bound.
@@ -62,6 +92,16 @@ pub struct Timeouts {
     /// Each pooled connection's read buffer bound (default 32 KiB; at least 8 KiB). It is also
     /// the largest chunk a response body arrives in.
     pub max_buffer: usize,
+    /// Idle connections the pool keeps (default 256).
+    pub pool_max_idle: usize,
+    /// The largest request body forwarded (default 10 MiB): a larger declared one is answered
+    /// 413 at once, and a chunked one that grows past it is cut and answered 413.
+    pub max_request_body: u64,
+    /// A tunnel (an upgraded connection) with no bytes either way for this long is closed
+    /// (default 5 minutes).
+    pub tunnel_idle: Duration,
+    /// Tunnels open at once (default 1,024); past it an upgrade is answered 503.
+    pub max_tunnels: usize,
 }
 
 impl Default for Timeouts {
@@ -72,6 +112,10 @@ impl Default for Timeouts {
             body_idle: Duration::from_secs(10),
             pool_idle: Duration::from_secs(30),
             max_buffer: 32 << 10,
+            pool_max_idle: 256,
+            max_request_body: 10 << 20,
+            tunnel_idle: Duration::from_secs(300),
+            max_tunnels: 1024,
         }
     }
 }
@@ -88,11 +132,15 @@ impl Default for Timeouts {
 /// ```
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, WatchedBody>,
+    client: Client<HttpsConnector<HttpConnector>, WatchedBody>,
     scheme: Scheme,
     authority: Authority,
     host: HeaderValue,
     timeouts: Timeouts,
+    /// Send the client's `Host` (and `X-Forwarded-Host`) instead of the upstream's.
+    pass_host: bool,
+    via: HeaderValue,
+    tunnels: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -105,12 +153,32 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// An upstream at `url` (`http://host[:port]`; a path is ignored).
+    /// An upstream at `url` (`http://host[:port]` or `https://host[:port]`, checked against
+    /// the system's roots; a path is ignored).
     pub fn new(url: &Uri, timeouts: Timeouts) -> Result<Self, UpstreamError> {
+        Self::with_roots(url, timeouts, &TrustRoots::System)
+    }
+
+    /// An upstream at `url` whose https certificate is checked against `roots`.
+    ///
+    /// ```
+    /// use larder_proxy::upstream::{Timeouts, TrustRoots, Upstream};
+    /// let bad = Upstream::with_roots(
+    ///     &"https://api.internal".parse().unwrap(),
+    ///     Timeouts::default(),
+    ///     &TrustRoots::CaFile("/nonexistent.pem".into()),
+    /// );
+    /// assert!(bad.is_err());
+    /// ```
+    pub fn with_roots(
+        url: &Uri,
+        timeouts: Timeouts,
+        roots: &TrustRoots,
+    ) -> Result<Self, UpstreamError> {
         let (Some(scheme), Some(authority)) = (url.scheme(), url.authority()) else {
             return Err(UpstreamError::NotAbsolute(url.to_string()));
         };
-        if *scheme != Scheme::HTTP {
+        if *scheme != Scheme::HTTP && *scheme != Scheme::HTTPS {
             return Err(UpstreamError::Scheme(url.to_string()));
         }
         let host = HeaderValue::from_str(authority.as_str())
@@ -118,8 +186,27 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeouts.connect));
+        connector.enforce_http(false);
+        let tls = if *scheme == Scheme::HTTPS {
+            tls_config(roots)?
+        } else {
+            // Never used for http://, but the connector type is one for both.
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| UpstreamError::Roots(e.to_string()))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(timeouts.pool_idle)
+            .pool_max_idle_per_host(timeouts.pool_max_idle)
             .pool_timer(TokioTimer::new())
             .http1_max_buf_size(timeouts.max_buffer.max(8192))
             .build(connector);
@@ -129,7 +216,42 @@ impl Upstream {
             authority: authority.clone(),
             host,
             timeouts,
+            pass_host: false,
+            via: HeaderValue::from_static("1.1 larder"),
+            tunnels: Arc::new(tokio::sync::Semaphore::new(timeouts.max_tunnels.max(1))),
         })
+    }
+
+    /// Sends the client's `Host` to the origin (and as `X-Forwarded-Host`) instead of the
+    /// upstream's authority. Only safe when the cache keys on the client's host too (the layer
+    /// without `fixed_host`), or a client could make the origin answer for a host it chose.
+    ///
+    /// ```
+    /// let upstream = larder_proxy::upstream::Upstream::new(
+    ///     &"http://127.0.0.1:8000".parse().unwrap(),
+    ///     Default::default(),
+    /// ).unwrap().pass_host(true);
+    /// # let _ = upstream;
+    /// ```
+    pub fn pass_host(mut self, enabled: bool) -> Self {
+        self.pass_host = enabled;
+        self
+    }
+
+    /// The name this proxy gives itself in `Via` (default `larder`).
+    ///
+    /// ```
+    /// let upstream = larder_proxy::upstream::Upstream::new(
+    ///     &"http://127.0.0.1:8000".parse().unwrap(),
+    ///     Default::default(),
+    /// ).unwrap().via_name("edge-1");
+    /// # let _ = upstream;
+    /// ```
+    pub fn via_name(mut self, name: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(&format!("1.1 {name}")) {
+            self.via = v;
+        }
+        self
     }
 
     /// The origin's `host:port`, which is also the `Host` it is sent.
@@ -138,6 +260,7 @@ impl Upstream {
     }
 
     async fn forward(self, req: Request<Incoming>) -> Response<UpstreamBody> {
+        let started = std::time::Instant::now();
         let (mut parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = Uri::builder()
@@ -149,13 +272,28 @@ impl Upstream {
             return error(StatusCode::BAD_REQUEST, "bad request target");
         };
         parts.uri = uri;
+        let declared = body.size_hint().exact();
+        if declared.is_some_and(|len| len > self.timeouts.max_request_body) {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        let client_version = parts.version;
         // The pool speaks HTTP/1.1 to the origin, whether the client spoke HTTP/2 or 1.0.
         parts.version = Version::HTTP_11;
         let has_body = !body.is_end_stream();
-        let exact = body.size_hint().exact();
+        let upgrade = upgrade_of(&parts);
         remove_hop_by_hop(&mut parts.headers);
-        parts.headers.insert(header::HOST, self.host.clone());
-        if has_body && exact.is_none() && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        self.forwarding_headers(&mut parts, client_version);
+        let client_upgrade = match &upgrade {
+            Some(protocol) => {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol.clone());
+                parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+            }
+            None => None,
+        };
+        if has_body && declared.is_none() && !parts.headers.contains_key(header::CONTENT_LENGTH) {
             // hyper's client sends no body for a GET, HEAD or CONNECT without framing headers;
             // a body the client sent is forwarded, framed, whatever the method.
             parts.headers.insert(
@@ -163,23 +301,36 @@ impl Upstream {
                 HeaderValue::from_static("chunked"),
             );
         }
-        let broken = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(BodyState::default());
         let body = WatchedBody {
             inner: body,
-            broken: broken.clone(),
+            state: state.clone(),
+            limit: self.timeouts.max_request_body,
+            seen: 0,
         };
         let sent = self.client.request(Request::from_parts(parts, body));
-        match tokio::time::timeout(self.timeouts.response, sent).await {
+        let result = tokio::time::timeout(self.timeouts.response, sent).await;
+        metrics::histogram!("larder_proxy_origin_seconds").record(started.elapsed().as_secs_f64());
+        match result {
             Ok(Ok(resp)) => {
+                if let Some(client) = client_upgrade
+                    && resp.status() == StatusCode::SWITCHING_PROTOCOLS
+                {
+                    return self.tunnel(client, resp);
+                }
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
+                parts.headers.append(header::VIA, self.via.clone());
                 let body = TimeoutBody::new(self.timeouts.body_idle, body)
                     .map_err(|e| -> BoxError { e })
                     .boxed_unsync();
                 Response::from_parts(parts, body)
             }
+            Ok(Err(_)) if state.too_large.load(Ordering::Relaxed) => {
+                error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            }
             // The client's own body was malformed (bad chunking, cut short): its fault, a 400.
-            Ok(Err(_)) if broken.load(Ordering::Relaxed) => {
+            Ok(Err(_)) if state.broken.load(Ordering::Relaxed) => {
                 error(StatusCode::BAD_REQUEST, "malformed request body")
             }
             Ok(Err(e)) => {
@@ -189,6 +340,135 @@ impl Upstream {
             Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "the upstream timed out"),
         }
     }
+
+    /// `Host` (the upstream's, or the client's with `pass_host`), `Via`, and the
+    /// `X-Forwarded-*` fields: the client's address appended to `X-Forwarded-For`, the scheme
+    /// it spoke unless a proxy in front already said, the host it asked for when passed.
+    fn forwarding_headers(&self, parts: &mut http::request::Parts, client_version: Version) {
+        let headers = &mut parts.headers;
+        let client_host = headers.get(header::HOST).cloned();
+        match (&client_host, self.pass_host) {
+            (Some(host), true) => {
+                headers.insert(X_FORWARDED_HOST, host.clone());
+            }
+            _ => {
+                headers.insert(header::HOST, self.host.clone());
+            }
+        }
+        if let Some(peer) = parts.extensions.get::<ClientAddr>() {
+            let ip = peer.0.ip().to_string();
+            let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+                Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+                _ => ip,
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(X_FORWARDED_FOR, v);
+            }
+        }
+        if !headers.contains_key(X_FORWARDED_PROTO) {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        }
+        let via = match client_version {
+            Version::HTTP_2 => HeaderValue::from_static("2 larder"),
+            Version::HTTP_10 => HeaderValue::from_static("1.0 larder"),
+            _ => self.via.clone(),
+        };
+        headers.append(header::VIA, via);
+    }
+
+    /// The origin switched protocols: join the client's connection and the origin's, both ways,
+    /// until either closes or neither moves for the tunnel idle timeout.
+    fn tunnel(
+        &self,
+        client: hyper::upgrade::OnUpgrade,
+        resp: Response<Incoming>,
+    ) -> Response<UpstreamBody> {
+        let Ok(permit) = self.tunnels.clone().try_acquire_owned() else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "too many tunnels open");
+        };
+        let (mut parts, body) = resp.into_parts();
+        let origin = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
+        let idle = self.timeouts.tunnel_idle;
+        tokio::spawn(async move {
+            let (Ok(client), Ok(origin)) = tokio::join!(client, origin) else {
+                return;
+            };
+            crate::tunnel::join(TokioIo::new(client), TokioIo::new(origin), idle).await;
+            drop(permit);
+        });
+        // The switch's own headers go back to the client as the origin sent them.
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        let body = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        Response::from_parts(parts, body)
+    }
+}
+
+/// The protocol an HTTP/1.1 request asks to switch to (`Upgrade` with `Connection: upgrade`).
+fn upgrade_of(parts: &http::request::Parts) -> Option<HeaderValue> {
+    let connection_upgrade = parts
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if !connection_upgrade || parts.version != Version::HTTP_11 {
+        return None;
+    }
+    parts.headers.get(header::UPGRADE).cloned()
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The rustls settings for an https upstream: TLS 1.2 and 1.3 with ring, checked against
+/// `roots`.
+fn tls_config(roots: &TrustRoots) -> Result<rustls::ClientConfig, UpstreamError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        TrustRoots::System => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                let _ = store.add(cert);
+            }
+            if store.is_empty() {
+                let why = found
+                    .errors
+                    .first()
+                    .map_or_else(|| "none found".to_owned(), ToString::to_string);
+                return Err(UpstreamError::Roots(why));
+            }
+        }
+        TrustRoots::CaFile(path) => {
+            let bad = |reason: String| UpstreamError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            for cert in certs {
+                store.add(cert).map_err(|e| bad(e.to_string()))?;
+            }
+            if store.is_empty() {
+                return Err(bad("no certificate in it".into()));
+            }
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| UpstreamError::Roots(e.to_string()))?
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    Ok(config)
 }
 
 impl tower::Service<Request<Incoming>> for Upstream {
@@ -206,29 +486,52 @@ impl tower::Service<Request<Incoming>> for Upstream {
     }
 }
 
+/// What became of a request body on its way to the origin.
+#[derive(Default)]
+struct BodyState {
+    /// Reading it from the client failed.
+    broken: AtomicBool,
+    /// It grew past the request-body limit.
+    too_large: AtomicBool,
+}
+
 pin_project! {
-    /// The client's request body, noting whether reading it failed.
+    /// The client's request body, cut at the limit, noting whether reading it failed.
     struct WatchedBody {
         #[pin]
         inner: Incoming,
-        broken: Arc<AtomicBool>,
+        state: Arc<BodyState>,
+        limit: u64,
+        seen: u64,
     }
 }
 
 impl Body for WatchedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        let frame = this.inner.poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &frame {
-            this.broken.store(true, Ordering::Relaxed);
+        let frame = match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                this.state.broken.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(e.into())));
+            }
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            *this.seen += data.len() as u64;
+            if *this.seen > *this.limit {
+                this.state.too_large.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err("request body too large".into())));
+            }
         }
-        frame
+        Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -262,7 +565,7 @@ mod tests {
         let t = Timeouts::default();
         assert!(Upstream::new(&"/path".parse().unwrap(), t).is_err());
         assert!(matches!(
-            Upstream::new(&"https://a.test".parse().unwrap(), t),
+            Upstream::new(&"ftp://a.test".parse().unwrap(), t),
             Err(UpstreamError::Scheme(_))
         ));
         let u = Upstream::new(&"http://a.test:81/ignored".parse().unwrap(), t).unwrap();

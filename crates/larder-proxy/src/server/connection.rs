@@ -53,6 +53,7 @@ pub(super) async fn serve<S, B>(
     B::Error: Into<BoxError>,
 {
     let activity = Arc::new(Activity::new());
+    let peer = stream.peer_addr().ok().map(ClientAddr);
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
@@ -60,6 +61,7 @@ pub(super) async fn serve<S, B>(
     let service = Tracked {
         inner: service,
         activity: activity.clone(),
+        peer,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -70,7 +72,9 @@ pub(super) async fn serve<S, B>(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_buffer).unwrap_or(u32::MAX));
-    let conn = builder.serve_connection(io, service);
+    // Upgrades (WebSocket) hand the socket to the service once the origin agreed; the
+    // connection's watch ends with the HTTP exchange, and the tunnel bounds itself.
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let stop = async move {
         while stopping.changed().await.is_ok() {
@@ -313,11 +317,21 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// The address a request's connection came from, in its extensions.
+///
+/// ```
+/// let addr = larder_proxy::server::ClientAddr("127.0.0.1:50000".parse().unwrap());
+/// assert_eq!(addr.0.port(), 50000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// The service, noting when requests start and when their responses end.
 #[derive(Clone)]
 struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    peer: Option<ClientAddr>,
 }
 
 /// A request in flight, and once its body is out, a response sending; its drop ends both.
@@ -355,8 +369,11 @@ where
     type Error = BoxError;
     type Future = TrackedCall<tower::util::Oneshot<S, Request<Incoming>>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         self.activity.request_started();
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(peer);
+        }
         TrackedCall {
             call: self.inner.clone().oneshot(req),
             in_flight: Some(InFlight {

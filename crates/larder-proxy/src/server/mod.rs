@@ -30,6 +30,8 @@
 mod accept;
 mod connection;
 
+pub use connection::ClientAddr;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,6 +25,8 @@ pub fn free_port() -> u16 {
 pub struct Proxy {
     child: Child,
     pub port: u16,
+    /// The admin listener's port (0 when it is off).
+    pub admin_port: u16,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -52,6 +54,9 @@ impl Proxy {
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
         ];
+        if !args.contains(&"--admin-listen") {
+            all.extend(["--admin-listen".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
         all.extend(args.iter().map(|a| (*a).to_owned()));
         let bin = env!("CARGO_BIN_EXE_larder-proxy");
         let mut cmd = match nofile {
@@ -81,6 +86,7 @@ impl Proxy {
         let mut proxy = Self {
             child,
             port: 0,
+            admin_port: 0,
             log,
             _dir: dir,
         };
@@ -96,6 +102,12 @@ impl Proxy {
                 && TcpStream::connect(("127.0.0.1", port)).is_ok()
             {
                 proxy.port = port;
+                proxy.admin_port = text
+                    .split("(admin on http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|rest| rest.split(')').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or(0);
                 return proxy;
             }
             if let Ok(Some(status)) = proxy.child.try_wait() {
@@ -108,6 +120,10 @@ impl Proxy {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
     pub fn pid(&self) -> u32 {
@@ -178,7 +194,7 @@ impl Origin {
                         async move { Ok::<_, Infallible>(fut.await) }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .await;
                 });
             }
@@ -266,4 +282,38 @@ async fn request(url: &str) -> Response<Incoming> {
         )
         .await
         .expect("a response")
+}
+
+/// Any request: method, URL, headers and a body; status, headers and body back.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> (u16, http::HeaderMap, Bytes) {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let mut req = Request::builder().method(method).uri(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::from_static(body))).unwrap())
+        .await
+        .expect("a response");
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    (parts.status.as_u16(), parts.headers, body)
+}
+
+/// A configuration file in a temp dir, kept as long as the handle.
+pub fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("larder.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
 }

@@ -1,0 +1,539 @@
+//! The configuration file (`--config larder.toml`): the proxy's settings and its rules.
+//!
+//! Every field is optional; what the file leaves out, flags and the defaults give. Unknown
+//! fields are errors (a typo must not silently change nothing). Durations are seconds or
+//! strings such as `"90s"`, `"5m"`, `"1h 30m"`; sizes are bytes or strings such as `"512KiB"`,
+//! `"8MiB"`.
+//!
+//! ```toml
+//! [proxy]
+//! upstream = "http://127.0.0.1:8000"
+//! listen = "127.0.0.1:8080"
+//! admin_listen = "127.0.0.1:8081"
+//!
+//! [cache]
+//! store = "memory://"
+//! memory_mib = 256
+//!
+//! [[rule]]
+//! path = "/users"
+//! ttl = "60s"
+//! stale = "10m"
+//! query = ["skip", "limit"]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode, Uri};
+use larder_http::{QueryKey, Rule};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+/// Why a configuration file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What reading it said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value in it is not valid where it stands.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line of the offending value.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The configuration file, as written.
+///
+/// ```
+/// let file = larder_proxy::config::File::parse("[cache]\nmemory_mib = 64\n", "inline").unwrap();
+/// assert_eq!(file.cache.memory_mib, Some(64));
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct File {
+    /// Where the proxy listens and forwards.
+    #[serde(default)]
+    pub proxy: ProxySection,
+    /// The cache: store, memory bound, keys.
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// Client connection limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// The upstream client.
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    /// The rules, in order: the first that matches a request decides.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleEntry>,
+}
+
+/// `[proxy]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProxySection {
+    /// The origin: `http://host:port` or `https://host`.
+    #[serde(default, deserialize_with = "uri")]
+    pub upstream: Option<Uri>,
+    /// Where clients connect (default 127.0.0.1:8080).
+    pub listen: Option<SocketAddr>,
+    /// The admin listener: purge, stats, metrics, health (default 127.0.0.1:8081; `"off"`
+    /// for none).
+    pub admin_listen: Option<String>,
+    /// The bearer token the admin listener requires (required when it binds a non-loopback
+    /// address). `LARDER_ADMIN_TOKEN` in the environment takes its place.
+    pub admin_token: Option<String>,
+    /// Pass the client's `Host` to the origin (and key on it) instead of the upstream's.
+    pub pass_host: Option<bool>,
+    /// The largest request body forwarded (default 10 MiB); a larger one gets 413.
+    #[serde(default, deserialize_with = "size")]
+    pub max_request_body: Option<u64>,
+    /// The access log: `"text"` (default), `"json"` or `"off"`.
+    pub access_log: Option<LogFormat>,
+    /// Add `X-Cache: HIT|MISS|STALE|...` beside `Cache-Status` (default true).
+    pub x_cache: Option<bool>,
+    /// This proxy's name in `Cache-Status` (default `larder`).
+    pub cache_status_name: Option<String>,
+}
+
+/// How the access log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per request.
+    Text,
+    /// One JSON object per request.
+    Json,
+    /// No access log.
+    Off,
+}
+
+/// `[cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheSection {
+    /// `memory://`, `redis://…`, `rediss://…`, `redis+cluster://…`, `memcached://…`.
+    pub store: Option<String>,
+    /// The memory tier's bound in MiB (stored responses and bodies being recorded).
+    pub memory_mib: Option<u64>,
+    /// The largest response body stored (default 8 MiB).
+    #[serde(default, deserialize_with = "size")]
+    pub max_body: Option<u64>,
+    /// The response header that tags responses for purges (default `surrogate-key`).
+    #[serde(default, deserialize_with = "header_name")]
+    pub tag_header: Option<HeaderName>,
+    /// How many leading path segments entries are tagged with, for purges by prefix (default 4).
+    pub purge_prefix_depth: Option<usize>,
+    /// Cookies that key every entry.
+    pub key_cookies: Option<Vec<String>>,
+    /// Cookies that never change a response (analytics): `["_ga*", "consent"]`.
+    pub ignore_cookies: Option<Vec<String>>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LimitsSection {
+    /// Client connections open at once.
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request head once it starts one.
+    #[serde(default, deserialize_with = "duration")]
+    pub header_read_timeout: Option<Duration>,
+    /// Time a connection may sit idle or stall.
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
+    /// How long shutdown waits for requests in flight.
+    #[serde(default, deserialize_with = "duration")]
+    pub shutdown_grace: Option<Duration>,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UpstreamSection {
+    /// Time to open a connection (and finish TLS).
+    #[serde(default, deserialize_with = "duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Time to the response head.
+    #[serde(default, deserialize_with = "duration")]
+    pub response_timeout: Option<Duration>,
+    /// Time between two chunks of a response body.
+    #[serde(default, deserialize_with = "duration")]
+    pub body_idle_timeout: Option<Duration>,
+    /// How long an unused pooled connection is kept.
+    #[serde(default, deserialize_with = "duration")]
+    pub pool_idle_timeout: Option<Duration>,
+    /// Idle connections kept per host.
+    pub pool_max_idle: Option<usize>,
+    /// A PEM file of CA certificates to trust for an https upstream instead of the system's.
+    pub ca_file: Option<String>,
+}
+
+/// `[[rule]]`, checked as it is read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RuleFields")]
+pub struct RuleEntry(pub Rule);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFields {
+    path: String,
+    methods: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration")]
+    ttl: Option<Duration>,
+    #[serde(default, rename = "override")]
+    override_origin: bool,
+    #[serde(default, deserialize_with = "duration")]
+    stale: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    stale_while_revalidate: Option<Duration>,
+    query: Option<QueryField>,
+    query_except: Option<Vec<String>>,
+    #[serde(default)]
+    vary: Vec<String>,
+    #[serde(default)]
+    cookies: Vec<String>,
+    statuses: Option<Vec<u16>>,
+    #[serde(default)]
+    bypass: bool,
+    #[serde(default)]
+    invalidate: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum QueryField {
+    Word(String),
+    Names(Vec<String>),
+}
+
+impl TryFrom<RuleFields> for RuleEntry {
+    type Error = String;
+
+    fn try_from(f: RuleFields) -> Result<Self, String> {
+        let mut rule = Rule::path(&f.path).map_err(|e| e.to_string())?;
+        if let Some(methods) = f.methods {
+            let methods = methods
+                .iter()
+                .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| format!("methods: not HTTP methods: {methods:?}"))?;
+            rule = rule.methods(methods);
+        }
+        if f.override_origin && f.ttl.is_none() {
+            return Err("override = true needs a ttl to override with".into());
+        }
+        if f.bypass && (f.ttl.is_some() || f.stale.is_some()) {
+            return Err("a bypass rule caches nothing: drop its ttl and stale".into());
+        }
+        if let Some(ttl) = f.ttl {
+            rule = rule.ttl(ttl).override_origin(f.override_origin);
+        }
+        if let Some(stale) = f.stale {
+            rule = rule.stale(stale);
+        }
+        if let Some(swr) = f.stale_while_revalidate {
+            rule = rule.stale_while_revalidate(swr);
+        }
+        let query = match (f.query, f.query_except) {
+            (Some(_), Some(_)) => return Err("give query or query_except, not both".into()),
+            (None, Some(names)) => QueryKey::Except(names),
+            (None, None) => QueryKey::All,
+            (Some(QueryField::Names(names)), None) => QueryKey::Only(names),
+            (Some(QueryField::Word(w)), None) => match w.as_str() {
+                "all" => QueryKey::All,
+                "none" => QueryKey::Ignore,
+                _ => {
+                    return Err(format!(
+                        "query: \"all\", \"none\" or a list of parameter names, not {w:?}"
+                    ));
+                }
+            },
+        };
+        rule = rule.query(query);
+        let vary = f
+            .vary
+            .iter()
+            .map(|h| HeaderName::from_bytes(h.as_bytes()).map_err(|_| h.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|h| format!("vary: not a header name: {h:?}"))?;
+        rule = rule.vary(vary).key_cookies(f.cookies);
+        if let Some(statuses) = f.statuses {
+            let statuses = statuses
+                .iter()
+                .map(|s| {
+                    StatusCode::from_u16(*s)
+                        .ok()
+                        .filter(|c| !c.is_informational())
+                        .ok_or(*s)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|s| format!("statuses: {s} is not a final HTTP status"))?;
+            rule = rule.statuses(statuses);
+        }
+        for prefix in &f.invalidate {
+            if prefix != "{path}" && !prefix.starts_with('/') {
+                return Err(format!(
+                    "invalidate: a path prefix starting with '/' or \"{{path}}\", not {prefix:?}"
+                ));
+            }
+        }
+        Ok(Self(rule.bypass(f.bypass).invalidate(f.invalidate)))
+    }
+}
+
+impl File {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |span| line_and_column(text, span.start));
+            ConfigError::Invalid {
+                path: origin.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.rules.iter().map(|r| r.0.clone()).collect()
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Seconds (an integer or float) or a string `humantime` reads (`"90s"`, `"5m"`, `"1h 30m"`).
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Float(f64),
+        Text(String),
+    }
+    Ok(Some(match Raw::deserialize(d)? {
+        Raw::Secs(s) => Duration::from_secs(s),
+        Raw::Float(f) => Duration::try_from_secs_f64(f)
+            .map_err(|_| de::Error::custom(format!("not a duration: {f}")))?,
+        Raw::Text(t) => parse_duration(&t).map_err(de::Error::custom)?,
+    }))
+}
+
+/// A duration as `"90s"`, `"5m"`, `"1h 30m"` or plain seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(larder_proxy::config::parse_duration("5m"), Ok(Duration::from_secs(300)));
+/// assert_eq!(larder_proxy::config::parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert!(larder_proxy::config::parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("not a duration ({e}): {text:?}; write \"90s\", \"5m\" or \"1h\""))
+}
+
+/// Bytes (an integer) or a string with a unit: `"512KiB"`, `"8MiB"`, `"1GiB"`, `"10MB"`.
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bytes(u64),
+        Text(String),
+    }
+    Ok(Some(match Raw::deserialize(d)? {
+        Raw::Bytes(b) => b,
+        Raw::Text(t) => parse_size(&t).map_err(de::Error::custom)?,
+    }))
+}
+
+/// A size as bytes or with a unit (`KiB`, `MiB`, `GiB`, or `KB`, `MB`, `GB` in powers of ten).
+///
+/// ```
+/// assert_eq!(larder_proxy::config::parse_size("8MiB"), Ok(8 << 20));
+/// assert_eq!(larder_proxy::config::parse_size("1500"), Ok(1500));
+/// assert!(larder_proxy::config::parse_size("lots").is_err());
+/// ```
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("not a size: {text:?}; write \"512KiB\" or \"8MiB\""))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("too large: {text:?}"))
+}
+
+fn uri<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uri>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map(Some)
+        .map_err(|_| de::Error::custom(format!("not a URL: {s:?}")))
+}
+
+fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HeaderName>, D::Error> {
+    let s = String::deserialize(d)?;
+    HeaderName::from_bytes(s.as_bytes())
+        .map(Some)
+        .map_err(|_| de::Error::custom(format!("not a header name: {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<File, ConfigError> {
+        File::parse(text, "larder.toml")
+    }
+
+    #[test]
+    fn a_full_file_reads() {
+        let f = parse(
+            r#"
+[proxy]
+upstream = "http://127.0.0.1:8000"
+listen = "127.0.0.1:9000"
+access_log = "json"
+max_request_body = "1MiB"
+
+[cache]
+memory_mib = 64
+ignore_cookies = ["_ga*"]
+
+[limits]
+header_read_timeout = "5s"
+idle_timeout = 30
+
+[[rule]]
+path = "/users"
+ttl = "1m"
+stale = "10m"
+query = ["skip", "limit"]
+
+[[rule]]
+path = "/admin"
+bypass = true
+
+[[rule]]
+path = "/users"
+methods = ["post", "PUT"]
+invalidate = ["{path}", "/users"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(f.proxy.access_log, Some(LogFormat::Json));
+        assert_eq!(f.proxy.max_request_body, Some(1 << 20));
+        assert_eq!(f.limits.idle_timeout, Some(Duration::from_secs(30)));
+        let rules = f.rules();
+        assert_eq!(rules.len(), 3);
+        assert_eq!(
+            rules[0].to_string(),
+            "GET,HEAD /users -> ttl 60s, stale 600s, query only [limit, skip], statuses [200, 203, 204, 301, 404, 410]"
+        );
+        assert!(rules[2].matches(&Method::POST, "/users/1"));
+    }
+
+    #[test]
+    fn errors_point_at_line_and_column() {
+        let err = parse("[cache]\nmemory_mib = 64\n\n[[rule]]\npath = \"users\"\nttl = \"1m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("larder.toml:4:1:"), "{err}");
+        assert!(err.contains("must start with '/'"), "{err}");
+
+        let err = parse("[[rule]]\npath = \"/\"\nttl = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("larder.toml:3:7:"), "{err}");
+        assert!(err.contains("not a duration"), "{err}");
+
+        let err = parse("[proxy]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("larder.toml:2:10:"), "{err}");
+
+        let err = parse("[cache]\nmemroy_mib = 1\n").unwrap_err().to_string();
+        assert!(err.starts_with("larder.toml:2:1:"), "{err}");
+        assert!(err.contains("memroy_mib"), "{err}");
+    }
+
+    #[test]
+    fn rules_that_contradict_themselves_are_refused() {
+        for bad in [
+            "[[rule]]\npath = \"/\"\noverride = true\n",
+            "[[rule]]\npath = \"/\"\nbypass = true\nttl = 5\n",
+            "[[rule]]\npath = \"/\"\nquery = \"some\"\n",
+            "[[rule]]\npath = \"/\"\nquery = []\nquery_except = []\n",
+            "[[rule]]\npath = \"/\"\nstatuses = [99]\n",
+            "[[rule]]\npath = \"/\"\nvary = [\"bad header\"]\n",
+            "[[rule]]\npath = \"/\"\ninvalidate = [\"users\"]\n",
+            "[[rule]]\npath = \"/\"\nmethods = [\"G E T\"]\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations_read_as_people_write_them() {
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("1 KiB"), Ok(1024));
+        assert!(parse_size("99999999999999GiB").is_err());
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    }
+}

@@ -1,0 +1,344 @@
+//! The effective settings: the configuration file, overridden by flags and environment, over the
+//! defaults, checked once, and described for `larder-proxy check` and the startup log.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{HeaderName, Uri};
+use larder::Cache;
+use larder_http::{CacheLayer, Rule};
+
+use crate::config::{File, LogFormat};
+use crate::server::Limits;
+use crate::upstream::{Timeouts, TrustRoots};
+
+/// Why the settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// No upstream in the file or the flags.
+    #[error("no upstream: give --upstream http://host:port or [proxy] upstream in the config")]
+    NoUpstream,
+    /// The admin listener's address is not an address.
+    #[error("admin_listen: {0:?} is neither host:port nor \"off\"")]
+    AdminListen(String),
+    /// The admin listener would be reachable from other hosts without a token.
+    #[error(
+        "the admin listener on {0} is reachable from other hosts: set admin_token (or LARDER_ADMIN_TOKEN), or listen on a loopback address"
+    )]
+    AdminToken(SocketAddr),
+}
+
+/// Values given on the command line or in the environment; each wins over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--upstream`.
+    pub upstream: Option<Uri>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--admin-listen` (`off` for none).
+    pub admin_listen: Option<String>,
+    /// `--admin-token` / `LARDER_ADMIN_TOKEN`.
+    pub admin_token: Option<String>,
+    /// `--store` / `LARDER_URL`.
+    pub store: Option<String>,
+    /// `--memory-mib`.
+    pub memory_mib: Option<u64>,
+    /// `--max-connections`.
+    pub max_connections: Option<usize>,
+    /// `--header-read-timeout`.
+    pub header_read_timeout: Option<Duration>,
+    /// `--idle-timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `--upstream-timeout`.
+    pub response_timeout: Option<Duration>,
+    /// `--body-idle-timeout`.
+    pub body_idle_timeout: Option<Duration>,
+    /// `--connect-timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `--access-log`.
+    pub access_log: Option<LogFormat>,
+    /// `--pass-host`.
+    pub pass_host: Option<bool>,
+}
+
+/// Everything the proxy runs with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The origin (required to run, not to check).
+    pub upstream: Option<Uri>,
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The admin listener, if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// Its bearer token.
+    pub admin_token: Option<String>,
+    /// The store URL.
+    pub store: String,
+    /// The memory tier's bound.
+    pub memory_mib: u64,
+    /// The largest body stored.
+    pub max_body: u64,
+    /// The response header with purge tags.
+    pub tag_header: HeaderName,
+    /// Path segments entries are tagged with for purges by prefix.
+    pub purge_prefix_depth: usize,
+    /// Cookies that key every entry.
+    pub key_cookies: Vec<String>,
+    /// Cookies that never change a response.
+    pub ignore_cookies: Vec<String>,
+    /// Client connection limits (`max_connections` of `None`: from the descriptor limit).
+    pub limits: Limits,
+    /// `max_connections` as given, if it was.
+    pub max_connections: Option<usize>,
+    /// The upstream's timeouts and bounds.
+    pub timeouts: Timeouts,
+    /// The CA roots for an https upstream.
+    pub roots: TrustRoots,
+    /// Send the client's `Host` to the origin.
+    pub pass_host: bool,
+    /// The access log's format.
+    pub access_log: LogFormat,
+    /// Keep `X-Cache` beside `Cache-Status`.
+    pub x_cache: bool,
+    /// The name in `Cache-Status`.
+    pub cache_status_name: String,
+    /// The rules, in order.
+    pub rules: Vec<Rule>,
+}
+
+impl Settings {
+    /// The file's settings under the overrides, over the defaults.
+    ///
+    /// ```
+    /// use larder_proxy::{config::File, settings::{Overrides, Settings}};
+    /// let file = File::parse("[proxy]\nupstream = \"http://127.0.0.1:8000\"\n", "inline").unwrap();
+    /// let settings = Settings::resolve(file, Overrides::default()).unwrap();
+    /// assert_eq!(settings.listen.port(), 8080);
+    /// ```
+    pub fn resolve(file: File, o: Overrides) -> Result<Self, SettingsError> {
+        let p = file.proxy;
+        let c = file.cache;
+        let l = file.limits;
+        let u = file.upstream;
+        let admin_listen = match o.admin_listen.or(p.admin_listen) {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+            Some(s) if s == "off" => None,
+            Some(s) => Some(s.parse().map_err(|_| SettingsError::AdminListen(s))?),
+        };
+        let admin_token = o.admin_token.or(p.admin_token).filter(|t| !t.is_empty());
+        if let Some(addr) = admin_listen
+            && !addr.ip().is_loopback()
+            && admin_token.is_none()
+        {
+            return Err(SettingsError::AdminToken(addr));
+        }
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_connections: o
+                .max_connections
+                .or(l.max_connections)
+                .unwrap_or(defaults.max_connections),
+            header_read_timeout: o
+                .header_read_timeout
+                .or(l.header_read_timeout)
+                .unwrap_or(defaults.header_read_timeout),
+            idle_timeout: o
+                .idle_timeout
+                .or(l.idle_timeout)
+                .unwrap_or(defaults.idle_timeout),
+            shutdown_grace: l.shutdown_grace.unwrap_or(defaults.shutdown_grace),
+            ..defaults
+        };
+        let t = Timeouts::default();
+        let timeouts = Timeouts {
+            connect: o.connect_timeout.or(u.connect_timeout).unwrap_or(t.connect),
+            response: o
+                .response_timeout
+                .or(u.response_timeout)
+                .unwrap_or(t.response),
+            body_idle: o
+                .body_idle_timeout
+                .or(u.body_idle_timeout)
+                .unwrap_or(t.body_idle),
+            pool_idle: u.pool_idle_timeout.unwrap_or(t.pool_idle),
+            pool_max_idle: u.pool_max_idle.unwrap_or(t.pool_max_idle),
+            max_request_body: p.max_request_body.unwrap_or(t.max_request_body),
+            ..t
+        };
+        Ok(Self {
+            upstream: o.upstream.or(p.upstream),
+            listen: o
+                .listen
+                .or(p.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_listen,
+            admin_token,
+            store: o.store.or(c.store).unwrap_or_else(|| "memory://".into()),
+            memory_mib: o.memory_mib.or(c.memory_mib).unwrap_or(256),
+            max_body: c.max_body.unwrap_or(8 << 20),
+            tag_header: c
+                .tag_header
+                .unwrap_or(HeaderName::from_static("surrogate-key")),
+            purge_prefix_depth: c.purge_prefix_depth.unwrap_or(4),
+            key_cookies: c.key_cookies.unwrap_or_default(),
+            ignore_cookies: c.ignore_cookies.unwrap_or_default(),
+            max_connections: o.max_connections.or(l.max_connections),
+            limits,
+            timeouts,
+            roots: u
+                .ca_file
+                .map_or(TrustRoots::System, |f| TrustRoots::CaFile(f.into())),
+            pass_host: o.pass_host.or(p.pass_host).unwrap_or(false),
+            access_log: o.access_log.or(p.access_log).unwrap_or(LogFormat::Text),
+            x_cache: p.x_cache.unwrap_or(true),
+            cache_status_name: p.cache_status_name.unwrap_or_else(|| "larder".into()),
+            rules: file.rules.into_iter().map(|r| r.0).collect(),
+        })
+    }
+
+    /// The cache layer these settings describe, on `cache`, in front of an upstream at
+    /// `authority`.
+    pub fn layer(&self, cache: Cache, authority: &str) -> CacheLayer {
+        let layer = CacheLayer::shared(cache)
+            .body_idle_timeout(self.timeouts.body_idle)
+            .response_timeout(self.timeouts.response)
+            .max_body_bytes(usize::try_from(self.max_body).unwrap_or(usize::MAX))
+            .tag_header(Some(self.tag_header.clone()))
+            .prefix_purge_depth(self.purge_prefix_depth)
+            .key_cookies(self.key_cookies.clone())
+            .ignore_cookies(self.ignore_cookies.clone())
+            .cache_status(Some(&self.cache_status_name))
+            .rules(self.rules.clone());
+        if self.pass_host {
+            layer
+        } else {
+            layer.fixed_host(authority)
+        }
+    }
+
+    /// What the proxy will do, in a few lines: for `check` and the startup log.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let upstream = self
+            .upstream
+            .as_ref()
+            .map_or_else(|| "(not set: give --upstream)".to_owned(), Uri::to_string);
+        let _ = writeln!(out, "upstream   {upstream}");
+        let _ = writeln!(out, "listen     http://{}", self.listen);
+        let admin = self.admin_listen.map_or_else(
+            || "off".to_owned(),
+            |a| {
+                let auth = if self.admin_token.is_some() {
+                    "bearer token"
+                } else {
+                    "no token (loopback only)"
+                };
+                format!("http://{a} ({auth})")
+            },
+        );
+        let _ = writeln!(out, "admin      {admin}");
+        let _ = writeln!(
+            out,
+            "store      {} (memory tier {} MiB; bodies up to {} bytes stored)",
+            self.store, self.memory_mib, self.max_body
+        );
+        let _ = writeln!(
+            out,
+            "timeouts   connect {:?}, response head {:?}, body idle {:?}; client header {:?}, idle {:?}",
+            self.timeouts.connect,
+            self.timeouts.response,
+            self.timeouts.body_idle,
+            self.limits.header_read_timeout,
+            self.limits.idle_timeout
+        );
+        if self.rules.is_empty() {
+            let _ = writeln!(
+                out,
+                "rules      none: a strict RFC 9111 shared cache (what the origin's Cache-Control and Expires allow)"
+            );
+        } else {
+            let _ = writeln!(out, "rules      first match decides:");
+            for (i, rule) in self.rules.iter().enumerate() {
+                let _ = writeln!(out, "  {:>2}. {rule}", i + 1);
+            }
+            let _ = writeln!(
+                out,
+                "  otherwise: the origin's Cache-Control and Expires (RFC 9111 shared cache)"
+            );
+        }
+        let cookies = if self.key_cookies.is_empty() && self.ignore_cookies.is_empty() {
+            "every cookie is a credential".to_owned()
+        } else {
+            format!(
+                "keyed {:?}, ignored {:?}, any other is a credential",
+                self.key_cookies, self.ignore_cookies
+            )
+        };
+        let _ = writeln!(
+            out,
+            "requests   with Authorization or a credential cookie get only responses marked public/s-maxage ({cookies})"
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> File {
+        File::parse(text, "t").unwrap()
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let f = file("[proxy]\nlisten = \"127.0.0.1:9000\"\n[cache]\nmemory_mib = 64\n");
+        let s = Settings::resolve(
+            f,
+            Overrides {
+                memory_mib: Some(32),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.memory_mib, 32);
+        assert_eq!(s.store, "memory://");
+    }
+
+    #[test]
+    fn a_public_admin_listener_needs_a_token() {
+        let err = Settings::resolve(
+            file("[proxy]\nadmin_listen = \"0.0.0.0:8081\"\n"),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SettingsError::AdminToken(_)));
+        let ok = Settings::resolve(
+            file("[proxy]\nadmin_listen = \"0.0.0.0:8081\"\nadmin_token = \"t\"\n"),
+            Overrides::default(),
+        );
+        assert!(ok.is_ok());
+        let off = Settings::resolve(
+            file("[proxy]\nadmin_listen = \"off\"\n"),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(off.admin_listen.is_none());
+    }
+
+    #[test]
+    fn describe_names_every_rule_and_the_default() {
+        let s = Settings::resolve(
+            file("[[rule]]\npath = \"/users\"\nttl = 60\n"),
+            Overrides::default(),
+        )
+        .unwrap();
+        let d = s.describe();
+        assert!(d.contains("1. GET,HEAD /users -> ttl 60s"), "{d}");
+        assert!(d.contains("otherwise: the origin's Cache-Control"), "{d}");
+    }
+}

@@ -1,0 +1,391 @@
+//! larder-proxy as an operator runs it: a config file with rules, `check`, the admin listener
+//! (purge, stats, metrics, health, token), Cache-Status, the forwarding headers, the request
+//! body limit, WebSocket-style upgrades, an https upstream, and stale copies when the origin
+//! goes away. Every test starts the real binary and a real origin.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use http::Response;
+
+fn counting_origin(
+    calls: Arc<AtomicUsize>,
+) -> impl Fn(
+    http::Request<hyper::body::Incoming>,
+) -> futures::future::BoxFuture<'static, Response<OriginBody>>
++ Send
++ Sync
++ 'static {
+    move |req| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        let path = req.uri().to_string();
+        let headers = format!("{:?}", req.headers());
+        Box::pin(async move {
+            // No Cache-Control, like a FastAPI handler returning JSON.
+            full(
+                200,
+                &[("content-type", "application/json")],
+                format!("{{\"call\":{n},\"uri\":\"{path}\",\"headers\":{headers:?}}}"),
+            )
+        })
+    }
+}
+
+const RULES: &str = r#"
+[cache]
+purge_prefix_depth = 3
+
+[[rule]]
+path = "/admin"
+bypass = true
+
+[[rule]]
+path = "/users"
+methods = ["POST", "PUT", "PATCH", "DELETE"]
+invalidate = ["/users"]
+
+[[rule]]
+path = "/"
+ttl = "60s"
+stale = "10m"
+"#;
+
+#[tokio::test]
+async fn rules_from_the_config_cache_an_origin_that_sends_no_cache_control() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = Origin::start(Arc::new(counting_origin(calls.clone()))).await;
+    let (_dir, path) = config_file(RULES);
+    let proxy = Proxy::start(origin.addr, &["--config", path.to_str().unwrap()], &[]);
+
+    let (_, miss, _) = get(&proxy.url("/users?skip=0&limit=10"), &[]).await;
+    assert_eq!(
+        miss["cache-status"],
+        "larder; fwd=uri-miss; fwd-status=200; ttl=60; stored"
+    );
+    let (_, hit, body) = get(&proxy.url("/users?limit=10&skip=0"), &[]).await;
+    assert_eq!(hit["x-cache"], "HIT");
+    assert!(
+        hit["cache-status"]
+            .to_str()
+            .unwrap()
+            .starts_with("larder; hit; ttl=")
+    );
+    assert!(String::from_utf8_lossy(&body).contains("\"call\":0"));
+    get(&proxy.url("/admin/x"), &[]).await;
+    let (_, bypass, _) = get(&proxy.url("/admin/x"), &[]).await;
+    assert_eq!(bypass["x-cache"], "BYPASS");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // A write under /users drops the lists and the user's pages.
+    get(&proxy.url("/users/42"), &[]).await;
+    let (status, _, _) = send("POST", &proxy.url("/users/42"), &[], b"{}").await;
+    assert_eq!(status, 200);
+    let (_, after, _) = get(&proxy.url("/users?skip=0&limit=10"), &[]).await;
+    assert_eq!(after["x-cache"], "MISS");
+    let (_, after, _) = get(&proxy.url("/users/42"), &[]).await;
+    assert_eq!(after["x-cache"], "MISS");
+    assert!(proxy.log_text().contains("1. GET,HEAD /admin -> bypass"));
+}
+
+#[test]
+fn check_prints_the_rules_or_points_at_the_error() {
+    let bin = env!("CARGO_BIN_EXE_larder-proxy");
+    let (_dir, good) = config_file(RULES);
+    let out = Command::new(bin)
+        .args(["check", "--config", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3. GET,HEAD / -> ttl 60s, stale 600s"),
+        "{text}"
+    );
+
+    let (_dir, bad) =
+        config_file("[cache]\nmemory_mib = 64\n\n[[rule]]\npath = \"/\"\nttl = \"soon\"\n");
+    let out = Command::new(bin)
+        .args(["check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("larder.toml:6:7: not a duration"), "{err}");
+
+    // The same file refuses to run: nothing is started.
+    let out = Command::new(bin)
+        .args([
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--config",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn the_admin_listener_purges_reports_and_needs_its_token() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = Origin::start(Arc::new(counting_origin(calls.clone()))).await;
+    let (_dir, path) = config_file(RULES);
+    let proxy = Proxy::start(
+        origin.addr,
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--admin-token",
+            "s3cret",
+        ],
+        &[],
+    );
+    let auth = [("authorization", "Bearer s3cret")];
+    let (status, _, _) = get(&proxy.admin_url("/stats"), &[]).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = get(
+        &proxy.admin_url("/stats"),
+        &[("authorization", "Bearer nope!")],
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    for p in ["/a?x=1", "/a/b", "/c"] {
+        get(&proxy.url(p), &[]).await;
+    }
+    let hit = |p: &'static str| {
+        let url = proxy.url(p);
+        async move { get(&url, &[]).await.1["x-cache"] == "HIT" }
+    };
+    assert!(hit("/a?x=1").await && hit("/a/b").await && hit("/c").await);
+
+    let (s, _, body) = send(
+        "POST",
+        &proxy.admin_url("/purge?url=%2Fa%3Fx%3D1"),
+        &auth,
+        b"",
+    )
+    .await;
+    assert_eq!(s, 200, "{body:?}");
+    assert!(!hit("/a?x=1").await);
+    get(&proxy.url("/a?x=1"), &[]).await;
+    let (s, _, _) = send("POST", &proxy.admin_url("/purge?prefix=/a"), &auth, b"").await;
+    assert_eq!(s, 200);
+    assert!(!hit("/a?x=1").await && !hit("/a/b").await && hit("/c").await);
+    let (s, _, _) = send("POST", &proxy.admin_url("/purge?all=true"), &auth, b"").await;
+    assert_eq!(s, 200);
+    assert!(!hit("/c").await);
+    let (s, _, _) = send(
+        "POST",
+        &proxy.admin_url("/purge?prefix=/a/b/c/d"),
+        &auth,
+        b"",
+    )
+    .await;
+    assert_eq!(s, 400);
+
+    let (s, _, stats) = get(&proxy.admin_url("/stats"), &auth).await;
+    assert_eq!(s, 200);
+    let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+    assert!(stats["http"]["fills"].as_u64().unwrap() >= 3, "{stats}");
+    let (_, _, metrics) = get(&proxy.admin_url("/metrics"), &auth).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    for name in [
+        "larder_proxy_requests_total{cache=\"HIT\"}",
+        "larder_proxy_requests_total{cache=\"MISS\"}",
+        "larder_proxy_origin_seconds",
+        "larder_proxy_response_bytes_total",
+        "larder_proxy_fills_in_flight",
+        "larder_proxy_store_up",
+        "larder_proxy_breaker_open",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    let (s, _, health) = get(&proxy.admin_url("/healthz"), &auth).await;
+    assert_eq!(s, 200);
+    assert!(String::from_utf8_lossy(&health).contains("\"status\":\"ok\""));
+}
+
+#[test]
+fn a_public_admin_listener_without_a_token_does_not_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_larder-proxy"))
+        .args([
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "0.0.0.0:0",
+        ])
+        .env_remove("LARDER_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin_token"));
+}
+
+#[tokio::test]
+async fn the_origin_sees_forwarding_headers_and_the_client_sees_via() {
+    let seen = Arc::new(std::sync::Mutex::new(http::HeaderMap::new()));
+    let s = seen.clone();
+    let origin = Origin::start(Arc::new(
+        move |req: http::Request<hyper::body::Incoming>| {
+            *s.lock().unwrap() = req.headers().clone();
+            Box::pin(async { full(200, &[], "ok") }) as futures::future::BoxFuture<'static, _>
+        },
+    ))
+    .await;
+    let proxy = Proxy::start(origin.addr, &["--access-log", "json"], &[]);
+    let (_, headers, _) = get(&proxy.url("/x"), &[("x-forwarded-for", "10.0.0.1")]).await;
+    assert_eq!(headers["via"], "1.1 larder");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(seen["x-forwarded-proto"], "http");
+        assert_eq!(seen["via"], "1.1 larder");
+        assert_eq!(seen["host"], origin.addr.to_string().as_str());
+        assert!(!seen.contains_key("x-forwarded-host"));
+    }
+    // The access log, as JSON, one line per request.
+    let log = proxy.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("larder_proxy::access"))
+        .expect("an access log line");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["fields"]["status"], 200);
+    assert_eq!(v["fields"]["uri"], "/x");
+
+    // With pass_host the client's Host goes through (and keys the entry).
+    let proxy = Proxy::start(origin.addr, &["--pass-host"], &[]);
+    get(&proxy.url("/x"), &[("host", "api.example")]).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen["host"], "api.example");
+    assert_eq!(seen["x-forwarded-host"], "api.example");
+}
+
+#[tokio::test]
+async fn x_cache_can_be_turned_off_and_cache_status_stays() {
+    let origin = Origin::start(Arc::new(|_req| {
+        Box::pin(async { full(200, &[("cache-control", "max-age=60")], "ok") })
+            as futures::future::BoxFuture<'static, _>
+    }))
+    .await;
+    let (_dir, path) = config_file("[proxy]\nx_cache = false\ncache_status_name = \"edge\"\n");
+    let proxy = Proxy::start(origin.addr, &["--config", path.to_str().unwrap()], &[]);
+    get(&proxy.url("/"), &[]).await;
+    let (_, h, _) = get(&proxy.url("/"), &[]).await;
+    assert!(!h.contains_key("x-cache"));
+    assert!(h["cache-status"].to_str().unwrap().starts_with("edge; hit"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_past_the_limit_get_413() {
+    let origin = Origin::start(Arc::new(|req: http::Request<hyper::body::Incoming>| {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let n = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().len())
+                .unwrap_or(0);
+            full(200, &[], n.to_string())
+        }) as futures::future::BoxFuture<'static, _>
+    }))
+    .await;
+    let (_dir, path) = config_file("[proxy]\nmax_request_body = \"1KiB\"\n");
+    let proxy = Proxy::start(origin.addr, &["--config", path.to_str().unwrap()], &[]);
+    let (s, _, body) = send("POST", &proxy.url("/upload"), &[], &[b'x'; 1000]).await;
+    assert_eq!((s, &body[..]), (200, &b"1000"[..]));
+    let (s, _, _) = send("POST", &proxy.url("/upload"), &[], &[b'x'; 2000]).await;
+    assert_eq!(s, 413);
+    // Chunked, with no length to judge up front: cut where it passes the limit.
+    let chunked = b"POST /upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n400\r\n"
+        .iter()
+        .copied()
+        .chain([b'x'; 1024])
+        .chain(*b"\r\n400\r\n")
+        .chain([b'x'; 1024])
+        .chain(*b"\r\n0\r\n\r\n")
+        .collect::<Vec<u8>>();
+    let reply = raw_exchange(proxy.port, &chunked, std::time::Duration::from_secs(5));
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+}
+
+// Multi-threaded: the test talks to the proxy with blocking reads while the origin runs here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_requests_pass_through_as_a_tunnel() {
+    // An origin that switches to a line echo protocol.
+    let origin = Origin::start(Arc::new(|mut req: http::Request<hyper::body::Incoming>| {
+        Box::pin(async move {
+            if req.headers().get("upgrade").map(|v| v.as_bytes()) != Some(b"echo") {
+                return full(400, &[], "no upgrade");
+            }
+            let on = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(up) = on.await else { return };
+                let mut io = hyper_util::rt::TokioIo::new(up);
+                let mut buf = [0u8; 64];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+        }) as futures::future::BoxFuture<'static, _>
+    }))
+    .await;
+    let proxy = Proxy::start(origin.addr, &[], &[]);
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if let Err(e) = s.read_exact(&mut byte) {
+            panic!(
+                "{e}: got {:?}; log: {}",
+                String::from_utf8_lossy(&head),
+                proxy.log_text()
+            );
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"ping").unwrap();
+    let mut echo = [0u8; 4];
+    s.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"ping");
+}
+
+#[tokio::test]
+async fn the_stale_copy_answers_when_the_origin_is_gone() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = Origin::start(Arc::new(counting_origin(calls.clone()))).await;
+    let (_dir, path) = config_file("[[rule]]\npath = \"/\"\nttl = 1\nstale = \"10m\"\n");
+    let proxy = Proxy::start(origin.addr, &["--config", path.to_str().unwrap()], &[]);
+    let (_, _, first) = get(&proxy.url("/report"), &[]).await;
+    drop(origin);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, h, body) = get(&proxy.url("/report"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(h["x-cache"], "STALE");
+    assert!(
+        h["cache-status"]
+            .to_str()
+            .unwrap()
+            .contains("fwd=stale; fwd-status=502")
+    );
+    assert_eq!(body, first);
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, then a short run of every fuzz target (scripts/fuzz.sh,
 # FUZZ_SECONDS each, default 10; 0 skips it). Installs what the tests need first (redis-server,
-# redis-cli, memcached, openssl, a C++ compiler for libFuzzer) when missing, so a fresh machine
-# needs nothing but this script. The tests start their own servers on free loopback ports
+# redis-cli, memcached, openssl, a C++ compiler for libFuzzer, and a Python venv in target/venv
+# with fastapi, uvicorn and jinja2 for the FastAPI example's test) when missing, so a fresh
+# machine needs nothing but this script. The tests start their own servers on free loopback ports
 # (larder-testkit, or the proxy binary on a port it picks), never one already running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,20 @@ need redis-cli redis-tools
 need memcached memcached
 need openssl openssl  # certificates for the TLS (rediss://) test
 need c++ g++          # libFuzzer, built by the fuzz targets
+
+need python3 python3
+# The FastAPI example (examples/fastapi) runs under uvicorn from this venv in the proxy's tests.
+VENV=target/venv
+if ! "$VENV/bin/python" -c "import fastapi, uvicorn, jinja2" >/dev/null 2>&1; then
+  echo "scripts/test.sh: making the Python venv $VENV (fastapi, uvicorn, jinja2, pytest)" >&2
+  python3 -m venv "$VENV" 2>/dev/null || {
+    $([ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo) \
+      env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 || true
+    python3 -m venv "$VENV"
+  }
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r examples/fastapi/requirements.txt
+fi
+export LARDER_PYTHON="$PWD/$VENV/bin/python"
 
 cargo test --workspace "$@"
 if [ "${FUZZ_SECONDS:-10}" != 0 ]; then

@@ -47,13 +47,14 @@ impl Proxy {
         let log = dir.path().join("proxy.log");
         let out = std::fs::File::create(&log).expect("the log file");
         let mut all = vec![
-            "--upstream".to_owned(),
-            format!("http://{upstream}"),
             // Port 0: the proxy binds a port of the system's choosing and prints it, so no other
             // process can take it between choosing and binding.
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
         ];
+        if !args.contains(&"--upstream") {
+            all.extend(["--upstream".to_owned(), format!("http://{upstream}")]);
+        }
         if !args.contains(&"--admin-listen") {
             all.extend(["--admin-listen".to_owned(), "127.0.0.1:0".to_owned()]);
         }

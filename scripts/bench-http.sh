@@ -55,7 +55,7 @@ echo "# B. larder-proxy vs nginx proxy_cache, same origin (requests/s, median of
 P_ORIGIN=$(free_port); P_PROXY=$(free_port); P_NGINX=$(free_port)
 PORT=$P_ORIGIN LARDER_HTTP=off $API >"$DIR/origin.log" 2>&1 & PIDS+=($!)
 wait_port "$P_ORIGIN"
-$PROXY --upstream "http://127.0.0.1:$P_ORIGIN" --listen "127.0.0.1:$P_PROXY" >"$DIR/proxy.log" 2>&1 & PIDS+=($!)
+$PROXY --upstream "http://127.0.0.1:$P_ORIGIN" --listen "127.0.0.1:$P_PROXY" --admin-listen off --access-log off >"$DIR/proxy.log" 2>&1 & PIDS+=($!)
 start_nginx "$P_NGINX" "$P_ORIGIN"
 wait_port "$P_PROXY"; wait_port "$P_NGINX"
 printf '%-34s %12s %12s %8s\n' "url" "proxy" "nginx" "ratio"

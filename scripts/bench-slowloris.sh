@@ -25,7 +25,7 @@ P_ORIGIN=$(free_port); P_PROXY=$(free_port); P_NGINX=$(free_port)
 PORT=$P_ORIGIN LARDER_HTTP=off target/release/examples/api >"$DIR/origin.log" 2>&1 & PIDS+=($!)
 wait_port "$P_ORIGIN"
 target/release/larder-proxy --upstream "http://127.0.0.1:$P_ORIGIN" --listen "127.0.0.1:$P_PROXY" \
-    --max-connections 4096 >"$DIR/proxy.log" 2>&1 & PIDS+=($!)
+    --max-connections 4096 --admin-listen off --access-log off >"$DIR/proxy.log" 2>&1 & PIDS+=($!)
 start_nginx "$P_NGINX" "$P_ORIGIN" 4096 "client_header_timeout 10s; keepalive_timeout 60s;"
 wait_port "$P_PROXY"; wait_port "$P_NGINX"
 

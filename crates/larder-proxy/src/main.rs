@@ -117,6 +117,12 @@ impl From<LogArg> for LogFormat {
     }
 }
 
+/// Seconds: from a memory hit to an origin at its response timeout.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
 /// The exit code for a configuration that cannot be used: nothing was started.
 const BAD_CONFIG: u8 = 2;
 
@@ -240,7 +246,11 @@ async fn run(settings: Settings) -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+    // Histograms with buckets (not summaries), so latencies aggregate across instances.
+    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&LATENCY_BUCKETS)
+        .and_then(|b| b.install_recorder())
+    {
         Ok(h) => h,
         Err(e) => {
             eprintln!("larder-proxy: cannot install the metrics recorder: {e}");

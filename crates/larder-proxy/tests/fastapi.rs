@@ -156,10 +156,8 @@ async fn the_fastapi_example_behind_larder_proxy() {
 
     // The stream reaches the client unbuffered: its first chunk arrives while the app holds the
     // rest back (a proxy that buffered would deliver nothing until the release).
-    let client = hyper_util::client::legacy::Client::builder(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .build_http::<http_body_util::Empty<Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
     let resp = client
         .get(proxy.url("/stream").parse().unwrap())
         .await

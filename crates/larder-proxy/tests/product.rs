@@ -197,7 +197,7 @@ async fn the_admin_listener_purges_reports_and_needs_its_token() {
     for name in [
         "larder_proxy_requests_total{cache=\"HIT\"}",
         "larder_proxy_requests_total{cache=\"MISS\"}",
-        "larder_proxy_origin_seconds",
+        "larder_proxy_origin_seconds_bucket{le=\"0.005\"}",
         "larder_proxy_response_bytes_total",
         "larder_proxy_fills_in_flight",
         "larder_proxy_store_up",

@@ -71,7 +71,12 @@ async fn an_https_upstream_is_reached_with_the_configured_ca_and_refused_without
     ));
     let proxy = Proxy::start_with(
         addr,
-        &["--config", config.to_str().unwrap(), "--upstream", &format!("https://{addr}")],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--upstream",
+            &format!("https://{addr}"),
+        ],
         &[],
         None,
     );
@@ -86,7 +91,12 @@ async fn an_https_upstream_is_reached_with_the_configured_ca_and_refused_without
     std::fs::write(&ca, other_ca).unwrap();
     let proxy = Proxy::start_with(
         addr,
-        &["--config", config.to_str().unwrap(), "--upstream", &format!("https://{addr}")],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--upstream",
+            &format!("https://{addr}"),
+        ],
         &[],
         None,
     );

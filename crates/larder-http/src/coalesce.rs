@@ -61,6 +61,7 @@ impl Recordings {
             registry: Some(self.clone()),
             key: key.to_owned(),
             recording,
+            lock: None,
         })
     }
 
@@ -70,6 +71,7 @@ impl Recordings {
             registry: None,
             key: String::new(),
             recording: Recording::new(limits),
+            lock: None,
         }
     }
 
@@ -125,11 +127,18 @@ pub(crate) struct LeadGuard {
     registry: Option<Arc<Recordings>>,
     key: String,
     recording: Arc<Recording>,
+    /// The fill's lock across processes, released when the fill is over (stored or not).
+    lock: Option<larder::KeyLock>,
 }
 
 impl LeadGuard {
     pub fn recording(&self) -> &Arc<Recording> {
         &self.recording
+    }
+
+    /// Holds `lock` for as long as this fill runs.
+    pub fn hold(&mut self, lock: larder::KeyLock) {
+        self.lock = Some(lock);
     }
 
     pub fn set_tags(&self, tags: &[String]) {

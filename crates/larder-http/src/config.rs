@@ -80,6 +80,9 @@ pub(crate) struct Config {
     pub finish_unread_below: u64,
     /// Entries are tagged with their path's first this many segments, for purges by prefix.
     pub prefix_purge_depth: usize,
+    /// A fill's lock across processes sharing the store: how long to wait for another
+    /// process's fill, and how long a lock outlives a holder that died.
+    pub lock: Option<(std::time::Duration, std::time::Duration)>,
     /// The layer's rules, in order; each request gets the first match's settings (see
     /// `Config::with_rule`).
     pub rules: Arc<[Rule]>,
@@ -128,6 +131,7 @@ impl Config {
             recording_budget: 64 << 20,
             finish_unread_below: 256 << 10,
             prefix_purge_depth: 0,
+            lock: None,
             rules: Arc::new([]),
             rule: None,
             ttl_statuses: None,

@@ -29,6 +29,7 @@ use crate::service::{Shared, serve};
 use crate::stats::Event;
 use crate::stored::{CachedResponse, Stored, VaryIndex};
 use crate::write::{StoreJob, set_date, write};
+use larder::KeyLocked;
 
 type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
 
@@ -140,6 +141,16 @@ fn gateway_timeout<B>(shared: &Shared, why: &'static str) -> Response<CacheBody<
     response
 }
 
+/// What the lock across processes gave a fill's leader.
+enum Across<B> {
+    /// Another process filled the key meanwhile: this response answers the request.
+    Served(Response<CacheBody<B>>),
+    /// This process fills the key, holding the lock.
+    Held(larder::KeyLock),
+    /// No lock to be had (none configured, no remote store, or the wait ran out): fill anyway.
+    Alone,
+}
+
 enum Followed<B> {
     Served(Response<CacheBody<B>>),
     /// The response is not for this request (not shareable, another variant): fetch alone.
@@ -188,7 +199,14 @@ impl Fill {
         // after a few such hand-overs, fetch alone rather than queue behind cancelled requests.
         for _ in 0..3 {
             match self.shared.recordings.join_or_lead(&self.key, limits) {
-                Role::Lead(guard) => return self.fetch(inner, parts, body, prior, guard).await,
+                Role::Lead(mut guard) => {
+                    match self.across_processes(&parts, &mut guard).await {
+                        Across::Served(response) => return Ok(response),
+                        Across::Held(lock) => guard.hold(lock),
+                        Across::Alone => {}
+                    }
+                    return self.fetch(inner, parts, body, prior, guard).await;
+                }
                 Role::Follow(recording) => {
                     match follow(&self.shared, &self.cfg, &recording, &parts).await {
                         Followed::Served(response) => return Ok(response),
@@ -201,6 +219,61 @@ impl Fill {
         }
         let guard = Recordings::detached(limits);
         self.fetch(inner, parts, body, prior, guard).await
+    }
+
+    /// The fill's lock across processes (when the layer has one): taken, or another process's
+    /// response, stored while this one waited, served here and to this process's followers.
+    async fn across_processes<B>(&self, parts: &Parts, guard: &mut LeadGuard) -> Across<B> {
+        let Some((wait, expiry)) = self.cfg.lock else {
+            return Across::Alone;
+        };
+        let cache = &self.shared.cache;
+        let stored = match cache.lock_key::<Stored>(&self.key, wait, expiry).await {
+            KeyLocked::Held(lock) => return Across::Held(lock),
+            KeyLocked::Found(stored) => stored,
+            _ => return Across::Alone,
+        };
+        let (response, index) = match &*stored {
+            Stored::Response(_) if self.cfg.has_keyed_inputs(&parts.headers) => {
+                return Across::Alone;
+            }
+            Stored::Response(r) => (r.clone(), None),
+            Stored::Variants(index) => {
+                let variant =
+                    key::variant_key(&self.key, index.nonce, index.varied(), &parts.headers);
+                match cache.get::<Stored>(&variant).await {
+                    Ok(Some(v)) => match v.response() {
+                        Some(r) => (r, Some(index)),
+                        None => return Across::Alone,
+                    },
+                    _ => return Across::Alone,
+                }
+            }
+        };
+        let unvaried = key::Varied {
+            headers: &[],
+            cookies: &[],
+        };
+        let varied = index.map_or(unvaried, VaryIndex::varied);
+        let now = self.cfg.now_ms();
+        let request_cc = CacheControl::of_request(&parts.headers);
+        let credentials = Credentials::of(&parts.headers, &self.cfg);
+        if policy::judge(&response, &request_cc, credentials, now) != Verdict::Fresh {
+            return Across::Alone;
+        }
+        let recording = guard.recording();
+        recording.set_head(Arc::new(Head::stored(
+            &response,
+            varied,
+            &parts.headers,
+            response.age(now),
+        )));
+        recording.replay(response.body.clone());
+        let outcome = Outcome {
+            collapsed: true,
+            ..Outcome::from(CacheStatus::Hit)
+        };
+        Across::Served(serve(&self.shared, &response, parts, outcome, now))
     }
 
     /// What answers a request whose fetch got no response head in time: the stale `prior` where

@@ -430,6 +430,24 @@ impl CacheLayer {
         self.configure(|c| c.prefix_purge_depth = depth)
     }
 
+    /// Fills one URL once across every process sharing the cache's remote store (Redis,
+    /// Memcached): the first process to miss takes a lock on the key in the store and fetches;
+    /// the others wait up to `wait` for its response to land in the store and serve that. A
+    /// holder that dies leaves the lock to expire after `expiry`, after which the next process
+    /// fetches; a wait that runs out fetches without the lock. This is the core's lock
+    /// ([`larder::Cache::lock_key`], the same as `get_or_fetch`'s distributed lock) and its
+    /// counters. Without a remote store it costs nothing. Default off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new())
+    ///     .distributed_lock(Duration::from_secs(10), Duration::from_secs(30));
+    /// # let _ = layer;
+    /// ```
+    pub fn distributed_lock(self, wait: std::time::Duration, expiry: std::time::Duration) -> Self {
+        self.configure(|c| c.lock = Some((wait, expiry)))
+    }
+
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last
     /// setting: each setting starts a fresh layer state.
     ///

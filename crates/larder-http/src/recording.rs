@@ -72,6 +72,26 @@ impl Head {
         }
     }
 
+    /// The head of a response already stored (by another process that held the fill's lock),
+    /// `age` seconds old.
+    pub fn stored(
+        response: &crate::stored::CachedResponse,
+        varied: crate::key::Varied<'_>,
+        leader_request: &HeaderMap,
+        age: u64,
+    ) -> Self {
+        Self {
+            status: response.status,
+            headers: response.headers.clone(),
+            shareable: true,
+            vary: varied.headers.to_vec(),
+            vary_cookies: varied.cookies.to_vec(),
+            vary_values: crate::key::vary_values(varied, leader_request),
+            rules: response.rules,
+            age,
+        }
+    }
+
     pub fn varied(&self) -> crate::key::Varied<'_> {
         crate::key::Varied {
             headers: &self.vary,
@@ -254,7 +274,13 @@ impl Recording {
             HeadState::Ready(_) if s.end.is_none() => s.end = Some(Err(BodyError::Abandoned)),
             _ => {}
         }
-        Self::release_unread(&mut s);
+        // A body kept whole to its clean end stays readable for the requests that joined it and
+        // have yet to start reading (they hold the recording; the last one frees it). Anything
+        // else is let go of now.
+        let complete = s.keeping && matches!(s.end, Some(Ok(())));
+        if !complete {
+            Self::release_unread(&mut s);
+        }
         Self::wake_all(&mut s);
     }
 
@@ -536,6 +562,25 @@ mod tests {
         drop((a, b));
         drop(rec);
         assert_eq!(budget.used(), 0);
+    }
+
+    /// Requests that joined a fill and learn its head only after it ended and its leader let go
+    /// (a replayed or very fast fill) still read it whole, instead of fetching on their own.
+    #[test]
+    fn a_complete_recording_stays_readable_after_its_leader_lets_go() {
+        let (rec, budget) = kept(100, 1000);
+        rec.replay(Bytes::from_static(b"whole"));
+        rec.abandon();
+        let mut late = rec.reader().expect("a reader from the first chunk");
+        assert_eq!(read_all(&mut late).0, b"whole");
+        drop(late);
+        drop(rec);
+        assert_eq!(budget.used(), 0);
+        // An unfinished one is let go of as before.
+        let (rec, _budget) = kept(100, 1000);
+        rec.push(Bytes::from_static(b"part"));
+        rec.abandon();
+        assert!(rec.reader().is_none());
     }
 
     #[test]

@@ -142,6 +142,13 @@ pub struct CacheSection {
     pub tag_header: Option<HeaderName>,
     /// How many leading path segments entries are tagged with, for purges by prefix (default 4).
     pub purge_prefix_depth: Option<usize>,
+    /// With a shared store, how long a proxy that misses waits for another proxy already
+    /// fetching the same URL (default 10 s; `"0s"` turns the lock off).
+    #[serde(default, deserialize_with = "duration")]
+    pub lock_wait: Option<Duration>,
+    /// How long a fill's lock outlives a proxy that died holding it (default 30 s).
+    #[serde(default, deserialize_with = "duration")]
+    pub lock_expiry: Option<Duration>,
     /// Cookies that key every entry.
     pub key_cookies: Option<Vec<String>>,
     /// Cookies that never change a response (analytics): `["_ga*", "consent"]`.

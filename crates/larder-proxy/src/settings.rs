@@ -85,6 +85,10 @@ pub struct Settings {
     pub tag_header: HeaderName,
     /// Path segments entries are tagged with for purges by prefix.
     pub purge_prefix_depth: usize,
+    /// How long a miss waits for another instance's fill of the same URL (zero: no lock).
+    pub lock_wait: Duration,
+    /// How long a fill's lock outlives an instance that died holding it.
+    pub lock_expiry: Duration,
     /// Cookies that key every entry.
     pub key_cookies: Vec<String>,
     /// Cookies that never change a response.
@@ -183,6 +187,8 @@ impl Settings {
                 .tag_header
                 .unwrap_or(HeaderName::from_static("surrogate-key")),
             purge_prefix_depth: c.purge_prefix_depth.unwrap_or(4),
+            lock_wait: c.lock_wait.unwrap_or(Duration::from_secs(10)),
+            lock_expiry: c.lock_expiry.unwrap_or(Duration::from_secs(30)),
             key_cookies: c.key_cookies.unwrap_or_default(),
             ignore_cookies: c.ignore_cookies.unwrap_or_default(),
             max_connections: o.max_connections.or(l.max_connections),
@@ -212,6 +218,11 @@ impl Settings {
             .ignore_cookies(self.ignore_cookies.clone())
             .cache_status(Some(&self.cache_status_name))
             .rules(self.rules.clone());
+        let layer = if self.lock_wait.is_zero() {
+            layer
+        } else {
+            layer.distributed_lock(self.lock_wait, self.lock_expiry)
+        };
         if self.pass_host {
             layer
         } else {
@@ -245,6 +256,13 @@ impl Settings {
             "store      {} (memory tier {} MiB; bodies up to {} bytes stored)",
             self.store, self.memory_mib, self.max_body
         );
+        if self.store != "memory://" && !self.lock_wait.is_zero() {
+            let _ = writeln!(
+                out,
+                "fills      one per URL across every instance on this store (lock wait {:?}, expiry {:?})",
+                self.lock_wait, self.lock_expiry
+            );
+        }
         let _ = writeln!(
             out,
             "timeouts   connect {:?}, response head {:?}, body idle {:?}; client header {:?}, idle {:?}",

@@ -389,3 +389,32 @@ async fn the_stale_copy_answers_when_the_origin_is_gone() {
     );
     assert_eq!(body, first);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_accepting_and_finishes_what_is_in_flight() {
+    let origin = Origin::start(Arc::new(|_req| {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            full(200, &[], "finished")
+        }) as futures::future::BoxFuture<'static, _>
+    }))
+    .await;
+    let mut proxy = Proxy::start(origin.addr, &[], &[]);
+    let url = proxy.url("/slow");
+    let in_flight = tokio::spawn(async move { get(&url, &[]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // SAFETY: kill sends a signal to the child process this test started; no memory is touched.
+    assert_eq!(unsafe { libc::kill(proxy.pid() as i32, libc::SIGTERM) }, 0);
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!((status, &body[..]), (200, &b"finished"[..]));
+    let exit = tokio::task::spawn_blocking(move || {
+        let exit = proxy.wait_exit(std::time::Duration::from_secs(10));
+        (exit, proxy)
+    })
+    .await
+    .unwrap();
+    let (exit, proxy) = exit;
+    assert!(exit.expect("the proxy exits").success());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", proxy.port)).is_err());
+    assert!(proxy.log_text().contains("shutting down"));
+}

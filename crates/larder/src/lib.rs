@@ -68,6 +68,7 @@ pub use larder_store::{
     Backplane, BackplaneEvent, BackplaneSink, Store, StoreEntry, StoreError, StoreFuture, StoreKey,
     Subscription,
 };
+pub use lock::{KeyLock, KeyLocked};
 
 /// The Redis store (`redis` feature): `RedisStore` for
 /// standalone servers, TLS and Redis Cluster.

@@ -128,3 +128,104 @@ impl Cache {
         }
     }
 }
+
+/// A distributed lock on one key, held in the remote store (Redis `SET NX PX`, memcached `add`)
+/// until [`release`](Self::release)d, dropped, or expired. For work that is not a
+/// `get_or_fetch` factory but must still run once across processes: larder-http holds one while
+/// it fetches and stores a response.
+///
+/// Dropping it releases it in the background (inside a tokio runtime); a holder that dies leaves
+/// it to expire.
+#[must_use = "the lock is released when dropped"]
+pub struct KeyLock {
+    cache: Cache,
+    opts: Resolved,
+    key: String,
+    held: Option<HeldLock>,
+}
+
+impl std::fmt::Debug for KeyLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLock").field("key", &self.key).finish()
+    }
+}
+
+impl KeyLock {
+    /// Releases the lock now (if it is still this holder's: an expired lock that another
+    /// process took is left alone).
+    pub async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            self.cache.unlock(&self.opts, &self.key, held).await;
+        }
+    }
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cache = self.cache.clone();
+        let opts = self.opts.clone();
+        let key = std::mem::take(&mut self.key);
+        rt.spawn(async move { cache.unlock(&opts, &key, held).await });
+    }
+}
+
+/// What [`Cache::lock_key`] got: the lock, the value another holder stored meanwhile, or
+/// neither (no remote store, no locks, or the wait ran out): go ahead without it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyLocked<T> {
+    /// This caller holds the lock.
+    Held(KeyLock),
+    /// Another process held the lock and stored a fresh value under the key.
+    Found(Arc<T>),
+    /// No lock to be had in time: run without it.
+    Alone,
+}
+
+impl Cache {
+    /// Takes the distributed lock for `key` (in this handle's namespace), or, while another
+    /// process holds it, waits up to `wait` for that process's value to land in the store. The
+    /// lock expires after `expiry` if its holder dies without releasing it. The same lock, wait
+    /// and counters (`locks_acquired`, `lock_waits_served`, `lock_waits_given_up`) as
+    /// [`EntryOptions::distributed_lock`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use larder::KeyLocked;
+    /// // Without a remote store there is nobody to share work with: run alone.
+    /// let cache = larder::Cache::new();
+    /// let got = cache.lock_key::<String>("report", Duration::from_secs(5), Duration::from_secs(30)).await;
+    /// assert!(matches!(got, KeyLocked::Alone));
+    /// # }
+    /// ```
+    pub async fn lock_key<T: CacheValue>(
+        &self,
+        key: &str,
+        wait: Duration,
+        expiry: Duration,
+    ) -> KeyLocked<T> {
+        let opts = crate::EntryOptions::new()
+            .lock_expiry(expiry)
+            .or(&self.defaults);
+        match self.lock_or_wait::<T>(&opts, key, wait).await {
+            LockWait::Acquired(held) => KeyLocked::Held(KeyLock {
+                cache: self.clone(),
+                opts,
+                key: key.to_owned(),
+                held: Some(held),
+            }),
+            LockWait::Found(value) => match value.downcast::<T>() {
+                Ok(v) => KeyLocked::Found(v),
+                Err(_) => KeyLocked::Alone,
+            },
+            LockWait::Alone => KeyLocked::Alone,
+        }
+    }
+}

@@ -139,7 +139,7 @@ impl Cache {
 #[must_use = "the lock is released when dropped"]
 pub struct KeyLock {
     cache: Cache,
-    opts: Resolved,
+    opts: Box<Resolved>,
     key: String,
     held: Option<HeldLock>,
 }
@@ -217,7 +217,7 @@ impl Cache {
         match self.lock_or_wait::<T>(&opts, key, wait).await {
             LockWait::Acquired(held) => KeyLocked::Held(KeyLock {
                 cache: self.clone(),
-                opts,
+                opts: Box::new(opts),
                 key: key.to_owned(),
                 held: Some(held),
             }),

@@ -83,6 +83,8 @@ pub(crate) struct Config {
     /// A fill's lock across processes sharing the store: how long to wait for another
     /// process's fill, and how long a lock outlives a holder that died.
     pub lock: Option<(std::time::Duration, std::time::Duration)>,
+    /// How long a URL whose response was not storable skips coalescing.
+    pub hit_for_pass: Duration,
     /// The layer's rules, in order; each request gets the first match's settings (see
     /// `Config::with_rule`).
     pub rules: Arc<[Rule]>,
@@ -96,6 +98,8 @@ pub(crate) struct Config {
     /// The least stale-if-error and stale-while-revalidate windows, in seconds.
     pub stale_if_error: u64,
     pub stale_while_revalidate: u64,
+    /// With a stale copy that may stand in, the longest wait for the origin's refresh.
+    pub soft_timeout: Option<Duration>,
     pub query: QueryKey,
     /// Request headers that vary every entry (as if each response's Vary named them), sorted.
     pub vary: Vec<HeaderName>,
@@ -132,12 +136,14 @@ impl Config {
             finish_unread_below: 256 << 10,
             prefix_purge_depth: 0,
             lock: None,
+            hit_for_pass: Duration::from_secs(10),
             rules: Arc::new([]),
             rule: None,
             ttl_statuses: None,
             override_origin: false,
             stale_if_error: 0,
             stale_while_revalidate: 0,
+            soft_timeout: None,
             query: QueryKey::All,
             vary: Vec::new(),
             bypass: false,
@@ -156,6 +162,7 @@ impl Config {
         }
         c.stale_if_error = rule.stale.map_or(0, |d| d.as_secs());
         c.stale_while_revalidate = rule.stale_while_revalidate.map_or(0, |d| d.as_secs());
+        c.soft_timeout = rule.soft_timeout;
         c.query = rule.query.clone();
         c.vary = rule.vary.clone();
         c.cookies.keyed.extend(rule.key_cookies.iter().cloned());

@@ -30,6 +30,7 @@ use crate::stats::Event;
 use crate::stored::{CachedResponse, Stored, VaryIndex};
 use crate::write::{StoreJob, set_date, write};
 use larder::KeyLocked;
+use larder::private::ReadEvent;
 
 type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
 
@@ -191,7 +192,7 @@ impl Fill {
         ResB::Error: Into<BoxError>,
     {
         let limits = self.shared.limits();
-        if !may_join {
+        if !may_join || self.shared.passes.passes(&self.key) {
             let guard = self.shared.recordings.lead_or_detach(&self.key, limits);
             return self.fetch(inner, parts, body, prior, guard).await;
         }
@@ -205,7 +206,9 @@ impl Fill {
                         Across::Held(lock) => guard.hold(lock),
                         Across::Alone => {}
                     }
-                    return self.fetch(inner, parts, body, prior, guard).await;
+                    return self
+                        .fetch_within_soft_timeout(inner, parts, body, prior, guard)
+                        .await;
                 }
                 Role::Follow(recording) => {
                     match follow(&self.shared, &self.cfg, &recording, &parts).await {
@@ -276,6 +279,51 @@ impl Fill {
         Across::Served(serve(&self.shared, &response, parts, outcome, now))
     }
 
+    /// Fetches; with a soft timeout and a stale copy that may stand in, the request waits no
+    /// longer than the soft timeout: then it gets the stale copy, and the fetch goes on in its
+    /// own task, to be recorded and stored for the requests after it.
+    async fn fetch_within_soft_timeout<S, ReqB, ResB>(
+        self,
+        inner: S,
+        parts: Parts,
+        body: ReqB,
+        prior: Option<Arc<CachedResponse>>,
+        guard: LeadGuard,
+    ) -> Reply<ResB, S::Error>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqB: Send + 'static,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let now = self.cfg.now_ms();
+        let stand_in = prior.clone().filter(|p| policy::may_serve_on_error(p, now));
+        let (Some(soft), Some(stale)) = (self.cfg.soft_timeout, stand_in) else {
+            return self.fetch(inner, parts, body, prior, guard).await;
+        };
+        let shared = self.shared.clone();
+        let client = parts.clone();
+        let rt = self.rt.clone();
+        let mut task = rt.spawn(self.fetch(inner, parts, body, prior, guard));
+        match tokio::time::timeout(soft, &mut task).await {
+            Ok(Ok(reply)) => reply,
+            // The fetch panicked: the stale copy is what there is.
+            Ok(Err(_)) => Ok(serve(&shared, &stale, &client, CacheStatus::Stale, now)),
+            Err(_) => {
+                let outcome = Outcome::from(CacheStatus::Stale).detail("soft-timeout");
+                Ok(serve(
+                    &shared,
+                    &stale,
+                    &client,
+                    outcome,
+                    shared.config.now_ms(),
+                ))
+            }
+        }
+    }
+
     /// What answers a request whose fetch got no response head in time: the stale `prior` where
     /// it may stand in for an error, else 504.
     fn no_response<B>(
@@ -326,10 +374,12 @@ impl Fill {
             conditional::prepare_origin_request(&mut origin.headers, revalidating);
 
             let request_ms = cfg.now_ms();
+            larder::private::count(&shared.cache, ReadEvent::FactoryRun);
             let call = inner.call(Request::from_parts(origin, body));
             let Ok(result) = tokio::time::timeout(cfg.response_timeout, call).await else {
                 // Requests waiting on this fetch waited as long: they give up with it.
                 shared.counters.incr(Event::ResponseTimeout);
+                larder::private::count(&shared.cache, ReadEvent::FactoryError);
                 guard.recording().fail();
                 return Ok(self.no_response(prior.as_deref(), &client));
             };
@@ -340,6 +390,7 @@ impl Fill {
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
+                    larder::private::count(&shared.cache, ReadEvent::FactoryError);
                     return match prior.filter(|p| policy::may_serve_on_error(p, times.response_ms))
                     {
                         Some(p) => Ok(serve(
@@ -354,6 +405,9 @@ impl Fill {
                 }
             };
             let (mut head, body) = response.into_parts();
+            if policy::is_origin_error(head.status) {
+                larder::private::count(&shared.cache, ReadEvent::FactoryError);
+            }
             if let Some(p) = &prior {
                 if head.status == StatusCode::NOT_MODIFIED && revalidating.is_some() {
                     let fresh = self.refresh(p, &head.headers, &client, times, guard).await;
@@ -393,8 +447,21 @@ impl Fill {
                 &head.headers,
                 times,
             )
+            .map_err(|why| {
+                // Not storable because of the response (not of this request's credentials or
+                // directives): the next requests need not wait for one another.
+                if why.is_the_responses() && !request_cc.no_store {
+                    shared.passes.remember(&self.key, cfg.hit_for_pass);
+                }
+            })
             .ok()
-            .filter(|_| declared.is_none_or(|len| len <= cfg.max_body as u64))
+            .filter(|_| {
+                let fits = declared.is_none_or(|len| len <= cfg.max_body as u64);
+                if !fits {
+                    shared.passes.remember(&self.key, cfg.hit_for_pass);
+                }
+                fits
+            })
             .map(|plan| self.with_keyed_inputs(plan, &client.headers));
 
             let send_headers = headers::storable(&head.headers, &[]);
@@ -416,6 +483,7 @@ impl Fill {
                 return Ok(Response::from_parts(head, body));
             };
 
+            shared.passes.forget(&self.key);
             let store_headers = headers::storable(&head.headers, &plan.strip);
             guard.set_tags(&tags);
             let recording = guard.recording().clone();
@@ -627,6 +695,7 @@ async fn follow<B>(
         ..Outcome::from(CacheStatus::Hit).fwd_status(head.status)
     };
     headers::mark(response.headers_mut(), &shared.config, outcome);
+    larder::private::count(&shared.cache, ReadEvent::Coalesced);
     Followed::Served(response)
 }
 

@@ -448,6 +448,20 @@ impl CacheLayer {
         self.configure(|c| c.lock = Some((wait, expiry)))
     }
 
+    /// How long a URL whose response could not be stored (`no-store`, `private`, `Set-Cookie`,
+    /// too large, ...) sends its next requests straight to the service instead of letting them
+    /// wait for one another's response heads (Varnish's hit-for-miss). Default 10 s; zero turns
+    /// it off. A storable response ends it early.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).hit_for_pass(Duration::from_secs(30));
+    /// # let _ = layer;
+    /// ```
+    pub fn hit_for_pass(self, period: Duration) -> Self {
+        self.configure(|c| c.hit_for_pass = period)
+    }
+
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last
     /// setting: each setting starts a fresh layer state.
     ///

@@ -67,6 +67,7 @@ mod headers;
 mod host;
 mod key;
 mod layer;
+mod pass;
 mod policy;
 mod pump;
 mod purge;

@@ -33,6 +33,14 @@ pub(crate) enum NotStored {
     NoLifetime,
 }
 
+impl NotStored {
+    /// Whether the response itself is why (so the next request for the URL will not be
+    /// stored either), not the request's method, credentials or directives.
+    pub fn is_the_responses(self) -> bool {
+        !matches!(self, Self::Method | Self::Authorization | Self::Cookie)
+    }
+}
+
 /// How to store a response that may be stored.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {

@@ -106,6 +106,7 @@ pub struct Rule {
     pub(crate) override_origin: bool,
     pub(crate) stale: Option<Duration>,
     pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) soft_timeout: Option<Duration>,
     pub(crate) query: QueryKey,
     pub(crate) vary: Vec<HeaderName>,
     pub(crate) key_cookies: Vec<String>,
@@ -154,6 +155,7 @@ impl Rule {
             override_origin: false,
             stale: None,
             stale_while_revalidate: None,
+            soft_timeout: None,
             query: QueryKey::All,
             vary: Vec::new(),
             key_cookies: Vec::new(),
@@ -234,6 +236,23 @@ impl Rule {
     /// ```
     pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
         self.stale_while_revalidate = Some(window);
+        self
+    }
+
+    /// With a stale copy at hand (within the [`stale`](Self::stale) window), the longest a
+    /// request waits for the origin to refresh it: past this, the request gets the stale copy
+    /// and the refresh goes on in the background, to be stored for the next requests.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rule = larder_http::Rule::path("/")?
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale(Duration::from_secs(3600))
+    ///     .soft_timeout(Duration::from_millis(300));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn soft_timeout(mut self, timeout: Duration) -> Self {
+        self.soft_timeout = Some(timeout);
         self
     }
 
@@ -455,6 +474,9 @@ impl fmt::Display for Rule {
         }
         if let Some(s) = self.stale_while_revalidate {
             write!(f, ", stale-while-revalidate {}s", s.as_secs())?;
+        }
+        if let Some(s) = self.soft_timeout {
+            write!(f, ", soft timeout {s:?}")?;
         }
         match &self.query {
             QueryKey::All => {}

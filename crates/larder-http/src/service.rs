@@ -11,6 +11,7 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use larder::Cache;
+use larder::private::ReadEvent;
 use tokio::runtime::Handle;
 use tower_service::Service;
 
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     /// Each rule with the settings a request it matches gets.
     rules: Vec<(Rule, Arc<Config>)>,
     pub recordings: Arc<Recordings>,
+    /// URLs whose responses were not storable just now (hit-for-pass).
+    pub passes: crate::pass::Passes,
     pub budget: Arc<Budget>,
     pub counters: Arc<Counters>,
     /// Bytes of bodies being stored at once (see `write::StoreJob::turn`).
@@ -59,6 +62,7 @@ impl Shared {
         Self {
             cache: base.namespace(config.namespace.clone()),
             recordings: Arc::default(),
+            passes: crate::pass::Passes::default(),
             budget: Budget::new(config.recording_budget),
             counters: Arc::new(Counters::new(&config.namespace)),
             store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),
@@ -355,10 +359,14 @@ pub(crate) fn serve<B>(
         (stored.status, stored.headers.clone(), stored.body.clone())
     };
     let age = stored.age(now_ms);
+    let outcome: Outcome = outcome.into();
+    if outcome.status == CacheStatus::Stale {
+        larder::private::count(&shared.cache, ReadEvent::StaleServed);
+    }
     let outcome = Outcome {
         age: Some(age),
         ttl: Some(stored.lifetime as i64 - age as i64),
-        ..outcome.into()
+        ..outcome
     };
     crate::headers::mark(&mut headers, &shared.config, outcome);
     let mut response = Response::new(CacheBody::full(body));

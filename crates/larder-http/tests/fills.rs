@@ -203,3 +203,130 @@ fn outside_a_tokio_runtime_the_layer_steps_aside() {
         }
     });
 }
+
+/// HTTP fills count in the cache's own stats, as `get_or_fetch` does: one factory run per fill,
+/// the requests that shared it as coalesced waiters, a failed origin as a factory error, and a
+/// stale copy served in its place as stale served.
+#[tokio::test]
+async fn fills_count_in_the_caches_own_stats() {
+    let feeds = Feeds::default();
+    let cache = larder::Cache::new();
+    let layer = CacheLayer::shared(cache.clone());
+    let mut svc = service(&layer, &feeds, Duration::ZERO);
+    let first = call(&mut svc).await.into_body();
+    let mut joined = Vec::new();
+    for _ in 0..4 {
+        joined.push(call(&mut svc).await.into_body());
+    }
+    feeds.send(0, Bytes::from_static(b"shared"));
+    feeds.end(0);
+    assert_eq!(rest(first).await.unwrap(), "shared");
+    for j in joined {
+        assert_eq!(rest(j).await.unwrap(), "shared");
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.factory_runs, 1);
+    assert_eq!(stats.coalesced_waiters, 4);
+    assert_eq!(stats.factory_errors, 0);
+
+    // A failing origin behind a stale-if-error copy.
+    let cache = larder::Cache::new();
+    let layer = CacheLayer::shared(cache.clone());
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let origin = tower::service_fn(move |_req: Request<axum::body::Body>| {
+        let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let (status, cc) = if n == 0 {
+                (200, "max-age=0, stale-if-error=600")
+            } else {
+                (503, "no-store")
+            };
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(status)
+                    .header("cache-control", cc)
+                    .header("etag", "\"v1\"")
+                    .body(axum::body::Body::from("v"))
+                    .unwrap(),
+            )
+        }
+    });
+    let mut svc = tower::Layer::layer(&layer, origin);
+    for expect in ["MISS", "STALE"] {
+        let resp = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(
+                Request::get("http://s.test/r")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-cache"], expect);
+        let _ = resp.into_body().collect().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.factory_runs, 2);
+    assert_eq!(stats.factory_errors, 1);
+    assert_eq!(stats.stale_served, 1);
+}
+
+/// Hit-for-pass: once a URL's response proved unstorable, the next concurrent requests for it go
+/// to the origin together instead of queueing behind one another's response heads.
+#[tokio::test]
+async fn after_an_unstorable_response_requests_do_not_queue_behind_each_other() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (g, c) = (gate.clone(), calls.clone());
+    let origin = tower::service_fn(move |_req: Request<axum::body::Body>| {
+        let (g, c) = (g.clone(), c.clone());
+        async move {
+            let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n > 0 {
+                // Every call after the first waits for the test to open the gate.
+                g.acquire().await.unwrap().forget();
+            }
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("cache-control", "no-store")
+                    .body(axum::body::Body::from("private"))
+                    .unwrap(),
+            )
+        }
+    });
+    let layer = CacheLayer::shared(larder::Cache::new());
+    let svc = tower::Layer::layer(&layer, origin);
+    let get = |mut svc: larder_http::CacheService<_>| async move {
+        let resp = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(
+                Request::get("http://s.test/me")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        resp.into_body().collect().await.unwrap().to_bytes()
+    };
+    assert_eq!(get(svc.clone()).await, "private");
+    let waiting: Vec<_> = (0..5).map(|_| tokio::spawn(get(svc.clone()))).collect();
+    // All five reach the origin while it holds them; without hit-for-pass four would wait for the
+    // first one's head and this would never happen.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while calls.load(std::sync::atomic::Ordering::SeqCst) < 6 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("all five requests at the origin at once");
+    gate.add_permits(5);
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), "private");
+    }
+}

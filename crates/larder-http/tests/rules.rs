@@ -351,3 +351,79 @@ async fn purge_by_url_keys_the_query_as_the_rule_does() {
     );
     assert_eq!(h.get("http://a.test/only?q=1").await.cache(), "MISS");
 }
+
+#[tokio::test]
+async fn past_the_soft_timeout_the_stale_copy_answers_and_the_refresh_lands_later() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (c, r) = (calls.clone(), release.clone());
+    let origin = tower::service_fn(move |_req: http::Request<axum::body::Body>| {
+        let (c, r) = (c.clone(), r.clone());
+        async move {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            if n > 0 {
+                // The refresh is slow: it answers when the test says so.
+                r.notified().await;
+            }
+            Ok::<_, std::convert::Infallible>(reply(200, &[], &format!("v{n}")))
+        }
+    });
+    let clock = Clock::default();
+    let c = clock.clone();
+    let rule = Rule::path("/")
+        .unwrap()
+        .ttl(secs(10))
+        .stale(secs(300))
+        .soft_timeout(Duration::from_millis(50));
+    let layer = with_rules([rule]).clock(move || c.now());
+    let purger = layer.purger();
+    let svc = tower::Layer::layer(&layer, origin);
+    let get = |mut svc: larder_http::CacheService<_>| async move {
+        use tower::{Service, ServiceExt};
+        let resp = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(get("http://a.test/p", &[]))
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = axum::body::to_bytes(axum::body::Body::new(body), usize::MAX)
+            .await
+            .unwrap();
+        (parts.headers, body)
+    };
+    assert_eq!(get(svc.clone()).await.1, "v0");
+    clock.advance(20);
+    // The origin holds the refresh: the request does not wait for it.
+    let (h, body) = tokio::time::timeout(Duration::from_secs(5), get(svc.clone()))
+        .await
+        .expect("answered at the soft timeout");
+    assert_eq!(
+        (h["x-cache"].to_str().unwrap(), &body[..]),
+        ("STALE", &b"v0"[..])
+    );
+    assert!(
+        h["cache-status"]
+            .to_str()
+            .unwrap()
+            .ends_with("detail=soft-timeout")
+    );
+    // The refresh goes on, and is stored when it comes.
+    release.notify_one();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while purger.fetches_in_flight() > 0 || calls.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    settle().await;
+    let (h, body) = get(svc.clone()).await;
+    assert_eq!(
+        (h["x-cache"].to_str().unwrap(), &body[..]),
+        ("HIT", &b"v1"[..])
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

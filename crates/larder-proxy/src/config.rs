@@ -214,6 +214,8 @@ struct RuleFields {
     stale: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     stale_while_revalidate: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    soft_timeout: Option<Duration>,
     query: Option<QueryField>,
     query_except: Option<Vec<String>>,
     #[serde(default)]
@@ -261,6 +263,12 @@ impl TryFrom<RuleFields> for RuleEntry {
         }
         if let Some(swr) = f.stale_while_revalidate {
             rule = rule.stale_while_revalidate(swr);
+        }
+        if let Some(soft) = f.soft_timeout {
+            if f.stale.is_none() {
+                return Err("soft_timeout serves the stale copy: it needs a stale window".into());
+            }
+            rule = rule.soft_timeout(soft);
         }
         let query = match (f.query, f.query_except) {
             (Some(_), Some(_)) => return Err("give query or query_except, not both".into()),
@@ -523,6 +531,7 @@ invalidate = ["{path}", "/users"]
     fn rules_that_contradict_themselves_are_refused() {
         for bad in [
             "[[rule]]\npath = \"/\"\noverride = true\n",
+            "[[rule]]\npath = \"/\"\nttl = 5\nsoft_timeout = \"1s\"\n",
             "[[rule]]\npath = \"/\"\nbypass = true\nttl = 5\n",
             "[[rule]]\npath = \"/\"\nquery = \"some\"\n",
             "[[rule]]\npath = \"/\"\nquery = []\nquery_except = []\n",

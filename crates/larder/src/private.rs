@@ -124,3 +124,31 @@ mod tests {
         assert_eq!((&TimeoutInto::<String>::new()).timeout_error(t), None);
     }
 }
+
+/// The read-path events another surface on the cache (larder-http's fills, the Python
+/// bindings) counts in the cache's own [`Stats`](crate::Stats) and metrics, so one set of
+/// numbers describes every way the cache is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadEvent {
+    /// The source was called for the cache (an HTTP fill: the origin was asked).
+    FactoryRun,
+    /// That call failed or timed out.
+    FactoryError,
+    /// A caller shared another's call instead of making its own.
+    Coalesced,
+    /// A stale value answered in place of a failed or slow source.
+    StaleServed,
+}
+
+/// Counts `event` in `cache`'s stats (and the `larder_*_total` metrics).
+pub fn count(cache: &Cache, event: ReadEvent) {
+    use crate::stats::Counter;
+    let counter = match event {
+        ReadEvent::FactoryRun => Counter::FactoryRun,
+        ReadEvent::FactoryError => Counter::FactoryError,
+        ReadEvent::Coalesced => Counter::Coalesced,
+        ReadEvent::StaleServed => Counter::StaleServed,
+    };
+    cache.inner.stats.incr(counter);
+}

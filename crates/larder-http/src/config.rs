@@ -192,7 +192,7 @@ impl Config {
     }
 
     pub fn now_ms(&self) -> u64 {
-        crate::policy::unix_ms((self.clock)())
+        unix_ms((self.clock)())
     }
 }
 
@@ -219,4 +219,10 @@ impl fmt::Debug for Config {
             .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
+}
+
+/// Milliseconds since the Unix epoch (0 before it): the unit every stored instant uses.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

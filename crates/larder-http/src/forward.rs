@@ -17,14 +17,14 @@ use crate::config::Config;
 use crate::headers::{self, CacheStatus, Outcome};
 use crate::host::RequestHost;
 use crate::key;
-use crate::service::Shared;
+use crate::state::LayerState;
 
 type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
 
 /// Passes a request by the cache; `invalidate` names the request's host when it is unsafe and
 /// its targets' stored responses are to be invalidated once it succeeds.
 pub(crate) fn forward<S, ReqB, ResB>(
-    shared: Arc<Shared>,
+    state: Arc<LayerState>,
     cfg: Arc<Config>,
     mut inner: S,
     parts: Parts,
@@ -44,15 +44,15 @@ where
         if let Some((target, host)) = target
             && (response.status().is_success() || response.status().is_redirection())
         {
-            invalidate_after_unsafe(&shared, &cfg, &target, &host, response.headers()).await;
+            invalidate_after_unsafe(&state, &cfg, &target, &host, response.headers()).await;
         }
         let status = response.status();
         let headers = response.headers_mut();
-        if let Some(tag) = &shared.config.tag_header {
+        if let Some(tag) = &state.config.tag_header {
             headers.remove(tag);
         }
         let outcome = Outcome::from(CacheStatus::Bypass).fwd_status(status);
-        headers::mark(headers, &shared.config, outcome);
+        headers::mark(headers, &state.config, outcome);
         Ok(response.map(CacheBody::passthrough))
     })
 }
@@ -60,18 +60,18 @@ where
 /// After a successful unsafe request: its target's entry, those of its `Location` and
 /// `Content-Location` (each keyed as a GET of it would be), and the prefixes its rule names.
 async fn invalidate_after_unsafe(
-    shared: &Shared,
+    state: &LayerState,
     cfg: &Config,
     target: &Parts,
     host: &RequestHost,
     response: &HeaderMap,
 ) {
     let get_key = |parts: &Parts, host: &RequestHost| {
-        let get_cfg = shared.config_for(&Method::GET, parts.uri.path());
-        shared.primary_key(get_cfg, parts, host)
+        let get_cfg = state.config_for(&Method::GET, parts.uri.path());
+        state.primary_key(get_cfg, parts, host)
     };
     let mut keys: Vec<String> = get_key(target, host).into_iter().collect();
-    if let Some(host) = shared.key_host(host) {
+    if let Some(host) = state.key_host(host) {
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let related = response
                 .get(name)
@@ -85,12 +85,12 @@ async fn invalidate_after_unsafe(
                 "{path}" => target.uri.path(),
                 p => p,
             };
-            if let Err(e) = crate::purge::invalidate_prefix(shared, host, prefix).await {
+            if let Err(e) = crate::purge::invalidate_prefix(state, host, prefix).await {
                 tracing::warn!(prefix, error = %e, "larder-http: a rule's invalidation failed");
             }
         }
     }
     for k in keys {
-        crate::purge::invalidate(shared, &k).await;
+        crate::purge::invalidate(state, &k).await;
     }
 }

@@ -11,7 +11,8 @@ use tower_layer::Layer;
 use crate::config::{Config, Mode};
 use crate::purge::Purger;
 use crate::rule::Rule;
-use crate::service::{CacheService, Shared};
+use crate::service::CacheService;
+use crate::state::LayerState;
 
 /// A tower [`Layer`] that caches responses in a larder [`Cache`]: memory, Redis, Memcached or
 /// two-tier, whatever the cache was built with.
@@ -40,14 +41,14 @@ use crate::service::{CacheService, Shared};
 #[derive(Clone)]
 pub struct CacheLayer {
     base: Cache,
-    shared: Arc<Shared>,
+    state: Arc<LayerState>,
 }
 
 impl std::fmt::Debug for CacheLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheLayer")
             .field("cache", &self.base)
-            .field("config", &self.shared.config)
+            .field("config", &self.state.config)
             .finish()
     }
 }
@@ -78,15 +79,15 @@ impl CacheLayer {
 
     fn with_config(cache: Cache, config: Config) -> Self {
         Self {
-            shared: Arc::new(Shared::new(&cache, config)),
+            state: Arc::new(LayerState::new(&cache, config)),
             base: cache,
         }
     }
 
     fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::clone(&self.shared.config);
+        let mut config = Config::clone(&self.state.config);
         f(&mut config);
-        self.shared = Arc::new(Shared::new(&self.base, config));
+        self.state = Arc::new(LayerState::new(&self.base, config));
         self
     }
 
@@ -97,7 +98,7 @@ impl CacheLayer {
     /// assert_eq!(layer.mode(), larder_http::Mode::Shared);
     /// ```
     pub fn mode(&self) -> Mode {
-        self.shared.config.mode
+        self.state.config.mode
     }
 
     /// The cache namespace of this layer's entries (default `http`), so two layers on one cache
@@ -471,7 +472,7 @@ impl CacheLayer {
     /// ```
     pub fn purger(&self) -> Purger {
         Purger {
-            shared: self.shared.clone(),
+            state: self.state.clone(),
         }
     }
 }
@@ -482,7 +483,7 @@ impl<S> Layer<S> for CacheLayer {
     fn layer(&self, inner: S) -> Self::Service {
         CacheService {
             inner,
-            shared: self.shared.clone(),
+            state: self.state.clone(),
         }
     }
 }

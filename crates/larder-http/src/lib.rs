@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod answer;
 mod body;
 mod budget;
 mod coalesce;
@@ -64,9 +65,11 @@ mod future;
 #[doc(hidden)]
 pub mod fuzz;
 mod headers;
+mod hit;
 mod host;
 mod key;
 mod layer;
+mod lookup;
 mod pass;
 mod policy;
 mod pump;
@@ -74,6 +77,7 @@ mod purge;
 mod recording;
 mod rule;
 mod service;
+mod state;
 mod stats;
 mod stored;
 mod write;

@@ -1,12 +1,10 @@
 //! RFC 9111 decisions: may a response be stored (§3), for how long is it fresh (§4.2), and may a
 //! stored response answer this request (§4.2, §4.2.4, RFC 5861)?
 
-use std::time::SystemTime;
-
 use http::header::{self, CONTENT_TYPE, DATE, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, unix_ms};
 use crate::directives::{CacheControl, delta_seconds};
 use crate::stored::{CachedResponse, Rules};
 
@@ -299,11 +297,6 @@ fn date_ms_of(value: &HeaderValue) -> Option<u64> {
     Some(unix_ms(t))
 }
 
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// How a stored response may answer a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -376,7 +369,7 @@ pub(crate) fn is_origin_error(status: StatusCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -22,7 +22,7 @@ where
     B::Error: Into<BoxError>,
 {
     let recording = guard.recording().clone();
-    let counters = job.shared.counters.clone();
+    let counters = job.state.counters.clone();
     let mut body = std::pin::pin!(body);
     loop {
         if poll_fn(|cx| recording.poll_room(cx)).await == Room::Stop {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::service::Shared;
+use crate::state::LayerState;
 use crate::stats::LayerStats;
 
 /// Why a purge could not run.
@@ -45,13 +45,13 @@ pub enum PurgeError {
 /// ```
 #[derive(Clone)]
 pub struct Purger {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) state: Arc<LayerState>,
 }
 
 impl std::fmt::Debug for Purger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Purger")
-            .field("namespace", &self.shared.config.namespace)
+            .field("namespace", &self.state.config.namespace)
             .finish()
     }
 }
@@ -61,7 +61,7 @@ impl Purger {
     /// default is host + path + `?` + sorted query, e.g. `api.test/users?limit=10&skip=0`). Every
     /// variant of a `Vary` response goes with it. Whether anything was stored.
     pub async fn purge_key(&self, key: &str) -> bool {
-        invalidate(&self.shared, key).await
+        invalidate(&self.state, key).await
     }
 
     /// Removes the responses stored for a URL: absolute (`http://host/path?q`) or a path with
@@ -73,9 +73,9 @@ impl Purger {
             url: url.to_owned(),
         };
         let (host, uri) = self.host_and_uri(url)?;
-        let config = self.shared.config_for(&http::Method::GET, uri.path());
+        let config = self.state.config_for(&http::Method::GET, uri.path());
         let key = crate::key::primary_key(&host, &uri, &config.query).ok_or_else(invalid)?;
-        Ok(invalidate(&self.shared, &key).await)
+        Ok(invalidate(&self.state, &key).await)
     }
 
     /// Removes every response stored under a path prefix, at segment boundaries: `/users`
@@ -95,7 +95,7 @@ impl Purger {
     /// ```
     pub async fn purge_prefix(&self, prefix: &str) -> Result<(), PurgeError> {
         let (host, uri) = self.host_and_uri(prefix)?;
-        invalidate_prefix(&self.shared, &host, uri.path()).await
+        invalidate_prefix(&self.state, &host, uri.path()).await
     }
 
     /// The host a purged URL's keys use, and the URL parsed.
@@ -104,7 +104,7 @@ impl Purger {
             url: url.to_owned(),
         };
         let uri: http::Uri = url.parse().map_err(|_| invalid())?;
-        let host = match (&self.shared.config.fixed_host, uri.authority()) {
+        let host = match (&self.state.config.fixed_host, uri.authority()) {
             (Some((fixed, _)), _) => fixed.clone(),
             (None, Some(auth)) => {
                 crate::host::normalize(auth.as_str(), uri.scheme_str()).ok_or_else(invalid)?
@@ -117,8 +117,8 @@ impl Purger {
     /// Removes every response the service tagged with `tag` (in the layer's tag header,
     /// `Surrogate-Key` by default).
     pub async fn purge_tag(&self, tag: &str) {
-        self.shared.recordings.supersede_tag(tag);
-        self.shared.cache.invalidate_tag(tag).await;
+        self.state.recordings.supersede_tag(tag);
+        self.state.cache.invalidate_tag(tag).await;
     }
 
     /// How many responses are being fetched and recorded right now, shared by the requests that
@@ -130,7 +130,7 @@ impl Purger {
     /// assert_eq!(purger.fetches_in_flight(), 0);
     /// ```
     pub fn fetches_in_flight(&self) -> usize {
-        self.shared.recordings.len()
+        self.state.recordings.len()
     }
 
     /// This layer's counters: fills, fills streamed unrecorded, stalled or abandoned, response
@@ -142,33 +142,33 @@ impl Purger {
     /// ```
     pub fn stats(&self) -> LayerStats {
         LayerStats::read(
-            &self.shared.counters,
-            self.shared.budget.used(),
-            self.shared.recordings.len(),
+            &self.state.counters,
+            self.state.budget.used(),
+            self.state.recordings.len(),
         )
     }
 
     /// Removes every response this layer stored (its namespace of the cache).
     pub async fn purge_all(&self) {
-        self.shared.recordings.supersede_all();
-        self.shared.cache.clear().await;
+        self.state.recordings.supersede_all();
+        self.state.cache.clear().await;
     }
 }
 
 /// Removes a primary key's entry (a response, or the Vary index whose nonce its variants' keys
 /// carry, which orphans them) and stops a fetch in flight for it from being stored.
-pub(crate) async fn invalidate(shared: &Shared, key: &str) -> bool {
-    shared.recordings.supersede(key);
-    shared.cache.delete(key).await
+pub(crate) async fn invalidate(state: &LayerState, key: &str) -> bool {
+    state.recordings.supersede(key);
+    state.cache.delete(key).await
 }
 
 /// Removes every entry under `path` on `host` (see [`Purger::purge_prefix`]).
 pub(crate) async fn invalidate_prefix(
-    shared: &Shared,
+    state: &LayerState,
     host: &str,
     path: &str,
 ) -> Result<(), PurgeError> {
-    let depth = shared.config.prefix_purge_depth;
+    let depth = state.config.prefix_purge_depth;
     if depth == 0 {
         return Err(PurgeError::PrefixesOff);
     }
@@ -181,8 +181,8 @@ pub(crate) async fn invalidate_prefix(
     let prefix = key.trim_end_matches('?').trim_end_matches('/');
     let segments = prefix.len().saturating_sub(host.len());
     if segments == 0 {
-        shared.recordings.supersede_all();
-        shared.cache.clear().await;
+        state.recordings.supersede_all();
+        state.cache.clear().await;
         return Ok(());
     }
     let tags = crate::key::prefix_tags(prefix, depth + 1);
@@ -195,7 +195,7 @@ pub(crate) async fn invalidate_prefix(
     let Some(tag) = tags.last() else {
         return Err(invalid());
     };
-    shared.recordings.supersede_tag(tag);
-    shared.cache.invalidate_tag(tag).await;
+    state.recordings.supersede_tag(tag);
+    state.cache.invalidate_tag(tag).await;
     Ok(())
 }

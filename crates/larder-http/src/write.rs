@@ -12,12 +12,12 @@ use crate::conditional;
 use crate::config::Mode;
 use crate::key;
 use crate::policy::{Exchange, Plan};
-use crate::service::Shared;
+use crate::state::LayerState;
 use crate::stored::{CachedResponse, Stored, VaryIndex};
 
 /// Everything needed to store a recorded response once its body has ended.
 pub(crate) struct StoreJob {
-    pub shared: Arc<Shared>,
+    pub state: Arc<LayerState>,
     pub key: String,
     pub index: Option<VaryIndex>,
     pub status: StatusCode,
@@ -38,8 +38,8 @@ impl StoreJob {
     /// before the body is put in one piece, so a fill waiting for it holds only its recording,
     /// which the budgets count. Small bodies take few permits and rarely wait.
     pub async fn turn(&self, len: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let want = len.clamp(1, crate::service::gate_permits(self.shared.config.max_body));
-        self.shared
+        let want = len.clamp(1, crate::state::gate_permits(self.state.config.max_body));
+        self.state
             .store_gate
             .clone()
             .acquire_many_owned(u32::try_from(want).unwrap_or(u32::MAX))
@@ -48,7 +48,7 @@ impl StoreJob {
     }
 
     pub async fn store(self, body: Bytes) {
-        let cfg = &self.shared.config;
+        let cfg = &self.state.config;
         let mut headers = self.headers;
         if !headers.contains_key(header::DATE) {
             // RFC 9110 §6.6.1: a recipient with a clock records when it received a response
@@ -73,7 +73,7 @@ impl StoreJob {
             tags: self.tags,
         };
         write(
-            &self.shared,
+            &self.state,
             &self.key,
             self.index,
             &self.plan,
@@ -86,14 +86,14 @@ impl StoreJob {
 
 /// Writes a response under its key (or under its variant's key, updating the Vary index).
 pub(crate) async fn write(
-    shared: &Shared,
+    state: &LayerState,
     key: &str,
     index: Option<VaryIndex>,
     plan: &Plan,
     client_headers: &HeaderMap,
     response: CachedResponse,
 ) {
-    let keep = plan.keep_secs(response.has_validator(), &shared.config);
+    let keep = plan.keep_secs(response.has_validator(), &state.config);
     if keep == 0 {
         return;
     }
@@ -102,7 +102,7 @@ pub(crate) async fn write(
         .ttl(ttl)
         .tags(response.tags.iter().map(String::as_str));
     let value = Stored::Response(Arc::new(response));
-    let cache = &shared.cache;
+    let cache = &state.cache;
     let result = if plan.varied().is_empty() {
         cache.set_with(key, value, opts).await
     } else {
@@ -115,7 +115,7 @@ pub(crate) async fn write(
                     nonce: new_nonce(),
                 };
                 let nonce = index.nonce;
-                let index_ttl = ttl.saturating_add(shared.config.keep_stale);
+                let index_ttl = ttl.saturating_add(state.config.keep_stale);
                 let index_opts = EntryOptions::new().ttl(index_ttl);
                 if let Err(e) = cache
                     .set_with(key, Stored::Variants(index), index_opts)

@@ -1,0 +1,49 @@
+//! Answering a request from a stored response: a 304 when its validators match, no body for
+//! HEAD, `Age` and the cache-status headers set.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Method, Response};
+use larder::private::ReadEvent;
+
+use crate::body::CacheBody;
+use crate::headers::{CacheStatus, Outcome};
+use crate::state::LayerState;
+use crate::stored::CachedResponse;
+
+/// A stored response as it answers `parts`: a 304 when the client's validators match, no body
+/// for HEAD, `Age` and the status header set.
+pub(crate) fn serve<B>(
+    state: &LayerState,
+    stored: &CachedResponse,
+    parts: &Parts,
+    outcome: impl Into<Outcome>,
+    now_ms: u64,
+) -> Response<CacheBody<B>> {
+    let (code, mut headers, body) = if crate::conditional::not_modified(&parts.headers, stored) {
+        (
+            http::StatusCode::NOT_MODIFIED,
+            crate::conditional::not_modified_headers(&stored.headers),
+            Bytes::new(),
+        )
+    } else if parts.method == Method::HEAD {
+        (stored.status, stored.headers.clone(), Bytes::new())
+    } else {
+        (stored.status, stored.headers.clone(), stored.body.clone())
+    };
+    let age = stored.age(now_ms);
+    let outcome: Outcome = outcome.into();
+    if outcome.status == CacheStatus::Stale {
+        larder::private::count(&state.cache, ReadEvent::StaleServed);
+    }
+    let outcome = Outcome {
+        age: Some(age),
+        ttl: Some(stored.lifetime as i64 - age as i64),
+        ..outcome
+    };
+    crate::headers::mark(&mut headers, &state.config, outcome);
+    let mut response = Response::new(CacheBody::full(body));
+    *response.status_mut() = code;
+    *response.headers_mut() = headers;
+    response
+}

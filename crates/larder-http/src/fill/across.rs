@@ -1,0 +1,90 @@
+//! The fill's lock across processes sharing the store: taken by this process's leader, or the
+//! response another process stored while this one waited, served here.
+
+use super::Fill;
+use std::sync::Arc;
+
+use http::Response;
+use http::request::Parts;
+
+use crate::answer::serve;
+use crate::body::CacheBody;
+use crate::coalesce::LeadGuard;
+use crate::directives::CacheControl;
+use crate::headers::{CacheStatus, Outcome};
+use crate::key;
+use crate::policy::{self, Credentials, Verdict};
+use crate::recording::Head;
+use crate::stored::{Stored, VaryIndex};
+use larder::KeyLocked;
+
+/// What the lock across processes gave a fill's leader.
+pub(super) enum Across<B> {
+    /// Another process filled the key meanwhile: this response answers the request.
+    Served(Response<CacheBody<B>>),
+    /// This process fills the key, holding the lock.
+    Held(larder::KeyLock),
+    /// No lock to be had (none configured, no remote store, or the wait ran out): fill anyway.
+    Alone,
+}
+
+impl Fill {
+    /// The fill's lock across processes (when the layer has one): taken, or another process's
+    /// response, stored while this one waited, served here and to this process's followers.
+    pub(super) async fn across_processes<B>(
+        &self,
+        parts: &Parts,
+        guard: &mut LeadGuard,
+    ) -> Across<B> {
+        let Some((wait, expiry)) = self.cfg.lock else {
+            return Across::Alone;
+        };
+        let cache = &self.state.cache;
+        let stored = match cache.lock_key::<Stored>(&self.key, wait, expiry).await {
+            KeyLocked::Held(lock) => return Across::Held(lock),
+            KeyLocked::Found(stored) => stored,
+            _ => return Across::Alone,
+        };
+        let (response, index) = match &*stored {
+            Stored::Response(_) if self.cfg.has_keyed_inputs(&parts.headers) => {
+                return Across::Alone;
+            }
+            Stored::Response(r) => (r.clone(), None),
+            Stored::Variants(index) => {
+                let variant =
+                    key::variant_key(&self.key, index.nonce, index.varied(), &parts.headers);
+                match cache.get::<Stored>(&variant).await {
+                    Ok(Some(v)) => match v.response() {
+                        Some(r) => (r, Some(index)),
+                        None => return Across::Alone,
+                    },
+                    _ => return Across::Alone,
+                }
+            }
+        };
+        let unvaried = key::Varied {
+            headers: &[],
+            cookies: &[],
+        };
+        let varied = index.map_or(unvaried, VaryIndex::varied);
+        let now = self.cfg.now_ms();
+        let request_cc = CacheControl::of_request(&parts.headers);
+        let credentials = Credentials::of(&parts.headers, &self.cfg);
+        if policy::judge(&response, &request_cc, credentials, now) != Verdict::Fresh {
+            return Across::Alone;
+        }
+        let recording = guard.recording();
+        recording.set_head(Arc::new(Head::stored(
+            &response,
+            varied,
+            &parts.headers,
+            response.age(now),
+        )));
+        recording.replay(response.body.clone());
+        let outcome = Outcome {
+            collapsed: true,
+            ..Outcome::from(CacheStatus::Hit)
+        };
+        Across::Served(serve(&self.state, &response, parts, outcome, now))
+    }
+}

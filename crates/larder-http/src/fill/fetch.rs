@@ -1,0 +1,326 @@
+//! Calling the service for the cache: the conditional request, the response timeout, what is
+//! stored (the plan, with the rule's and the layer's keyed inputs and tags), and starting the
+//! recording that streams to the client; within a soft timeout when a stale copy may stand in.
+
+use super::{Fill, Reply};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::header;
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::answer::serve;
+use crate::body::{BoxError, CacheBody};
+use crate::budget::Hold;
+use crate::coalesce::LeadGuard;
+use crate::conditional;
+use crate::directives::CacheControl;
+use crate::headers::{self, CacheStatus, Outcome};
+use crate::key;
+use crate::policy::{self, Exchange, Plan};
+use crate::recording::Head;
+use crate::stats::Event;
+use crate::stored::CachedResponse;
+use crate::write::StoreJob;
+use larder::private::ReadEvent;
+
+impl Fill {
+    /// Fetches; with a soft timeout and a stale copy that may stand in, the request waits no
+    /// longer than the soft timeout: then it gets the stale copy, and the fetch goes on in its
+    /// own task, to be recorded and stored for the requests after it.
+    pub(super) async fn fetch_within_soft_timeout<S, ReqB, ResB>(
+        self,
+        inner: S,
+        parts: Parts,
+        body: ReqB,
+        prior: Option<Arc<CachedResponse>>,
+        guard: LeadGuard,
+    ) -> Reply<ResB, S::Error>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqB: Send + 'static,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let now = self.cfg.now_ms();
+        let stand_in = prior.clone().filter(|p| policy::may_serve_on_error(p, now));
+        let (Some(soft), Some(stale)) = (self.cfg.soft_timeout, stand_in) else {
+            return self.fetch(inner, parts, body, prior, guard).await;
+        };
+        let state = self.state.clone();
+        let client = parts.clone();
+        let rt = self.rt.clone();
+        let mut task = rt.spawn(self.fetch(inner, parts, body, prior, guard));
+        match tokio::time::timeout(soft, &mut task).await {
+            Ok(Ok(reply)) => reply,
+            // The fetch panicked: the stale copy is what there is.
+            Ok(Err(_)) => Ok(serve(&state, &stale, &client, CacheStatus::Stale, now)),
+            Err(_) => {
+                let outcome = Outcome::from(CacheStatus::Stale).detail("soft-timeout");
+                Ok(serve(
+                    &state,
+                    &stale,
+                    &client,
+                    outcome,
+                    state.config.now_ms(),
+                ))
+            }
+        }
+    }
+
+    /// Calls the service for the key (conditionally, when `prior` is a stale response with
+    /// validators) and answers from what comes back: the refreshed `prior` on 304, `prior` again
+    /// on an error it may stand in for, or the new response, streamed to the client while it is
+    /// recorded.
+    pub(super) fn fetch<S, ReqB, ResB>(
+        self,
+        mut inner: S,
+        parts: Parts,
+        body: ReqB,
+        prior: Option<Arc<CachedResponse>>,
+        guard: LeadGuard,
+    ) -> BoxFuture<'static, Reply<ResB, S::Error>>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqB: Send + 'static,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        Box::pin(async move {
+            let state = self.state.clone();
+            let cfg = self.cfg.clone();
+            let cfg = &*cfg;
+            let client = parts.clone();
+            let mut origin = parts;
+            // A HEAD miss fetches the GET, so the full response can be stored for later GETs and
+            // HEADs.
+            origin.method = Method::GET;
+            let revalidating = prior.as_deref().filter(|p| p.has_validator());
+            conditional::prepare_origin_request(&mut origin.headers, revalidating);
+
+            let request_ms = cfg.now_ms();
+            larder::private::count(&state.cache, ReadEvent::FactoryRun);
+            let call = inner.call(Request::from_parts(origin, body));
+            let Ok(result) = tokio::time::timeout(cfg.response_timeout, call).await else {
+                // Requests waiting on this fetch waited as long: they give up with it.
+                state.counters.incr(Event::ResponseTimeout);
+                larder::private::count(&state.cache, ReadEvent::FactoryError);
+                guard.recording().fail();
+                return Ok(self.no_response(prior.as_deref(), &client));
+            };
+            let times = Exchange {
+                request_ms,
+                response_ms: cfg.now_ms(),
+            };
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    larder::private::count(&state.cache, ReadEvent::FactoryError);
+                    return match prior.filter(|p| policy::may_serve_on_error(p, times.response_ms))
+                    {
+                        Some(p) => Ok(serve(
+                            &state,
+                            &p,
+                            &client,
+                            Outcome::from(CacheStatus::Stale).detail("origin-error"),
+                            times.response_ms,
+                        )),
+                        None => Err(e),
+                    };
+                }
+            };
+            let (mut head, body) = response.into_parts();
+            if policy::is_origin_error(head.status) {
+                larder::private::count(&state.cache, ReadEvent::FactoryError);
+            }
+            if let Some(p) = &prior {
+                if head.status == StatusCode::NOT_MODIFIED && revalidating.is_some() {
+                    let fresh = self.refresh(p, &head.headers, &client, times, guard).await;
+                    return Ok(serve(
+                        &state,
+                        &fresh,
+                        &client,
+                        Outcome::from(CacheStatus::Revalidated).fwd_status(head.status),
+                        times.response_ms,
+                    ));
+                }
+                if policy::is_origin_error(head.status)
+                    && policy::may_serve_on_error(p, times.response_ms)
+                {
+                    return Ok(serve(
+                        &state,
+                        p,
+                        &client,
+                        Outcome::from(CacheStatus::Stale).fwd_status(head.status),
+                        times.response_ms,
+                    ));
+                }
+            }
+
+            let tags = self.tags(&head.headers);
+            if let Some(tag) = &cfg.tag_header {
+                head.headers.remove(tag);
+            }
+            let request_cc = CacheControl::of_request(&client.headers);
+            let declared = content_length(&head.headers);
+            let plan = policy::plan(
+                cfg,
+                &Method::GET,
+                &client.headers,
+                &request_cc,
+                head.status,
+                &head.headers,
+                times,
+            )
+            .map_err(|why| {
+                // Not storable because of the response (not of this request's credentials or
+                // directives): the next requests need not wait for one another.
+                if why.is_the_responses() && !request_cc.no_store {
+                    state.passes.remember(&self.key, cfg.hit_for_pass);
+                }
+            })
+            .ok()
+            .filter(|_| {
+                let fits = declared.is_none_or(|len| len <= cfg.max_body as u64);
+                if !fits {
+                    state.passes.remember(&self.key, cfg.hit_for_pass);
+                }
+                fits
+            })
+            .map(|plan| self.with_keyed_inputs(plan, &client.headers));
+
+            let send_headers = headers::storable(&head.headers, &[]);
+            let Some(plan) = plan else {
+                // Not storable: followers fetch on their own; this client gets the response as
+                // it is.
+                guard
+                    .recording()
+                    .set_head(Arc::new(Head::unshareable(head.status)));
+                drop(guard);
+                head.headers = send_headers;
+                let outcome = Outcome::from(CacheStatus::Miss).fwd_status(head.status);
+                headers::mark(&mut head.headers, &state.config, outcome);
+                let body = if client.method == Method::HEAD {
+                    CacheBody::full(Bytes::new())
+                } else {
+                    CacheBody::passthrough(body)
+                };
+                return Ok(Response::from_parts(head, body));
+            };
+
+            state.passes.forget(&self.key);
+            let store_headers = headers::storable(&head.headers, &plan.strip);
+            guard.set_tags(&tags);
+            let recording = guard.recording().clone();
+            state.counters.incr(Event::Fill);
+            let kept = recording.keep(Hold::new(state.budget.clone(), &state.cache), declared);
+            if !kept && declared.is_none_or(|len| len <= cfg.max_body as u64) {
+                // No room to keep it whole: it streams to the requests that share it, unrecorded.
+                state.counters.incr(Event::Unrecorded);
+            }
+            // Requests waiting on this fetch may use it only where a stored copy could answer
+            // them without validation: fresh on arrival, and not `no-cache`.
+            let shareable = plan.lifetime > plan.initial_age && !plan.rules.no_cache;
+            let fresh_for = plan.lifetime as i64 - plan.initial_age as i64;
+            recording.set_head(Arc::new(Head::planned(
+                head.status,
+                store_headers.clone(),
+                shareable,
+                &plan,
+                &client.headers,
+            )));
+            // The client's own validators match the new response: a 304 for it, while the body
+            // is still recorded and stored for everyone else.
+            let not_modified =
+                conditional::response_matches(&client.headers, head.status, &send_headers);
+            let reply_body = match client.method {
+                _ if not_modified => CacheBody::full(Bytes::new()),
+                Method::HEAD => CacheBody::full(Bytes::new()),
+                _ => recording
+                    .reader()
+                    .map_or_else(|| CacheBody::full(Bytes::new()), CacheBody::recorded),
+            };
+            let job = StoreJob {
+                state: state.clone(),
+                key: self.key,
+                index: self.index,
+                status: head.status,
+                headers: store_headers,
+                tags,
+                client_headers: client.headers,
+                times,
+                plan,
+            };
+            self.rt
+                .spawn(crate::pump::pump(body, guard, job, cfg.body_idle_timeout));
+
+            let outcome = Outcome {
+                stored: kept,
+                ttl: Some(fresh_for),
+                ..Outcome::from(CacheStatus::Miss).fwd_status(head.status)
+            };
+            if not_modified {
+                head.status = StatusCode::NOT_MODIFIED;
+                head.headers = conditional::not_modified_headers(&send_headers);
+            } else {
+                head.headers = send_headers;
+            }
+            headers::mark(&mut head.headers, &state.config, outcome);
+            Ok(Response::from_parts(head, reply_body))
+        })
+    }
+
+    /// The plan, varying also by the layer's keyed headers and cookies where they apply: when
+    /// the request carries one, or when the URL is indexed by them already (once a URL varies by
+    /// them it always does, so requests with and without them never take turns evicting each
+    /// other).
+    pub(super) fn with_keyed_inputs(&self, mut plan: Plan, request: &HeaderMap) -> Plan {
+        let cfg = &self.cfg;
+        let indexed_by_them = self.index.as_ref().is_some_and(|i| {
+            !i.cookies.is_empty() || cfg.keyed_headers.iter().any(|h| i.headers.contains(h))
+        });
+        let keyed = indexed_by_them || cfg.has_keyed_inputs(request);
+        if !keyed && cfg.vary.is_empty() {
+            return plan;
+        }
+        // A rule's varied headers apply always, as a Vary the response did not send.
+        plan.vary.extend(cfg.vary.iter().cloned());
+        if keyed {
+            plan.vary.extend(cfg.keyed_headers.iter().cloned());
+            plan.vary_cookies = cfg.cookies.keyed.clone();
+        }
+        plan.vary
+            .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        plan.vary.dedup();
+        plan
+    }
+
+    /// The purge tags of a response: the service's (in the tag header), and the key's path
+    /// prefixes where the layer tags them.
+    pub(super) fn tags(&self, response: &HeaderMap) -> Vec<String> {
+        let mut tags = headers::tags(response, self.cfg.tag_header.as_ref());
+        let depth = self.cfg.prefix_purge_depth;
+        if depth > 0 && self.cfg.key_fn.is_none() {
+            tags.extend(key::prefix_tags(&self.key, depth));
+        }
+        tags
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

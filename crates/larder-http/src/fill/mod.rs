@@ -1,0 +1,208 @@
+//! Everything past the synchronous hit: judging what the lookup found, then filling the key:
+//! joining the fill in flight in this process (`follow`), taking the fill's lock across processes
+//! (`across`), or fetching from the service (`fetch`, and `revalidate` for a 304).
+//!
+//! ```text
+//! lookup (memory, then remote) -> judge (RFC 9111 and the request's rule)
+//!   fresh, or stale and allowed     -> serve it
+//!   within stale-while-revalidate   -> serve it; one background fetch
+//!   forbidden for its credentials   -> fetch alone
+//!   missing, or must revalidate     -> lead_or_follow:
+//!       a fill in flight here       -> follow its recording as it grows
+//!       hit-for-pass                -> fetch alone, at once
+//!       leading                     -> the lock across processes (another's response: serve it)
+//!                                      -> fetch (within the rule's soft timeout when a stale copy
+//!                                         may stand in); the origin failing -> the stale copy, or
+//!                                         its error
+//! ```
+//!
+//! RFC 9111 decides here what may be served stale, not the core's fail-safe: `must-revalidate`
+//! forbids it whatever the window, and the windows are the response's `stale-if-error` and
+//! `stale-while-revalidate` or the rule's. The core provides the lock (`Cache::lock_key`) and
+//! the counters (`larder::private::count`).
+
+mod across;
+mod fetch;
+mod follow;
+mod revalidate;
+
+use crate::lookup::lookup;
+use across::Across;
+use follow::{Followed, follow};
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use tokio::runtime::Handle;
+use tower_service::Service;
+
+use crate::answer::serve;
+use crate::body::{BoxError, CacheBody};
+use crate::coalesce::{Recordings, Role};
+use crate::config::Config;
+use crate::directives::CacheControl;
+use crate::headers::{self, CacheStatus, Outcome};
+use crate::policy::{self, Credentials, Verdict};
+use crate::state::LayerState;
+use crate::stored::{CachedResponse, VaryIndex};
+
+pub(super) type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
+
+/// A cacheable request that the memory tier did not answer fresh.
+#[allow(clippy::too_many_arguments)] // one request's parts, each named
+pub(crate) fn respond<S, ReqB, ResB>(
+    state: Arc<LayerState>,
+    cfg: Arc<Config>,
+    rt: Handle,
+    inner: S,
+    parts: Parts,
+    body: ReqB,
+    key: String,
+    request_cc: CacheControl,
+) -> BoxFuture<'static, Reply<ResB, S::Error>>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Send + 'static,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    Box::pin(async move {
+        let found = lookup(&state, &cfg, &key, &parts.headers).await;
+        let now = cfg.now_ms();
+        let credentials = Credentials::of(&parts.headers, &cfg);
+        let limits = state.limits();
+        let mut prior = None;
+        let fill = Fill {
+            state: state.clone(),
+            cfg: cfg.clone(),
+            rt: rt.clone(),
+            key: key.clone(),
+            index: found.index,
+        };
+        if let Some(stored) = found.response {
+            match policy::judge(&stored, &request_cc, credentials, now) {
+                Verdict::Fresh => {
+                    return Ok(serve(&state, &stored, &parts, CacheStatus::Hit, now));
+                }
+                Verdict::StaleAllowed => {
+                    return Ok(serve(&state, &stored, &parts, CacheStatus::Stale, now));
+                }
+                Verdict::StaleWhileRevalidate => {
+                    let reply = serve(&state, &stored, &parts, CacheStatus::Stale, now);
+                    if let Role::Lead(guard) = state.recordings.join_or_lead(&key, limits) {
+                        let job = fill.fetch(inner, parts, body, Some(stored), guard);
+                        // The reply is dropped; the recording still completes and is stored.
+                        rt.spawn(async move { drop(job.await) });
+                    }
+                    return Ok(reply);
+                }
+                Verdict::Forbidden => {
+                    let guard = Recordings::detached(limits);
+                    return fill.fetch(inner, parts, body, None, guard).await;
+                }
+                Verdict::Revalidate => prior = Some(stored),
+            }
+        }
+        if request_cc.only_if_cached {
+            return Ok(gateway_timeout(&state, "only-if-cached"));
+        }
+        fill.lead_or_follow(inner, parts, body, prior, !request_cc.no_cache)
+            .await
+    })
+}
+
+/// A response for which nothing is to be had in time: 504, for `only-if-cached` (§5.2.1.7) and
+/// for a fetch that got no head within the response timeout.
+fn gateway_timeout<B>(state: &LayerState, why: &'static str) -> Response<CacheBody<B>> {
+    let mut response = Response::new(CacheBody::full(Bytes::new()));
+    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    let outcome = Outcome::from(CacheStatus::Miss).detail(why);
+    headers::mark(response.headers_mut(), &state.config, outcome);
+    response
+}
+
+/// One fetch for the cache: the key it fills and what the cache held under it.
+struct Fill {
+    state: Arc<LayerState>,
+    /// The settings for this request (its rule's).
+    cfg: Arc<Config>,
+    rt: Handle,
+    key: String,
+    index: Option<VaryIndex>,
+}
+
+impl Fill {
+    /// Joins the fetch in flight for the key, or starts one. A request that may not join (a
+    /// `no-cache` one) leads a fetch of its own.
+    pub(super) async fn lead_or_follow<S, ReqB, ResB>(
+        self,
+        inner: S,
+        parts: Parts,
+        body: ReqB,
+        prior: Option<Arc<CachedResponse>>,
+        may_join: bool,
+    ) -> Reply<ResB, S::Error>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqB: Send + 'static,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let limits = self.state.limits();
+        if !may_join || self.state.passes.passes(&self.key) {
+            let guard = self.state.recordings.lead_or_detach(&self.key, limits);
+            return self.fetch(inner, parts, body, prior, guard).await;
+        }
+        // A leader that leaves before its response arrives hands the key to the next request;
+        // after a few such hand-overs, fetch alone rather than queue behind cancelled requests.
+        for _ in 0..3 {
+            match self.state.recordings.join_or_lead(&self.key, limits) {
+                Role::Lead(mut guard) => {
+                    match self.across_processes(&parts, &mut guard).await {
+                        Across::Served(response) => return Ok(response),
+                        Across::Held(lock) => guard.hold(lock),
+                        Across::Alone => {}
+                    }
+                    return self
+                        .fetch_within_soft_timeout(inner, parts, body, prior, guard)
+                        .await;
+                }
+                Role::Follow(recording) => {
+                    match follow(&self.state, &self.cfg, &recording, &parts).await {
+                        Followed::Served(response) => return Ok(response),
+                        Followed::Alone => break,
+                        Followed::Retry => {}
+                        Followed::Failed => return Ok(self.no_response(prior.as_deref(), &parts)),
+                    }
+                }
+            }
+        }
+        let guard = Recordings::detached(limits);
+        self.fetch(inner, parts, body, prior, guard).await
+    }
+
+    /// What answers a request whose fetch got no response head in time: the stale `prior` where
+    /// it may stand in for an error, else 504.
+    pub(super) fn no_response<B>(
+        &self,
+        prior: Option<&CachedResponse>,
+        client: &Parts,
+    ) -> Response<CacheBody<B>> {
+        let now = self.cfg.now_ms();
+        match prior.filter(|p| policy::may_serve_on_error(p, now)) {
+            Some(p) => {
+                let outcome = Outcome::from(CacheStatus::Stale).detail("response-timeout");
+                serve(&self.state, p, client, outcome, now)
+            }
+            None => gateway_timeout(&self.state, "response-timeout"),
+        }
+    }
+}

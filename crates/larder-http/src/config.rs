@@ -100,6 +100,8 @@ pub(crate) struct Config {
     pub stale_while_revalidate: u64,
     /// With a stale copy that may stand in, the longest wait for the origin's refresh.
     pub soft_timeout: Option<Duration>,
+    /// The fraction of a response's lifetime after which a hit starts one background refresh.
+    pub eager_refresh: Option<f64>,
     pub query: QueryKey,
     /// Request headers that vary every entry (as if each response's Vary named them), sorted.
     pub vary: Vec<HeaderName>,
@@ -144,6 +146,7 @@ impl Config {
             stale_if_error: 0,
             stale_while_revalidate: 0,
             soft_timeout: None,
+            eager_refresh: None,
             query: QueryKey::All,
             vary: Vec::new(),
             bypass: false,
@@ -163,6 +166,7 @@ impl Config {
         c.stale_if_error = rule.stale.map_or(0, |d| d.as_secs());
         c.stale_while_revalidate = rule.stale_while_revalidate.map_or(0, |d| d.as_secs());
         c.soft_timeout = rule.soft_timeout;
+        c.eager_refresh = rule.eager_refresh;
         c.query = rule.query.clone();
         c.vary = rule.vary.clone();
         c.cookies.keyed.extend(rule.key_cookies.iter().cloned());

@@ -12,7 +12,15 @@ use crate::headers::CacheStatus;
 use crate::key;
 use crate::policy::{self, Credentials, Verdict};
 use crate::state::LayerState;
-use crate::stored::Stored;
+use crate::stored::{CachedResponse, Stored, VaryIndex};
+use std::sync::Arc;
+
+/// A hit, and the stored response again when it is due for an early refresh (the rule's
+/// `eager_refresh`), with the URL's Vary index.
+pub(crate) struct Hit<B> {
+    pub response: Response<CacheBody<B>>,
+    pub refresh: Option<(Arc<CachedResponse>, Option<VaryIndex>)>,
+}
 
 /// The synchronous hit path: a response in the memory tier, fresh for this request.
 pub(crate) fn fresh_memory_hit<B>(
@@ -21,19 +29,19 @@ pub(crate) fn fresh_memory_hit<B>(
     key: &str,
     parts: &Parts,
     request_cc: &CacheControl,
-) -> Option<Response<CacheBody<B>>> {
+) -> Option<Hit<B>> {
     let found = match state.cache.get::<Stored>(key).try_ready() {
         Ok(Ok(Some(found))) => found,
         _ => return None,
     };
-    let response = match &*found {
+    let (response, index) = match &*found {
         // Stored for requests without keyed inputs: not this request's variant.
         Stored::Response(_) if cfg.has_keyed_inputs(&parts.headers) => return None,
-        Stored::Response(r) => r.clone(),
+        Stored::Response(r) => (r.clone(), None),
         Stored::Variants(index) => {
             let variant = key::variant_key(key, index.nonce, index.varied(), &parts.headers);
             match state.cache.get::<Stored>(&variant).try_ready() {
-                Ok(Ok(Some(v))) => v.response()?,
+                Ok(Ok(Some(v))) => (v.response()?, Some(index)),
                 _ => return None,
             }
         }
@@ -41,8 +49,21 @@ pub(crate) fn fresh_memory_hit<B>(
     let now = cfg.now_ms();
     let credentials = Credentials::of(&parts.headers, cfg);
     match policy::judge(&response, request_cc, credentials, now) {
-        Verdict::Fresh => Some(serve(state, &response, parts, CacheStatus::Hit, now)),
-        Verdict::StaleAllowed => Some(serve(state, &response, parts, CacheStatus::Stale, now)),
+        Verdict::Fresh => Some(Hit {
+            response: serve(state, &response, parts, CacheStatus::Hit, now),
+            refresh: due_for_refresh(cfg, &response, now).then(|| (response, index.cloned())),
+        }),
+        Verdict::StaleAllowed => Some(Hit {
+            response: serve(state, &response, parts, CacheStatus::Stale, now),
+            refresh: None,
+        }),
         _ => None,
     }
+}
+
+/// Whether a fresh response has lived the rule's eager-refresh fraction of its lifetime.
+pub(crate) fn due_for_refresh(cfg: &Config, response: &CachedResponse, now_ms: u64) -> bool {
+    cfg.eager_refresh.is_some_and(|fraction| {
+        response.lifetime > 0 && response.age(now_ms) as f64 >= fraction * response.lifetime as f64
+    })
 }

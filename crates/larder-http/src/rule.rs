@@ -97,7 +97,7 @@ enum PathPattern {
 /// assert!(!rules[1].matches(&http::Method::GET, "/usersettings"));
 /// # Ok::<(), larder_http::RuleError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Rule {
     pub(crate) source: Arc<str>,
     path: PathPattern,
@@ -107,6 +107,7 @@ pub struct Rule {
     pub(crate) stale: Option<Duration>,
     pub(crate) stale_while_revalidate: Option<Duration>,
     pub(crate) soft_timeout: Option<Duration>,
+    pub(crate) eager_refresh: Option<f64>,
     pub(crate) query: QueryKey,
     pub(crate) vary: Vec<HeaderName>,
     pub(crate) key_cookies: Vec<String>,
@@ -156,6 +157,7 @@ impl Rule {
             stale: None,
             stale_while_revalidate: None,
             soft_timeout: None,
+            eager_refresh: None,
             query: QueryKey::All,
             vary: Vec::new(),
             key_cookies: Vec::new(),
@@ -253,6 +255,21 @@ impl Rule {
     /// ```
     pub fn soft_timeout(mut self, timeout: Duration) -> Self {
         self.soft_timeout = Some(timeout);
+        self
+    }
+
+    /// After this fraction of a response's lifetime (0.0–1.0; 0.8 is common), the next hit
+    /// starts one background refresh while it and every later request are still served the
+    /// stored response, so a popular URL never goes stale. A fraction outside (0, 1] leaves it
+    /// off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rule = larder_http::Rule::path("/")?.ttl(Duration::from_secs(60)).eager_refresh(0.8);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.eager_refresh = (fraction > 0.0 && fraction <= 1.0).then_some(fraction);
         self
     }
 
@@ -477,6 +494,9 @@ impl fmt::Display for Rule {
         }
         if let Some(s) = self.soft_timeout {
             write!(f, ", soft timeout {s:?}")?;
+        }
+        if let Some(e) = self.eager_refresh {
+            write!(f, ", eager refresh at {:.0}%", e * 100.0)?;
         }
         match &self.query {
             QueryKey::All => {}

@@ -128,7 +128,10 @@ where
 
         let request_cc = CacheControl::of_request(&parts.headers);
         if let Some(hit) = fresh_memory_hit(&state, &cfg, &key, &parts, &request_cc) {
-            return ResponseFuture::ready(hit);
+            if let Some((stored, index)) = hit.refresh {
+                fill::refresh_early(state, cfg, &rt, inner, parts, body, key, stored, index);
+            }
+            return ResponseFuture::ready(hit.response);
         }
         ResponseFuture::running(fill::respond(
             state, cfg, rt, inner, parts, body, key, request_cc,

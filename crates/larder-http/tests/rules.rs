@@ -18,6 +18,10 @@ fn with_rules(rules: impl IntoIterator<Item = Rule>) -> larder_http::CacheLayer 
     shared().prefix_purge_depth(2).rules(rules)
 }
 
+fn shared_on(cache: larder::Cache) -> larder_http::CacheLayer {
+    larder_http::CacheLayer::shared(cache)
+}
+
 #[tokio::test]
 async fn a_rule_ttl_caches_responses_without_cache_control_for_that_long() {
     let mut h = harness(
@@ -426,4 +430,25 @@ async fn past_the_soft_timeout_the_stale_copy_answers_and_the_refresh_lands_late
         ("HIT", &b"v1"[..])
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn eager_refresh_replaces_a_hot_entry_before_it_goes_stale() {
+    let rule = Rule::path("/").unwrap().ttl(secs(100)).eager_refresh(0.5);
+    let cache = larder::Cache::new();
+    let layer = shared_on(cache.clone()).rules([rule]);
+    let mut h = harness(layer, |_, n| reply(200, &[], &format!("v{n}")));
+    assert_eq!(h.get("http://a.test/p").await.text(), "v0");
+    h.clock.advance(30);
+    // Before the refresh point: a plain hit.
+    assert_eq!(h.get("http://a.test/p").await.text(), "v0");
+    assert_eq!(h.seen.count(), 1);
+    h.clock.advance(30);
+    // Past it: still answered from the cache at once, and refreshed once behind the scenes.
+    let hit = h.get("http://a.test/p").await;
+    assert_eq!((hit.cache(), hit.text()), ("HIT", "v0"));
+    let next = h.get("http://a.test/p").await;
+    assert_eq!((next.cache(), next.text()), ("HIT", "v1"));
+    assert_eq!(h.seen.count(), 2);
+    assert_eq!(cache.stats().eager_refreshes, 1);
 }

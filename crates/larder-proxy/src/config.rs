@@ -216,6 +216,7 @@ struct RuleFields {
     stale_while_revalidate: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     soft_timeout: Option<Duration>,
+    eager_refresh: Option<f64>,
     query: Option<QueryField>,
     query_except: Option<Vec<String>>,
     #[serde(default)]
@@ -263,6 +264,14 @@ impl TryFrom<RuleFields> for RuleEntry {
         }
         if let Some(swr) = f.stale_while_revalidate {
             rule = rule.stale_while_revalidate(swr);
+        }
+        if let Some(fraction) = f.eager_refresh {
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(format!(
+                    "eager_refresh is a fraction of the lifetime, in (0, 1]: not {fraction}"
+                ));
+            }
+            rule = rule.eager_refresh(fraction);
         }
         if let Some(soft) = f.soft_timeout {
             if f.stale.is_none() {
@@ -532,6 +541,7 @@ invalidate = ["{path}", "/users"]
         for bad in [
             "[[rule]]\npath = \"/\"\noverride = true\n",
             "[[rule]]\npath = \"/\"\nttl = 5\nsoft_timeout = \"1s\"\n",
+            "[[rule]]\npath = \"/\"\nttl = 5\neager_refresh = 1.5\n",
             "[[rule]]\npath = \"/\"\nbypass = true\nttl = 5\n",
             "[[rule]]\npath = \"/\"\nquery = \"some\"\n",
             "[[rule]]\npath = \"/\"\nquery = []\nquery_except = []\n",

@@ -139,6 +139,8 @@ pub enum ReadEvent {
     Coalesced,
     /// A stale value answered in place of a failed or slow source.
     StaleServed,
+    /// A fresh value's source was called early, in the background (eager refresh).
+    EagerRefresh,
 }
 
 /// Counts `event` in `cache`'s stats (and the `larder_*_total` metrics).
@@ -149,6 +151,7 @@ pub fn count(cache: &Cache, event: ReadEvent) {
         ReadEvent::FactoryError => Counter::FactoryError,
         ReadEvent::Coalesced => Counter::Coalesced,
         ReadEvent::StaleServed => Counter::StaleServed,
+        ReadEvent::EagerRefresh => Counter::EagerRefresh,
     };
     cache.inner.stats.incr(counter);
 }

@@ -50,6 +50,44 @@ use crate::policy::{self, Credentials, Verdict};
 use crate::state::LayerState;
 use crate::stored::{CachedResponse, VaryIndex};
 
+/// One background refresh of a response still fresh but past the rule's eager-refresh point,
+/// unless a fill for the key is in flight already. Requests keep getting the stored response
+/// meanwhile; the refresh (conditional when it has validators) replaces it when it lands.
+#[allow(clippy::too_many_arguments)] // one request's parts, each named
+pub(crate) fn refresh_early<S, ReqB, ResB>(
+    state: Arc<LayerState>,
+    cfg: Arc<Config>,
+    rt: &Handle,
+    inner: S,
+    parts: Parts,
+    body: ReqB,
+    key: String,
+    stored: Arc<CachedResponse>,
+    index: Option<VaryIndex>,
+) where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Send + 'static,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let Role::Lead(guard) = state.recordings.join_or_lead(&key, state.limits()) else {
+        return;
+    };
+    larder::private::count(&state.cache, larder::private::ReadEvent::EagerRefresh);
+    let fill = Fill {
+        state,
+        cfg,
+        rt: rt.clone(),
+        key,
+        index,
+    };
+    let job = fill.fetch(inner, parts, body, Some(stored), guard);
+    // Nobody reads the reply: the recording still completes and is stored.
+    rt.spawn(async move { drop(job.await) });
+}
+
 pub(super) type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
 
 /// A cacheable request that the memory tier did not answer fresh.
@@ -88,7 +126,12 @@ where
         if let Some(stored) = found.response {
             match policy::judge(&stored, &request_cc, credentials, now) {
                 Verdict::Fresh => {
-                    return Ok(serve(&state, &stored, &parts, CacheStatus::Hit, now));
+                    let reply = serve(&state, &stored, &parts, CacheStatus::Hit, now);
+                    if crate::hit::due_for_refresh(&cfg, &stored, now) {
+                        let index = fill.index.clone();
+                        refresh_early(state, cfg, &rt, inner, parts, body, key, stored, index);
+                    }
+                    return Ok(reply);
                 }
                 Verdict::StaleAllowed => {
                     return Ok(serve(&state, &stored, &parts, CacheStatus::Stale, now));

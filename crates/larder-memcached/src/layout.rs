@@ -8,7 +8,7 @@
 //! it had before.
 //!
 //! Keys: `{prefix}{ns'}:{key}` for entries, `{prefix}#ns:{ns'}` for generations, `{prefix}#tag:{tag}`
-//! for tag versions, where `ns'` escapes `%`, `:` and `#`. A key memcached cannot take (over 250
+//! for tag versions, `{prefix}#lock:{ns'}:{key}` for locks, where `ns'` escapes `%`, `:` and `#`. A key memcached cannot take (over 250
 //! bytes, or with spaces or control bytes) is replaced by `{prefix}#h:{sha256 hex}` of itself; no
 //! plain key can spell that, because an escaped namespace never starts with `#`.
 
@@ -42,6 +42,15 @@ impl Layout {
         let mut out = self.start(namespace.len() + 4);
         out.extend_from_slice(b"#ns:");
         escape_namespace(&mut out, namespace);
+        self.fit(out)
+    }
+
+    pub(crate) fn lock(&self, namespace: &str, key: &str) -> Vec<u8> {
+        let mut out = self.start(namespace.len() + key.len() + 7);
+        out.extend_from_slice(b"#lock:");
+        escape_namespace(&mut out, namespace);
+        out.push(b':');
+        out.extend_from_slice(key.as_bytes());
         self.fit(out)
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_memcached::{AsciiProtocol, Error as McError, Status};
+use async_memcached::{AsciiProtocol, Error as McError, MetaProtocol, Status};
 use bytes::Bytes;
 use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey, percent_decode};
 
@@ -383,6 +383,62 @@ impl Store for MemcachedStore {
         })
     }
 
+    /// `add` with the lock's expiry (whole seconds, rounded up): it stores only when the key is
+    /// absent, so exactly one caller gets the lock until it is released or expires.
+    fn try_lock<'a>(
+        &'a self,
+        key: StoreKey<'a>,
+        token: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let lock = self.layout.lock(key.namespace, key.key);
+            let value = hex(token);
+            let mut conn = self.pool.get().await?;
+            match on!(conn, |c| c.add(
+                &lock,
+                value.as_str(),
+                Some(expiry(ttl)),
+                None
+            )) {
+                Ok(()) => Ok(true),
+                Err(McError::Protocol(Status::NotStored | Status::Exists)) => Ok(false),
+                Err(e) => Err(mc_error(e)),
+            }
+        })
+    }
+
+    /// Reads the lock with its CAS value and deletes it only if it still holds `token` and has
+    /// not changed since (`md` with `C`), so a lock that expired and was taken by another
+    /// process is never released by its former holder.
+    fn unlock<'a>(&'a self, key: StoreKey<'a>, token: &'a [u8]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let lock = self.layout.lock(key.namespace, key.key);
+            let mut conn = self.pool.get().await?;
+            let held = on!(conn, |c| c.meta_get(&lock, false, None, Some(&["v", "c"])))
+                .map_err(mc_error)?;
+            let Some(held) = held else {
+                return Ok(());
+            };
+            if held.data.as_deref() != Some(hex(token).as_bytes()) {
+                return Ok(());
+            }
+            let Some(cas) = held.cas else {
+                return Ok(());
+            };
+            let compare = format!("C{cas}");
+            match on!(conn, |c| c.meta_delete(
+                &lock,
+                false,
+                None,
+                Some(&[compare.as_str()])
+            )) {
+                Ok(_) | Err(McError::Protocol(Status::NotFound | Status::Exists)) => Ok(()),
+                Err(e) => Err(mc_error(e)),
+            }
+        })
+    }
+
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut conn = self.pool.get().await?;
@@ -421,6 +477,17 @@ fn expiry(ttl: Duration) -> i64 {
     i64::try_from(value)
         .unwrap_or(i64::MAX)
         .min(i64::from(i32::MAX))
+}
+
+/// A lock token as text memcached stores and compares byte for byte.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn unix_nanos() -> u64 {

@@ -5,13 +5,20 @@ use std::time::Duration;
 
 use larder_memcached::MemcachedStore;
 use larder_store::{Store, StoreKey};
-use larder_testkit::{MemcachedServer, check_store_contract};
+use larder_testkit::{MemcachedServer, check_lock_contract, check_store_contract};
 
 #[tokio::test]
 async fn memcached_keeps_the_store_contract() {
     let mc = MemcachedServer::start().expect("memcached");
     let store = MemcachedStore::open(&format!("{}?prefix=contract:", mc.url())).unwrap();
     check_store_contract(&store, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn memcached_keeps_the_lock_contract() {
+    let mc = MemcachedServer::start().expect("memcached");
+    let store = MemcachedStore::open(&format!("{}?prefix=locks:", mc.url())).unwrap();
+    check_lock_contract(&store, Duration::from_secs(1)).await;
 }
 
 #[tokio::test]

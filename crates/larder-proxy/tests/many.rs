@@ -129,6 +129,28 @@ async fn three_proxies_fill_a_cold_url_once() {
     }
 }
 
+/// The same with memcached as the shared store (its `add` is the lock; it has no backplane, so
+/// only the fill, not memory-tier coherence, is checked here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_proxies_on_memcached_fill_a_cold_url_once() {
+    let memcached = larder_testkit::MemcachedServer::start().expect("memcached");
+    let (origin, calls) = slow_origin(Duration::from_millis(500)).await;
+    let (_dir, config) = config_file(CONFIG);
+    let proxies = three_proxies(origin.addr, &memcached.url(), &config);
+    let mut all = Vec::new();
+    for p in &proxies {
+        all.extend(burst(p, "/cold", 100));
+    }
+    for r in all {
+        assert_eq!(r.await.unwrap().0, 200);
+    }
+    assert_eq!(
+        calls_for(&calls, "/cold"),
+        1,
+        "origin calls for 300 cold requests"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_holder_that_dies_mid_fill_leaves_the_others_to_fetch_after_expiry() {
     let redis = larder_testkit::RedisServer::start().expect("redis-server");

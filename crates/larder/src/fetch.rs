@@ -11,6 +11,14 @@
 //!   caller with a stale value and a soft timeout: the stale value once the soft timeout passes,
 //!   while the flight finishes in the background
 //! ```
+//!
+//! larder-http's fills follow the same path with two differences RFC 9111 imposes, and take what
+//! they share from here rather than copying it: the value is a response recorded as it streams,
+//! so concurrent requests follow the recording (larder-http's `coalesce`) instead of awaiting a
+//! finished value; and what may be served stale is decided by the response's directives
+//! (`must-revalidate`, `stale-if-error`, `stale-while-revalidate`) and the request's rule, not by
+//! this path's fail-safe window. The distributed lock (`lock.rs`, public as
+//! [`Cache::lock_key`]) and the counters (`larder::private::count`) are this module's.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -193,7 +193,7 @@ impl Cache {
     /// process holds it, waits up to `wait` for that process's value to land in the store. The
     /// lock expires after `expiry` if its holder dies without releasing it. The same lock, wait
     /// and counters (`locks_acquired`, `lock_waits_served`, `lock_waits_given_up`) as
-    /// [`EntryOptions::distributed_lock`].
+    /// [`EntryOptions::distributed_lock`](crate::EntryOptions::distributed_lock).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -142,7 +142,8 @@ impl EntryOptions {
     /// lock or the value within `wait` runs the factory itself. Never a deadlock, never an error.
     ///
     /// Within one process callers already share one run; this extends that to every process that
-    /// shares the store. It needs a store with locks (Redis); elsewhere each process runs its own.
+    /// shares the store. It needs a store with locks (Redis, Memcached); elsewhere each process
+    /// runs its own.
     /// `Duration::ZERO` turns it off.
     ///
     /// ```

@@ -3,6 +3,7 @@
 //! gone, and drops `X-Cache` where the operator asked for `Cache-Status` alone.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -16,15 +17,47 @@ use crate::server::ClientAddr;
 /// How the front treats responses.
 ///
 /// ```
-/// let front = larder_proxy::front::FrontLayer { x_cache: false, access_log: true };
+/// let front = larder_proxy::front::FrontLayer::new(false, true);
 /// # let _ = front;
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FrontLayer {
-    /// Keep the `X-Cache` header on responses (`Cache-Status` is always there).
-    pub x_cache: bool,
-    /// Write one access log line per request (target `larder_proxy::access`).
-    pub access_log: bool,
+    x_cache: bool,
+    access_log: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl FrontLayer {
+    /// `x_cache`: keep the `X-Cache` header on responses (`Cache-Status` is always there);
+    /// `access_log`: one log line per request (target `larder_proxy::access`). The metrics are
+    /// registered with the recorder installed now, so install it first.
+    pub fn new(x_cache: bool, access_log: bool) -> Self {
+        Self {
+            x_cache,
+            access_log,
+            metrics: Arc::new(Metrics::register()),
+        }
+    }
+}
+
+/// The request metrics, registered once: a request only bumps atomics.
+#[derive(Debug)]
+struct Metrics {
+    /// By cache status, in the order of [`CACHE_STATUSES`].
+    requests: [metrics::Counter; 5],
+    bytes: metrics::Counter,
+}
+
+const CACHE_STATUSES: [&str; 5] = ["HIT", "MISS", "STALE", "REVALIDATED", "BYPASS"];
+
+impl Metrics {
+    fn register() -> Self {
+        Self {
+            requests: CACHE_STATUSES
+                .map(|status| metrics::counter!("larder_proxy_requests_total", "cache" => status)),
+            bytes: metrics::counter!("larder_proxy_response_bytes_total"),
+        }
+    }
 }
 
 impl<S> tower::Layer<S> for FrontLayer {
@@ -33,7 +66,7 @@ impl<S> tower::Layer<S> for FrontLayer {
     fn layer(&self, inner: S) -> Front<S> {
         Front {
             inner,
-            settings: *self,
+            settings: self.clone(),
         }
     }
 }
@@ -49,64 +82,108 @@ const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// What the log line and the metrics say about one request.
 struct Exchange {
-    started: Instant,
+    /// When the request came (with the access log: its line says how long it took).
+    started: Option<Instant>,
     client: Option<ClientAddr>,
     method: Method,
     uri: Uri,
     version: Version,
     status: u16,
-    cache: &'static str,
+    /// Index into [`CACHE_STATUSES`].
+    cache: usize,
     access_log: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl<S, ReqB, ResB> tower::Service<Request<ReqB>> for Front<S>
 where
     S: tower::Service<Request<ReqB>, Response = Response<ResB>>,
-    S::Future: Send + 'static,
     ResB: Body<Data = Bytes>,
 {
     type Response = Response<Logged<ResB>>;
     type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<Self::Response, S::Error>>;
+    type Future = FrontFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let settings = self.settings;
-        let mut exchange = Exchange {
-            started: Instant::now(),
+        let settings = &self.settings;
+        // The log line needs the request's target; the metrics alone do not.
+        let (method, uri) = if settings.access_log {
+            (req.method().clone(), req.uri().clone())
+        } else {
+            (Method::GET, Uri::default())
+        };
+        let exchange = Exchange {
+            started: settings.access_log.then(Instant::now),
             client: req.extensions().get::<ClientAddr>().copied(),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
+            method,
+            uri,
             version: req.version(),
             status: 0,
-            cache: "BYPASS",
+            cache: 4,
             access_log: settings.access_log,
+            metrics: settings.metrics.clone(),
         };
-        let call = self.inner.call(req);
-        Box::pin(async move {
-            let mut response = call.await?;
-            exchange.status = response.status().as_u16();
-            let headers = response.headers_mut();
-            exchange.cache = match headers.get(&X_CACHE).map(|v| v.as_bytes()) {
-                Some(b"HIT") => "HIT",
-                Some(b"MISS") => "MISS",
-                Some(b"STALE") => "STALE",
-                Some(b"REVALIDATED") => "REVALIDATED",
-                _ => "BYPASS",
-            };
-            if !settings.x_cache {
-                headers.remove(&X_CACHE);
-            }
-            Ok(response.map(|inner| Logged {
-                inner,
-                bytes: 0,
-                exchange: Some(exchange),
-            }))
-        })
+        FrontFuture {
+            inner: self.inner.call(req),
+            exchange: Some(exchange),
+            x_cache: settings.x_cache,
+        }
     }
+}
+
+pin_project! {
+    /// The [`Front`]'s response future.
+    pub struct FrontFuture<F> {
+        #[pin]
+        inner: F,
+        exchange: Option<Exchange>,
+        x_cache: bool,
+    }
+}
+
+impl<F, B, E> std::future::Future for FrontFuture<F>
+where
+    F: std::future::Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<Logged<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(r)) => r,
+        };
+        let mut exchange = this.exchange.take();
+        if let Some(ex) = &mut exchange {
+            ex.cache = cache_status(response.headers());
+            ex.status = response.status().as_u16();
+        }
+        if !*this.x_cache {
+            response.headers_mut().remove(&X_CACHE);
+        }
+        Poll::Ready(Ok(response.map(|inner| Logged {
+            inner,
+            bytes: 0,
+            exchange,
+        })))
+    }
+}
+
+/// The cache status the layer set, as an index of [`CACHE_STATUSES`] (BYPASS when none).
+fn cache_status(headers: &http::HeaderMap) -> usize {
+    headers
+        .get(&X_CACHE)
+        .and_then(|v| {
+            CACHE_STATUSES
+                .iter()
+                .position(|s| s.as_bytes() == v.as_bytes())
+        })
+        .unwrap_or(4)
 }
 
 pin_project! {
@@ -166,13 +243,12 @@ impl<B: Body<Data = Bytes>> Body for Logged<B> {
 
 impl Exchange {
     fn report(self, bytes: u64) {
-        let elapsed = self.started.elapsed();
-        metrics::counter!("larder_proxy_requests_total", "cache" => self.cache).increment(1);
-        metrics::counter!("larder_proxy_response_bytes_total").increment(bytes);
-        metrics::histogram!("larder_proxy_request_seconds").record(elapsed.as_secs_f64());
-        if !self.access_log {
+        self.metrics.requests[self.cache].increment(1);
+        self.metrics.bytes.increment(bytes);
+        let Some(started) = self.started.filter(|_| self.access_log) else {
             return;
-        }
+        };
+        let elapsed = started.elapsed();
         let client = self
             .client
             .map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string());
@@ -183,7 +259,7 @@ impl Exchange {
             uri = %self.uri,
             version = ?self.version,
             status = self.status,
-            cache = self.cache,
+            cache = CACHE_STATUSES[self.cache],
             bytes,
             ms = elapsed.as_secs_f64() * 1000.0,
         );

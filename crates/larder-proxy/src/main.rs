@@ -257,12 +257,19 @@ async fn run(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The recorder keeps histogram samples until upkeep folds them in: run it, or they grow
+    // without bound between scrapes.
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let layer = settings.layer(cache.clone(), upstream.authority());
     let purger = layer.purger();
-    let front = FrontLayer {
-        x_cache: settings.x_cache,
-        access_log: settings.access_log != LogFormat::Off,
-    };
+    let front = FrontLayer::new(settings.x_cache, settings.access_log != LogFormat::Off);
     let service = front.layer(layer.layer(upstream));
     let limits = Limits {
         max_connections: settings

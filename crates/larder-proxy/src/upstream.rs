@@ -132,6 +132,12 @@ impl Default for Timeouts {
 /// ```
 #[derive(Clone)]
 pub struct Upstream {
+    // One pointer: the service is cloned for every request, hits included.
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     client: Client<HttpsConnector<HttpConnector>, WatchedBody>,
     scheme: Scheme,
     authority: Authority,
@@ -146,8 +152,8 @@ pub struct Upstream {
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
-            .field("authority", &self.authority)
-            .field("timeouts", &self.timeouts)
+            .field("authority", &self.inner.authority)
+            .field("timeouts", &self.inner.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -211,14 +217,16 @@ impl Upstream {
             .http1_max_buf_size(timeouts.max_buffer.max(8192))
             .build(connector);
         Ok(Self {
-            client,
-            scheme: scheme.clone(),
-            authority: authority.clone(),
-            host,
-            timeouts,
-            pass_host: false,
-            via: HeaderValue::from_static("1.1 larder"),
-            tunnels: Arc::new(tokio::sync::Semaphore::new(timeouts.max_tunnels.max(1))),
+            inner: Arc::new(Inner {
+                client,
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+                host,
+                timeouts,
+                pass_host: false,
+                via: HeaderValue::from_static("1.1 larder"),
+                tunnels: Arc::new(tokio::sync::Semaphore::new(timeouts.max_tunnels.max(1))),
+            }),
         })
     }
 
@@ -234,7 +242,7 @@ impl Upstream {
     /// # let _ = upstream;
     /// ```
     pub fn pass_host(mut self, enabled: bool) -> Self {
-        self.pass_host = enabled;
+        Arc::make_mut(&mut self.inner).pass_host = enabled;
         self
     }
 
@@ -249,14 +257,14 @@ impl Upstream {
     /// ```
     pub fn via_name(mut self, name: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(&format!("1.1 {name}")) {
-            self.via = v;
+            Arc::make_mut(&mut self.inner).via = v;
         }
         self
     }
 
     /// The origin's `host:port`, which is also the `Host` it is sent.
     pub fn authority(&self) -> &str {
-        self.authority.as_str()
+        self.inner.authority.as_str()
     }
 
     async fn forward(self, req: Request<Incoming>) -> Response<UpstreamBody> {
@@ -264,8 +272,8 @@ impl Upstream {
         let (mut parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .scheme(self.inner.scheme.clone())
+            .authority(self.inner.authority.clone())
             .path_and_query(path)
             .build();
         let Ok(uri) = uri else {
@@ -273,7 +281,7 @@ impl Upstream {
         };
         parts.uri = uri;
         let declared = body.size_hint().exact();
-        if declared.is_some_and(|len| len > self.timeouts.max_request_body) {
+        if declared.is_some_and(|len| len > self.inner.timeouts.max_request_body) {
             return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
         let client_version = parts.version;
@@ -305,11 +313,11 @@ impl Upstream {
         let body = WatchedBody {
             inner: body,
             state: state.clone(),
-            limit: self.timeouts.max_request_body,
+            limit: self.inner.timeouts.max_request_body,
             seen: 0,
         };
-        let sent = self.client.request(Request::from_parts(parts, body));
-        let result = tokio::time::timeout(self.timeouts.response, sent).await;
+        let sent = self.inner.client.request(Request::from_parts(parts, body));
+        let result = tokio::time::timeout(self.inner.timeouts.response, sent).await;
         metrics::histogram!("larder_proxy_origin_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(Ok(resp)) => {
@@ -320,8 +328,8 @@ impl Upstream {
                 }
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
-                parts.headers.append(header::VIA, self.via.clone());
-                let body = TimeoutBody::new(self.timeouts.body_idle, body)
+                parts.headers.append(header::VIA, self.inner.via.clone());
+                let body = TimeoutBody::new(self.inner.timeouts.body_idle, body)
                     .map_err(|e| -> BoxError { e })
                     .boxed_unsync();
                 Response::from_parts(parts, body)
@@ -347,12 +355,12 @@ impl Upstream {
     fn forwarding_headers(&self, parts: &mut http::request::Parts, client_version: Version) {
         let headers = &mut parts.headers;
         let client_host = headers.get(header::HOST).cloned();
-        match (&client_host, self.pass_host) {
+        match (&client_host, self.inner.pass_host) {
             (Some(host), true) => {
                 headers.insert(X_FORWARDED_HOST, host.clone());
             }
             _ => {
-                headers.insert(header::HOST, self.host.clone());
+                headers.insert(header::HOST, self.inner.host.clone());
             }
         }
         if let Some(peer) = parts.extensions.get::<ClientAddr>() {
@@ -371,7 +379,7 @@ impl Upstream {
         let via = match client_version {
             Version::HTTP_2 => HeaderValue::from_static("2 larder"),
             Version::HTTP_10 => HeaderValue::from_static("1.0 larder"),
-            _ => self.via.clone(),
+            _ => self.inner.via.clone(),
         };
         headers.append(header::VIA, via);
     }
@@ -383,12 +391,12 @@ impl Upstream {
         client: hyper::upgrade::OnUpgrade,
         resp: Response<Incoming>,
     ) -> Response<UpstreamBody> {
-        let Ok(permit) = self.tunnels.clone().try_acquire_owned() else {
+        let Ok(permit) = self.inner.tunnels.clone().try_acquire_owned() else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "too many tunnels open");
         };
         let (mut parts, body) = resp.into_parts();
         let origin = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
-        let idle = self.timeouts.tunnel_idle;
+        let idle = self.inner.timeouts.tunnel_idle;
         tokio::spawn(async move {
             let (Ok(client), Ok(origin)) = tokio::join!(client, origin) else {
                 return;

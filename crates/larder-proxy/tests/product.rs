@@ -418,3 +418,63 @@ async fn sigterm_stops_accepting_and_finishes_what_is_in_flight() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", proxy.port)).is_err());
     assert!(proxy.log_text().contains("shutting down"));
 }
+
+/// Resilience per rule against a real origin: a 503 behind a stored copy gets the copy, and an
+/// origin slower than the rule's soft timeout gets the copy at once while the refresh lands later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_stale_window_covers_a_503_and_a_slow_origin() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let origin = Origin::start(Arc::new(
+        move |req: http::Request<hyper::body::Incoming>| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            let path = req.uri().path().to_owned();
+            Box::pin(async move {
+                match (path.as_str(), n) {
+                    ("/flaky", _) if n > 0 => full(503, &[], "down"),
+                    ("/slow", _) if n > 1 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                        full(200, &[], "fresh")
+                    }
+                    _ => full(200, &[], "first"),
+                }
+            }) as futures::future::BoxFuture<'static, _>
+        },
+    ))
+    .await;
+    // The slow origin's refresh takes 1.5 s, which counts into its age (RFC 9111 §4.2.3): a
+    // 3-second ttl leaves it fresh when it lands.
+    let (_dir, path) =
+        config_file("[[rule]]\npath = \"/\"\nttl = 3\nstale = \"10m\"\nsoft_timeout = \"200ms\"\n");
+    let proxy = Proxy::start(origin.addr, &["--config", path.to_str().unwrap()], &[]);
+    let (_, _, body) = get(&proxy.url("/flaky"), &[]).await;
+    assert_eq!(&body[..], b"first");
+    let (_, _, body) = get(&proxy.url("/slow"), &[]).await;
+    assert_eq!(&body[..], b"first");
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+
+    let (status, h, body) = get(&proxy.url("/flaky"), &[]).await;
+    assert_eq!((status, &body[..]), (200, &b"first"[..]));
+    assert!(
+        h["cache-status"]
+            .to_str()
+            .unwrap()
+            .contains("fwd=stale; fwd-status=503")
+    );
+
+    let (status, h, body) = get(&proxy.url("/slow"), &[]).await;
+    assert_eq!((status, &body[..]), (200, &b"first"[..]));
+    // Answered at the soft timeout, not after the origin's 1.5 s.
+    assert!(
+        h["cache-status"]
+            .to_str()
+            .unwrap()
+            .ends_with("detail=soft-timeout")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
+    let (_, h, body) = get(&proxy.url("/slow"), &[]).await;
+    assert_eq!(
+        (h["x-cache"].to_str().unwrap(), &body[..]),
+        ("HIT", &b"fresh"[..])
+    );
+}

@@ -36,18 +36,25 @@ need c++ g++          # libFuzzer, built by the fuzz targets
 need python3 python3
 # The FastAPI example (examples/fastapi) runs under uvicorn from this venv in the proxy's tests.
 VENV=target/venv
-if ! "$VENV/bin/python" -c "import fastapi, uvicorn, jinja2" >/dev/null 2>&1; then
-  echo "scripts/test.sh: making the Python venv $VENV (fastapi, uvicorn, jinja2, pytest)" >&2
+if ! "$VENV/bin/python" -c "import fastapi, uvicorn, jinja2, pytest" >/dev/null 2>&1 \
+    || [ ! -x "$VENV/bin/maturin" ]; then
+  echo "scripts/test.sh: making the Python venv $VENV (fastapi, uvicorn, jinja2, pytest, maturin)" >&2
   python3 -m venv "$VENV" 2>/dev/null || {
     $([ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo) \
       env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 || true
     python3 -m venv "$VENV"
   }
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r examples/fastapi/requirements.txt
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r examples/fastapi/requirements.txt \
+    -r crates/larder-py/requirements-test.txt
 fi
 export LARDER_PYTHON="$PWD/$VENV/bin/python"
 
 cargo test --workspace "$@"
+
+# larder for Python: the extension built into the venv (a debug build: these tests check
+# behaviour; scripts/bench-*.sh measure release builds), then its pytest suite.
+VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop -q -m crates/larder-py/Cargo.toml
+"$VENV/bin/python" -m pytest -q crates/larder-py/tests
 if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
   scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 fi

@@ -1,0 +1,56 @@
+from datetime import timedelta
+from typing import Any, Awaitable, Callable, Dict, Generator, Optional, Sequence, Union
+
+Duration = Union[int, float, str, timedelta]
+
+class Ready:
+    """An awaitable that is already done (a memory hit)."""
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+class Cache:
+    @staticmethod
+    def from_url(
+        url: str = "memory://",
+        *,
+        max_entries: Optional[int] = None,
+        max_bytes: Optional[int] = None,
+        ttl: Optional[Duration] = None,
+        stale: Optional[Duration] = None,
+        namespace: Optional[str] = None,
+    ) -> "Cache": ...
+    def get(self, key: str) -> Awaitable[Any]: ...
+    def get_sync(self, key: str) -> Any: ...
+    def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        ttl: Optional[Duration] = None,
+        stale: Optional[Duration] = None,
+        tags: Optional[Sequence[str]] = None,
+    ) -> Awaitable[None]: ...
+    def set_sync(
+        self,
+        key: str,
+        value: Any,
+        *,
+        ttl: Optional[Duration] = None,
+        stale: Optional[Duration] = None,
+        tags: Optional[Sequence[str]] = None,
+    ) -> None: ...
+    def delete(self, key: str) -> Awaitable[bool]: ...
+    def delete_sync(self, key: str) -> bool: ...
+    def invalidate_tag(self, tag: str) -> Awaitable[None]: ...
+    def clear(self) -> Awaitable[None]: ...
+    def get_or_fetch(
+        self,
+        key: str,
+        factory: Callable[[], Awaitable[Any]],
+        *,
+        ttl: Optional[Duration] = None,
+        stale: Optional[Duration] = None,
+        soft_timeout: Optional[Duration] = None,
+        hard_timeout: Optional[Duration] = None,
+        tags: Optional[Sequence[str]] = None,
+    ) -> Awaitable[Any]: ...
+    def stats(self) -> Dict[str, Union[int, bool]]: ...

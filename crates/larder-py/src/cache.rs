@@ -1,0 +1,268 @@
+//! `larder.Cache`: the engine's `Cache` from Python, async first, with `_sync` counterparts.
+
+use larder::{Cache as Engine, EntryOptions, FetchError};
+use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::duration::duration;
+use crate::ready::Ready;
+use crate::runtime::{block_on, runtime};
+use crate::value::{PyValue, check};
+
+/// An async cache: an in-process memory tier holding your objects as they are, and optionally a
+/// shared store (Redis, Redis Cluster, Memcached) behind it.
+#[pyclass(module = "larder", name = "Cache", frozen)]
+pub struct PyCache {
+    engine: Engine,
+}
+
+fn engine_error(e: larder::Error) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+/// Per-call options, from keyword arguments.
+fn options(
+    ttl: Option<&Bound<'_, PyAny>>,
+    stale: Option<&Bound<'_, PyAny>>,
+    tags: Option<Vec<String>>,
+) -> PyResult<EntryOptions> {
+    let mut opts = EntryOptions::new();
+    if let Some(t) = duration(ttl)? {
+        opts = opts.ttl(t);
+    }
+    if let Some(s) = duration(stale)? {
+        opts = opts.stale(s);
+    }
+    if let Some(tags) = tags {
+        opts = opts.tags(tags);
+    }
+    Ok(opts)
+}
+
+#[pymethods]
+impl PyCache {
+    /// `Cache.from_url("memory://" | "redis://…" | "rediss://…" | "redis+cluster://…" |
+    /// "memcached://…", max_entries=, max_bytes=, ttl=, stale=, namespace=)`.
+    #[staticmethod]
+    #[pyo3(signature = (url = "memory://", *, max_entries = None, max_bytes = None, ttl = None, stale = None, namespace = None))]
+    fn from_url(
+        url: &str,
+        max_entries: Option<u64>,
+        max_bytes: Option<u64>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        stale: Option<&Bound<'_, PyAny>>,
+        namespace: Option<String>,
+    ) -> PyResult<Self> {
+        // The engine starts its background work (backplane, breaker probes) on our runtime.
+        let _guard = runtime().enter();
+        let mut builder = Engine::builder();
+        if let Some(n) = max_entries {
+            builder = builder.max_entries(n);
+        }
+        if let Some(b) = max_bytes {
+            builder = builder.max_bytes(b);
+        }
+        builder = builder.default_options(options(ttl, stale, None)?);
+        let builder = builder
+            .remote_url(url)
+            .map_err(|e| PyValueError::new_err(format!("{url:?}: {e}")))?;
+        let engine = builder.build();
+        let engine = match namespace {
+            Some(ns) => engine.namespace(ns),
+            None => engine,
+        };
+        Ok(Self { engine })
+    }
+
+    /// The value under `key`, or `None`. A memory hit is answered at once, without a trip to the
+    /// runtime.
+    fn get<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let ready = self.engine.get::<PyValue>(&key).try_ready().ok();
+        match ready {
+            Some(result) => {
+                let value = result
+                    .map_err(engine_error)?
+                    .map_or_else(|| py.None(), |v| v.0.clone_ref(py));
+                Ready::now(py, value)
+            }
+            None => {
+                let engine = self.engine.clone();
+                pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                    let v = engine.get::<PyValue>(&key).await.map_err(engine_error)?;
+                    Ok(Python::attach(|py| {
+                        v.map_or_else(|| py.None(), |v| v.0.clone_ref(py))
+                    }))
+                })
+            }
+        }
+    }
+
+    /// `get` for code that is not async.
+    fn get_sync(&self, py: Python<'_>, key: String) -> PyResult<Py<PyAny>> {
+        let engine = self.engine.clone();
+        let v =
+            block_on(py, async move { engine.get::<PyValue>(&key).await }).map_err(engine_error)?;
+        Ok(v.map_or_else(|| py.None(), |v| v.0.clone_ref(py)))
+    }
+
+    /// Stores `value` under `key` (`ttl`, `stale`: seconds, timedelta or "5m"; `tags` for
+    /// `invalidate_tag`). A value that cannot be encoded is a `TypeError`; nothing is stored.
+    #[pyo3(signature = (key, value, *, ttl = None, stale = None, tags = None))]
+    fn set<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        value: Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        stale: Option<&Bound<'py, PyAny>>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check(&value)?;
+        let opts = options(ttl, stale, tags)?;
+        let engine = self.engine.clone();
+        let value = PyValue(value.unbind());
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            engine
+                .set_with(&key, value, opts)
+                .await
+                .map_err(engine_error)
+        })
+    }
+
+    /// `set` for code that is not async.
+    #[pyo3(signature = (key, value, *, ttl = None, stale = None, tags = None))]
+    fn set_sync(
+        &self,
+        py: Python<'_>,
+        key: String,
+        value: Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        stale: Option<&Bound<'_, PyAny>>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        check(&value)?;
+        let opts = options(ttl, stale, tags)?;
+        let engine = self.engine.clone();
+        let value = PyValue(value.unbind());
+        block_on(py, async move { engine.set_with(&key, value, opts).await }).map_err(engine_error)
+    }
+
+    /// Removes `key`; whether it was there.
+    fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(engine.delete(&key).await) })
+    }
+
+    /// `delete` for code that is not async.
+    fn delete_sync(&self, py: Python<'_>, key: String) -> bool {
+        let engine = self.engine.clone();
+        block_on(py, async move { engine.delete(&key).await })
+    }
+
+    /// Drops every entry tagged `tag`, here and in every process sharing the store.
+    fn invalidate_tag<'py>(&self, py: Python<'py>, tag: String) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            engine.invalidate_tag(&tag).await;
+            Ok(())
+        })
+    }
+
+    /// Drops every entry of this cache's namespace.
+    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            engine.clear().await;
+            Ok(())
+        })
+    }
+
+    /// The value under `key`, or the result of `await factory()`, run once however many
+    /// coroutines ask for the same cold key at once. The factory's exception reaches every
+    /// waiter as itself; with a `stale` window, a failing or timed-out factory serves the stale
+    /// value instead. Cancelling one waiter cancels no one else.
+    #[pyo3(signature = (key, factory, *, ttl = None, stale = None, soft_timeout = None, hard_timeout = None, tags = None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
+    fn get_or_fetch<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        factory: Py<PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        stale: Option<&Bound<'py, PyAny>>,
+        soft_timeout: Option<&Bound<'py, PyAny>>,
+        hard_timeout: Option<&Bound<'py, PyAny>>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(Ok(Some(hit))) = self.engine.get::<PyValue>(&key).try_ready() {
+            return Ready::now(py, hit.0.clone_ref(py));
+        }
+        let mut opts = options(ttl, stale, tags)?;
+        if let Some(t) = duration(soft_timeout)? {
+            opts = opts.soft_timeout(t);
+        }
+        if let Some(t) = duration(hard_timeout)? {
+            opts = opts.hard_timeout(t);
+        }
+        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+        let engine = self.engine.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let fetched = engine
+                .get_or_fetch::<PyValue, PyErr, _, _>(&key, opts, move || async move {
+                    let awaiting = Python::attach(|py| {
+                        let coroutine = factory.bind(py).call0()?;
+                        pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)
+                    })?;
+                    let value = awaiting.await?;
+                    Python::attach(|py| check(value.bind(py)))?;
+                    Ok(PyValue(value))
+                })
+                .await;
+            Python::attach(|py| match fetched {
+                Ok(v) => Ok(v.0.clone_ref(py)),
+                Err(e) => Err(fetch_error(py, e)),
+            })
+        })
+    }
+
+    /// The cache's counters: hits, misses, factory runs, coalesced waiters, stale values
+    /// served, evictions, store errors, breaker state...
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.engine.stats();
+        let d = PyDict::new(py);
+        d.set_item("hits", s.hits)?;
+        d.set_item("misses", s.misses)?;
+        d.set_item("stale_served", s.stale_served)?;
+        d.set_item("coalesced_waiters", s.coalesced_waiters)?;
+        d.set_item("factory_runs", s.factory_runs)?;
+        d.set_item("factory_errors", s.factory_errors)?;
+        d.set_item("evictions", s.evictions)?;
+        d.set_item("remote_hits", s.remote_hits)?;
+        d.set_item("remote_misses", s.remote_misses)?;
+        d.set_item("store_errors", s.store_errors)?;
+        d.set_item("breaker_open", s.breaker_open)?;
+        d.set_item("entries", s.entries)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<larder.Cache {}>", self.engine.name())
+    }
+}
+
+/// A fetch's failure as the Python exception it was, or one that says what happened.
+fn fetch_error(py: Python<'_>, e: FetchError<PyErr>) -> PyErr {
+    match e {
+        FetchError::Factory(err) => err.clone_ref(py),
+        FetchError::Timeout(d) => {
+            PyTimeoutError::new_err(format!("the factory took longer than {d:?}"))
+        }
+        FetchError::Panicked(msg) => {
+            PyRuntimeError::new_err(format!("the factory panicked: {msg}"))
+        }
+        FetchError::Cancelled => PyRuntimeError::new_err("the cache's runtime is shutting down"),
+        FetchError::Cache(e) => engine_error(e),
+        other => PyRuntimeError::new_err(other.to_string()),
+    }
+}

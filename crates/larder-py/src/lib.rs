@@ -1,0 +1,18 @@
+//! larder for Python: the larder engine (memory tier, Redis / Memcached stores, single-flight,
+//! fail-safe) as the `larder._larder` extension module. The Python package `larder` re-exports it.
+
+mod cache;
+mod duration;
+mod ready;
+mod runtime;
+mod value;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<cache::PyCache>()?;
+    m.add_class::<ready::Ready>()?;
+    Ok(())
+}

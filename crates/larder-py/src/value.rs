@@ -1,0 +1,177 @@
+//! Python values in the cache. The memory tier holds the object itself (a hit returns the same
+//! object, as cachetools does: treat cached objects as immutable); a remote store holds an
+//! encoded tree of the types FastAPI code returns, with no pickle: `None`, `bool`, `int` of any
+//! size, `float`, `str`, `bytes`, `list`, `tuple`, `dict`, `datetime`, `date`, `UUID`,
+//! `Decimal`. Anything else is a `TypeError` that names its type, before anything is stored.
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Nesting deeper than this is refused (it also stops a value that contains itself).
+const MAX_DEPTH: usize = 128;
+
+/// A Python object as the cache holds it.
+pub(crate) struct PyValue(pub Py<PyAny>);
+
+/// The encoded form: a tree whose every node says its Python type.
+#[derive(Serialize, Deserialize)]
+enum Wire {
+    None,
+    Bool(bool),
+    Int(i64),
+    /// An int outside 64 bits, in decimal.
+    BigInt(String),
+    Float(f64),
+    Str(String),
+    Bytes(Bytes),
+    List(Vec<Wire>),
+    Tuple(Vec<Wire>),
+    Dict(Vec<(Wire, Wire)>),
+    /// ISO 8601, as `isoformat()` writes it (with its offset when aware).
+    DateTime(String),
+    Date(String),
+    Uuid(String),
+    Decimal(String),
+}
+
+/// Checks that `value` can be encoded (the `TypeError` comes before anything is stored).
+pub(crate) fn check(value: &Bound<'_, PyAny>) -> PyResult<()> {
+    to_wire(value, 0).map(drop)
+}
+
+fn to_wire(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Wire> {
+    if depth > MAX_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "larder cannot encode a value nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    if v.is_none() {
+        return Ok(Wire::None);
+    }
+    // bool before int: it is one.
+    if v.is_exact_instance_of::<PyBool>() {
+        return Ok(Wire::Bool(v.extract()?));
+    }
+    if v.is_exact_instance_of::<PyInt>() {
+        return Ok(match v.extract::<i64>() {
+            Ok(i) => Wire::Int(i),
+            Err(_) => Wire::BigInt(v.str()?.to_string()),
+        });
+    }
+    if v.is_exact_instance_of::<PyFloat>() {
+        return Ok(Wire::Float(v.extract()?));
+    }
+    if v.is_exact_instance_of::<PyString>() {
+        return Ok(Wire::Str(v.extract()?));
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Wire::Bytes(Bytes::copy_from_slice(b.as_bytes())));
+    }
+    if let Ok(list) = v.cast::<PyList>() {
+        return list
+            .iter()
+            .map(|item| to_wire(&item, depth + 1))
+            .collect::<PyResult<_>>()
+            .map(Wire::List);
+    }
+    if let Ok(tuple) = v.cast::<PyTuple>() {
+        return tuple
+            .iter()
+            .map(|item| to_wire(&item, depth + 1))
+            .collect::<PyResult<_>>()
+            .map(Wire::Tuple);
+    }
+    if let Ok(dict) = v.cast::<PyDict>() {
+        return dict
+            .iter()
+            .map(|(k, item)| Ok((to_wire(&k, depth + 1)?, to_wire(&item, depth + 1)?)))
+            .collect::<PyResult<_>>()
+            .map(Wire::Dict);
+    }
+    let py = v.py();
+    let module = v.get_type().getattr("__module__")?.extract::<String>()?;
+    let name = v.get_type().qualname()?.to_string();
+    let text = || -> PyResult<String> { Ok(v.str()?.to_string()) };
+    match (module.as_str(), name.as_str()) {
+        ("datetime", "datetime") => Ok(Wire::DateTime(v.call_method0("isoformat")?.extract()?)),
+        ("datetime", "date") => Ok(Wire::Date(v.call_method0("isoformat")?.extract()?)),
+        ("uuid", "UUID") => Ok(Wire::Uuid(text()?)),
+        ("decimal", "Decimal") => Ok(Wire::Decimal(text()?)),
+        _ => {
+            let _ = py;
+            Err(PyTypeError::new_err(format!(
+                "larder cannot cache a value of type {module}.{name}: use dict, list, tuple, \
+                 str, bytes, int, float, bool, None, datetime, date, UUID or Decimal"
+            )))
+        }
+    }
+}
+
+fn from_wire(py: Python<'_>, w: Wire) -> PyResult<Py<PyAny>> {
+    Ok(match w {
+        Wire::None => py.None(),
+        Wire::Bool(b) => PyBool::new(py, b).to_owned().into_any().unbind(),
+        Wire::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Wire::BigInt(s) => py.get_type::<PyInt>().call1((s,))?.unbind(),
+        Wire::Float(f) => PyFloat::new(py, f).into_any().unbind(),
+        Wire::Str(s) => PyString::new(py, &s).into_any().unbind(),
+        Wire::Bytes(b) => PyBytes::new(py, &b).into_any().unbind(),
+        Wire::List(items) => {
+            let items = items
+                .into_iter()
+                .map(|i| from_wire(py, i))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any().unbind()
+        }
+        Wire::Tuple(items) => {
+            let items = items
+                .into_iter()
+                .map(|i| from_wire(py, i))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, items)?.into_any().unbind()
+        }
+        Wire::Dict(pairs) => {
+            let dict = PyDict::new(py);
+            for (k, v) in pairs {
+                dict.set_item(from_wire(py, k)?, from_wire(py, v)?)?;
+            }
+            dict.into_any().unbind()
+        }
+        Wire::DateTime(s) => py
+            .import("datetime")?
+            .getattr("datetime")?
+            .call_method1("fromisoformat", (s,))?
+            .unbind(),
+        Wire::Date(s) => py
+            .import("datetime")?
+            .getattr("date")?
+            .call_method1("fromisoformat", (s,))?
+            .unbind(),
+        Wire::Uuid(s) => py.import("uuid")?.getattr("UUID")?.call1((s,))?.unbind(),
+        Wire::Decimal(s) => py
+            .import("decimal")?
+            .getattr("Decimal")?
+            .call1((s,))?
+            .unbind(),
+    })
+}
+
+impl Serialize for PyValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let wire = Python::attach(|py| to_wire(self.0.bind(py), 0))
+            .map_err(|e| serde::ser::Error::custom(e.to_string()))?;
+        wire.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PyValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(d)?;
+        Python::attach(|py| from_wire(py, wire))
+            .map(PyValue)
+            .map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}

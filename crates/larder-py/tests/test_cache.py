@@ -1,0 +1,226 @@
+"""larder.Cache from Python: values, single-flight, errors, fail-safe, durations, sync calls, and
+a shared Redis tier (a real redis-server, see conftest.py)."""
+
+import asyncio
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+import larder
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_memory_hit_is_the_same_object_and_needs_no_trip_to_the_runtime():
+    cache = larder.Cache.from_url("memory://", ttl=60)
+    value = {"user": 1, "tags": ["a", "b"]}
+
+    async def main():
+        await cache.set("k", value)
+        pending = cache.get("k")
+        assert isinstance(pending, larder.Ready)
+        assert await pending is value
+        assert await cache.get("missing") is None
+
+    run(main())
+
+
+VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -7,
+    2**64 + 1,
+    -(2**100),
+    1.5,
+    "text",
+    b"\x00bytes",
+    [1, [2, [3]]],
+    (1, "two", (3.0,)),
+    {"a": 1, 2: "int key", "nested": {"t": (1, 2)}},
+    dt.datetime(2026, 11, 29, 12, 30, 15, 123456, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 11, 29, 12, 30),
+    dt.date(2026, 11, 29),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    Decimal("12.3400"),
+]
+
+
+def test_values_come_back_as_the_same_types_through_redis(redis_url):
+    writer = larder.Cache.from_url(redis_url, namespace="values")
+    # Another instance on the same Redis: nothing shared in memory, so it decodes.
+    reader = larder.Cache.from_url(redis_url, namespace="values")
+
+    async def main():
+        for i, v in enumerate(VALUES):
+            await writer.set(f"v{i}", v, ttl="1m")
+        for i, v in enumerate(VALUES):
+            got = await reader.get(f"v{i}")
+            assert got == v, (v, got)
+            assert type(got) is type(v), (v, got)
+
+    run(main())
+
+
+def test_a_value_that_cannot_be_encoded_is_a_type_error_and_nothing_is_stored():
+    cache = larder.Cache.from_url("memory://")
+
+    class Custom:
+        pass
+
+    async def main():
+        with pytest.raises(TypeError, match="Custom"):
+            await cache.set("k", {"inner": [Custom()]})
+        assert await cache.get("k") is None
+
+        async def bad():
+            return {1, 2}
+
+        with pytest.raises(TypeError, match="set"):
+            await cache.get_or_fetch("f", bad)
+        assert await cache.get("f") is None
+
+    run(main())
+
+
+def test_a_thousand_coroutines_on_one_cold_key_make_one_call():
+    cache = larder.Cache.from_url("memory://", ttl=60)
+    calls = 0
+
+    async def slow():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.1)
+        return {"answer": 42}
+
+    async def main():
+        results = await asyncio.gather(*[cache.get_or_fetch("cold", slow) for _ in range(1000)])
+        assert all(r == {"answer": 42} for r in results)
+        assert calls == 1
+        stats = cache.stats()
+        assert stats["factory_runs"] == 1
+        assert stats["coalesced_waiters"] == 999
+
+    run(main())
+
+
+def test_the_factorys_exception_reaches_every_waiter_as_itself():
+    cache = larder.Cache.from_url("memory://")
+
+    class UpstreamDown(Exception):
+        pass
+
+    async def failing():
+        await asyncio.sleep(0.05)
+        raise UpstreamDown("weather API is down")
+
+    async def main():
+        results = await asyncio.gather(
+            *[cache.get_or_fetch("w", failing) for _ in range(10)], return_exceptions=True
+        )
+        assert all(isinstance(r, UpstreamDown) for r in results)
+        assert str(results[0]) == "weather API is down"
+
+    run(main())
+
+
+def test_fail_safe_serves_the_stale_value_when_the_factory_fails():
+    cache = larder.Cache.from_url("memory://")
+    attempts = 0
+
+    async def flaky():
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            raise RuntimeError("down")
+        return "good"
+
+    async def main():
+        assert await cache.get_or_fetch("s", flaky, ttl=0.2, stale="1h") == "good"
+        await asyncio.sleep(0.3)
+        assert await cache.get_or_fetch("s", flaky, ttl=0.2, stale="1h") == "good"
+        assert attempts == 2
+        assert cache.stats()["stale_served"] == 1
+
+    run(main())
+
+
+def test_cancelling_one_waiter_cancels_no_one_else():
+    cache = larder.Cache.from_url("memory://")
+
+    async def slow():
+        await asyncio.sleep(0.2)
+        return "done"
+
+    async def main():
+        first = asyncio.ensure_future(cache.get_or_fetch("c", slow))
+        second = asyncio.ensure_future(cache.get_or_fetch("c", slow))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        assert await second == "done"
+        assert await cache.get("c") == "done"
+
+    run(main())
+
+
+def test_a_hard_timeout_is_a_timeout_error():
+    cache = larder.Cache.from_url("memory://")
+
+    async def hangs():
+        await asyncio.sleep(5)
+
+    async def main():
+        with pytest.raises(TimeoutError):
+            await cache.get_or_fetch("h", hangs, hard_timeout=0.1)
+
+    run(main())
+
+
+@pytest.mark.parametrize("ttl", [60, 60.0, "60s", "1m", dt.timedelta(minutes=1)])
+def test_durations_are_seconds_timedeltas_or_strings(ttl):
+    cache = larder.Cache.from_url("memory://")
+
+    async def main():
+        await cache.set("d", 1, ttl=ttl)
+        assert await cache.get("d") == 1
+
+    run(main())
+
+
+def test_a_bad_duration_is_a_clear_error():
+    cache = larder.Cache.from_url("memory://")
+    with pytest.raises(ValueError, match="not a duration"):
+        cache.set_sync("d", 1, ttl="soon")
+    with pytest.raises(TypeError, match="duration"):
+        cache.set_sync("d", 1, ttl=[1])
+
+
+def test_code_that_is_not_async_has_sync_calls(redis_url):
+    cache = larder.Cache.from_url(redis_url, namespace="sync")
+    cache.set_sync("s", [1, 2, 3], ttl="1m")
+    assert cache.get_sync("s") == [1, 2, 3]
+    assert cache.delete_sync("s") is True
+    assert cache.get_sync("s") is None
+
+
+def test_two_caches_on_one_redis_share_entries_and_tags(redis_url):
+    a = larder.Cache.from_url(redis_url, namespace="shared")
+    b = larder.Cache.from_url(redis_url, namespace="shared")
+
+    async def main():
+        await a.set("user:1", {"name": "Ada"}, tags=["user:1"])
+        assert await b.get("user:1") == {"name": "Ada"}
+        await b.invalidate_tag("user:1")
+        assert await b.get("user:1") is None
+
+    run(main())
+
+
+def test_an_unknown_store_is_a_clear_error():
+    with pytest.raises(ValueError, match="ftp://"):
+        larder.Cache.from_url("ftp://nowhere")

@@ -182,7 +182,11 @@ impl PyCache {
     /// coroutines ask for the same cold key at once. The factory's exception reaches every
     /// waiter as itself; with a `stale` window, a failing or timed-out factory serves the stale
     /// value instead. Cancelling one waiter cancels no one else.
-    #[pyo3(signature = (key, factory, *, ttl = None, stale = None, soft_timeout = None, hard_timeout = None, tags = None))]
+    ///
+    /// `eager_refresh` (a fraction of the ttl, 0.8 say) starts one background refresh of a hit
+    /// late in its life; `distributed_lock` (how long to wait) makes every process sharing the
+    /// store run the factory once for a cold key.
+    #[pyo3(signature = (key, factory, *, ttl = None, stale = None, soft_timeout = None, hard_timeout = None, eager_refresh = None, distributed_lock = None, tags = None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn get_or_fetch<'py>(
         &self,
@@ -193,12 +197,24 @@ impl PyCache {
         stale: Option<&Bound<'py, PyAny>>,
         soft_timeout: Option<&Bound<'py, PyAny>>,
         hard_timeout: Option<&Bound<'py, PyAny>>,
+        eager_refresh: Option<f64>,
+        distributed_lock: Option<&Bound<'py, PyAny>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if let Ok(Ok(Some(hit))) = self.engine.get::<PyValue>(&key).try_ready() {
+        // Eager refresh needs the hit judged on the read path; without it a memory hit is
+        // answered here.
+        if eager_refresh.is_none()
+            && let Ok(Ok(Some(hit))) = self.engine.get::<PyValue>(&key).try_ready()
+        {
             return Ready::now(py, hit.0.clone_ref(py));
         }
         let mut opts = options(ttl, stale, tags)?;
+        if let Some(f) = eager_refresh {
+            opts = opts.eager_refresh(f);
+        }
+        if let Some(wait) = duration(distributed_lock)? {
+            opts = opts.distributed_lock(wait);
+        }
         if let Some(t) = duration(soft_timeout)? {
             opts = opts.soft_timeout(t);
         }
@@ -224,6 +240,51 @@ impl PyCache {
                 Err(e) => Err(fetch_error(py, e)),
             })
         })
+    }
+
+    /// The value under `key`, or `factory()`'s result, for code that is not async (a `def`
+    /// endpoint, a script): the factory runs on this thread, once however many threads ask for
+    /// the same cold key (they wait, without the GIL, and share its result). With a shared store
+    /// the store is read first and written after.
+    #[pyo3(signature = (key, factory, *, ttl = None, stale = None, tags = None))]
+    fn get_or_fetch_sync(
+        &self,
+        py: Python<'_>,
+        key: String,
+        factory: Py<PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        stale: Option<&Bound<'_, PyAny>>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Py<PyAny>> {
+        let opts = options(ttl, stale, tags)?;
+        let engine = self.engine.clone();
+        let remote = engine.remote_name().is_some();
+        if remote {
+            let (engine, key) = (engine.clone(), key.clone());
+            let found = block_on(py, async move { engine.get::<PyValue>(&key).await })
+                .map_err(engine_error)?;
+            if let Some(v) = found {
+                return Ok(v.0.clone_ref(py));
+            }
+        }
+        let mut ran = false;
+        let computed = py.detach(|| {
+            engine.get_or_compute::<PyValue, PyErr, _>(&key, opts.clone(), || {
+                ran = true;
+                Python::attach(|py| {
+                    let value = factory.bind(py).call0()?;
+                    check(&value)?;
+                    Ok(PyValue(value.unbind()))
+                })
+            })
+        });
+        let value = computed.map_err(|e| fetch_error(py, e))?;
+        if remote && ran {
+            let stored = PyValue(value.0.clone_ref(py));
+            block_on(py, async move { engine.set_with(&key, stored, opts).await })
+                .map_err(engine_error)?;
+        }
+        Ok(value.0.clone_ref(py))
     }
 
     /// The cache's counters: hits, misses, factory runs, coalesced waiters, stale values

@@ -51,6 +51,17 @@ class Cache:
         stale: Optional[Duration] = None,
         soft_timeout: Optional[Duration] = None,
         hard_timeout: Optional[Duration] = None,
+        eager_refresh: Optional[float] = None,
+        distributed_lock: Optional[Duration] = None,
         tags: Optional[Sequence[str]] = None,
     ) -> Awaitable[Any]: ...
+    def get_or_fetch_sync(
+        self,
+        key: str,
+        factory: Callable[[], Any],
+        *,
+        ttl: Optional[Duration] = None,
+        stale: Optional[Duration] = None,
+        tags: Optional[Sequence[str]] = None,
+    ) -> Any: ...
     def stats(self) -> Dict[str, Union[int, bool]]: ...

@@ -1,0 +1,169 @@
+"""`@cached`: memoize an `async def` or a `def` (functions and methods) in a larder Cache."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from typing import Any, Callable, Iterable, Optional
+
+from ._larder import Cache
+
+_default: Optional[Cache] = None
+_default_lock = threading.Lock()
+
+
+def set_default_cache(cache: Cache) -> None:
+    """The cache `@cached` uses when it is not given one."""
+    global _default
+    with _default_lock:
+        _default = cache
+
+
+def default_cache() -> Cache:
+    """The process-wide default cache (a memory cache until `set_default_cache` names another)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Cache.from_url("memory://")
+        return _default
+
+
+class _Uncached(Exception):
+    """A result `unless` rejected: it reaches every waiter, and nothing is stored."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+def _encode(value: Any) -> str:
+    """An argument as key text that no other argument can spell: its type, then its repr, with
+    containers encoded member by member (dicts in a stable order)."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, (list, tuple)):
+        inner = ",".join(_encode(v) for v in value)
+        return f"{type(value).__name__}:[{inner}]"
+    if isinstance(value, dict):
+        items = sorted((_encode(k), _encode(v)) for k, v in value.items())
+        inner = ",".join(f"{k}={v}" for k, v in items)
+        return f"dict:{{{inner}}}"
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}:{value!r}"
+
+
+def cached(
+    ttl: Any = None,
+    *,
+    key: Optional[str] = None,
+    skip: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    unless: Optional[Callable[[Any], bool]] = None,
+    cache: Optional[Cache] = None,
+    stale: Any = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Memoizes a function in a larder `Cache`, once per distinct call however many callers ask at
+    once.
+
+    - `ttl`, `stale`: seconds, a timedelta or "5m"; `stale` keeps serving the last value when the
+      function fails.
+    - `key`: a template over the arguments (`"weather:{city}"`); by default the module, the
+      qualified name and every argument, encoded so that different calls never share a key.
+    - `skip`: arguments left out of the default key (`request`, `self`).
+    - `tags`: templates (`"user:{id}"`) for `Cache.invalidate_tag`.
+    - `unless`: a predicate on the result; when true, the result is returned but not stored.
+    - `cache`: the cache (default: `larder.default_cache()`).
+
+    The wrapper gains `invalidate(*args, **kwargs)` and `refresh(*args, **kwargs)` (awaitables
+    for an `async def`).
+    """
+    skipped = frozenset(skip)
+    tag_templates = tuple(tags)
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(fn)
+        prefix = f"{fn.__module__}.{fn.__qualname__}"
+        is_async = inspect.iscoroutinefunction(fn)
+
+        def arguments(args: tuple, kwargs: dict) -> dict:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return dict(bound.arguments)
+
+        def key_and_tags(args: tuple, kwargs: dict) -> tuple[str, list[str]]:
+            named = arguments(args, kwargs)
+            if key is not None:
+                k = key.format(**named)
+            else:
+                parts = [f"{n}={_encode(v)}" for n, v in named.items() if n not in skipped]
+                k = prefix + "(" + ";".join(parts) + ")"
+            return k, [t.format(**named) for t in tag_templates]
+
+        def the_cache() -> Cache:
+            return cache if cache is not None else default_cache()
+
+        if is_async:
+
+            @functools.wraps(fn)
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                k, t = key_and_tags(args, kwargs)
+
+                async def factory() -> Any:
+                    value = await fn(*args, **kwargs)
+                    if unless is not None and unless(value):
+                        raise _Uncached(value)
+                    return value
+
+                try:
+                    return await the_cache().get_or_fetch(
+                        k, factory, ttl=ttl, stale=stale, tags=t or None
+                    )
+                except _Uncached as uncached:
+                    return uncached.value
+
+            async def invalidate(*args: Any, **kwargs: Any) -> bool:
+                return await the_cache().delete(key_and_tags(args, kwargs)[0])
+
+            async def refresh(*args: Any, **kwargs: Any) -> Any:
+                k, t = key_and_tags(args, kwargs)
+                value = await fn(*args, **kwargs)
+                if unless is None or not unless(value):
+                    await the_cache().set(k, value, ttl=ttl, stale=stale, tags=t or None)
+                return value
+
+        else:
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                k, t = key_and_tags(args, kwargs)
+
+                def factory() -> Any:
+                    value = fn(*args, **kwargs)
+                    if unless is not None and unless(value):
+                        raise _Uncached(value)
+                    return value
+
+                try:
+                    return the_cache().get_or_fetch_sync(
+                        k, factory, ttl=ttl, stale=stale, tags=t or None
+                    )
+                except _Uncached as uncached:
+                    return uncached.value
+
+            def invalidate(*args: Any, **kwargs: Any) -> bool:
+                return the_cache().delete_sync(key_and_tags(args, kwargs)[0])
+
+            def refresh(*args: Any, **kwargs: Any) -> Any:
+                k, t = key_and_tags(args, kwargs)
+                value = fn(*args, **kwargs)
+                if unless is None or not unless(value):
+                    the_cache().set_sync(k, value, ttl=ttl, stale=stale, tags=t or None)
+                return value
+
+        wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+        wrapper.refresh = refresh  # type: ignore[attr-defined]
+        wrapper.cache_key = lambda *a, **kw: key_and_tags(a, kw)[0]  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

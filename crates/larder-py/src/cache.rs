@@ -88,11 +88,11 @@ impl PyCache {
             }
             None => {
                 let engine = self.engine.clone();
-                pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                crate::bridge::spawn(py, async move {
                     let v = engine.get::<PyValue>(&key).await.map_err(engine_error)?;
-                    Ok(Python::attach(|py| {
-                        v.map_or_else(|| py.None(), |v| v.0.clone_ref(py))
-                    }))
+                    crate::bridge::attach(|py| {
+                        Ok(v.map_or_else(|| py.None(), |v| v.0.clone_ref(py)))
+                    })
                 })
             }
         }
@@ -122,7 +122,7 @@ impl PyCache {
         let opts = options(ttl, stale, tags)?;
         let engine = self.engine.clone();
         let value = PyValue(value.unbind());
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::bridge::spawn(py, async move {
             engine
                 .set_with(&key, value, opts)
                 .await
@@ -151,7 +151,7 @@ impl PyCache {
     /// Removes `key`; whether it was there.
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(engine.delete(&key).await) })
+        crate::bridge::spawn(py, async move { Ok(engine.delete(&key).await) })
     }
 
     /// `delete` for code that is not async.
@@ -163,18 +163,83 @@ impl PyCache {
     /// Drops every entry tagged `tag`, here and in every process sharing the store.
     fn invalidate_tag<'py>(&self, py: Python<'py>, tag: String) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::bridge::spawn(py, async move {
             engine.invalidate_tag(&tag).await;
             Ok(())
         })
     }
 
-    /// Drops every entry of this cache's namespace.
-    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Drops every entry tagged with any of `tags`.
+    fn invalidate_tags<'py>(
+        &self,
+        py: Python<'py>,
+        tags: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::bridge::spawn(py, async move {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            engine.invalidate_tags(&tags).await;
+            Ok(())
+        })
+    }
+
+    /// Drops every entry of this cache's namespace, or of `namespace`.
+    #[pyo3(signature = (*, namespace = None))]
+    fn clear<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = match namespace {
+            Some(ns) => self.engine.namespace(ns),
+            None => self.engine.clone(),
+        };
+        crate::bridge::spawn(py, async move {
             engine.clear().await;
             Ok(())
+        })
+    }
+
+    /// A handle on the same cache whose keys live in `namespace`: its own keys, its own
+    /// `clear()`.
+    fn namespace(&self, namespace: String) -> Self {
+        Self {
+            engine: self.engine.namespace(namespace),
+        }
+    }
+
+    /// The values under `keys`, in order (`None` where missing): one round trip to the store for
+    /// all the memory tier did not have.
+    fn get_many<'py>(&self, py: Python<'py>, keys: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine.clone();
+        crate::bridge::spawn(py, async move {
+            let found = engine
+                .get_many::<PyValue>(&keys)
+                .await
+                .map_err(engine_error)?;
+            crate::bridge::attach(|py| {
+                Ok(found
+                    .into_iter()
+                    .map(|v| v.map_or_else(|| py.None(), |v| v.0.clone_ref(py)))
+                    .collect::<Vec<_>>())
+            })
+        })
+    }
+
+    /// Stores every `key: value` of `items` with the cache's default options.
+    fn set_many<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut pairs = Vec::with_capacity(items.len());
+        for (k, v) in items.iter() {
+            check(&v)?;
+            pairs.push((k.extract::<String>()?, PyValue(v.unbind())));
+        }
+        let engine = self.engine.clone();
+        crate::bridge::spawn(py, async move {
+            engine.set_many(pairs).await.map_err(engine_error)
         })
     }
 
@@ -223,19 +288,19 @@ impl PyCache {
         }
         let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
         let engine = self.engine.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::bridge::spawn(py, async move {
             let fetched = engine
                 .get_or_fetch::<PyValue, PyErr, _, _>(&key, opts, move || async move {
-                    let awaiting = Python::attach(|py| {
+                    let awaiting = crate::bridge::attach(|py| {
                         let coroutine = factory.bind(py).call0()?;
                         pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)
                     })?;
                     let value = awaiting.await?;
-                    Python::attach(|py| check(value.bind(py)))?;
+                    crate::bridge::attach(|py| check(value.bind(py)))?;
                     Ok(PyValue(value))
                 })
                 .await;
-            Python::attach(|py| match fetched {
+            crate::bridge::attach(|py| match fetched {
                 Ok(v) => Ok(v.0.clone_ref(py)),
                 Err(e) => Err(fetch_error(py, e)),
             })
@@ -271,7 +336,7 @@ impl PyCache {
         let computed = py.detach(|| {
             engine.get_or_compute::<PyValue, PyErr, _>(&key, opts.clone(), || {
                 ran = true;
-                Python::attach(|py| {
+                crate::bridge::attach(|py| {
                     let value = factory.bind(py).call0()?;
                     check(&value)?;
                     Ok(PyValue(value.unbind()))

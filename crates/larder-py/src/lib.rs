@@ -1,6 +1,7 @@
 //! larder for Python: the larder engine (memory tier, Redis / Memcached stores, single-flight,
 //! fail-safe) as the `larder._larder` extension module. The Python package `larder` re-exports it.
 
+mod bridge;
 mod cache;
 mod duration;
 mod ready;
@@ -14,5 +15,7 @@ use pyo3::prelude::*;
 fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::PyCache>()?;
     m.add_class::<ready::Ready>()?;
+    m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_resolve, m)?)?;
     Ok(())
 }

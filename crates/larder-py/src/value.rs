@@ -161,7 +161,7 @@ fn from_wire(py: Python<'_>, w: Wire) -> PyResult<Py<PyAny>> {
 
 impl Serialize for PyValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let wire = Python::attach(|py| to_wire(self.0.bind(py), 0))
+        let wire = crate::bridge::attach(|py| to_wire(self.0.bind(py), 0))
             .map_err(|e| serde::ser::Error::custom(e.to_string()))?;
         wire.serialize(s)
     }
@@ -170,7 +170,7 @@ impl Serialize for PyValue {
 impl<'de> Deserialize<'de> for PyValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(d)?;
-        Python::attach(|py| from_wire(py, wire))
+        crate::bridge::attach(|py| from_wire(py, wire))
             .map(PyValue)
             .map_err(|e| serde::de::Error::custom(e.to_string()))
     }

@@ -14,8 +14,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def redis_url():
+def start_redis():
+    """A redis-server of the test's own: (url, process)."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is needed (scripts/test.sh installs it)"
     port = free_port()
@@ -32,6 +32,12 @@ def redis_url():
         except OSError:
             assert time.time() < deadline, "redis-server did not start"
             time.sleep(0.02)
-    yield f"redis://127.0.0.1:{port}"
+    return f"redis://127.0.0.1:{port}", proc
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    url, proc = start_redis()
+    yield url
     proc.kill()
     proc.wait()

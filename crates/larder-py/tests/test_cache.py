@@ -224,3 +224,53 @@ def test_two_caches_on_one_redis_share_entries_and_tags(redis_url):
 def test_an_unknown_store_is_a_clear_error():
     with pytest.raises(ValueError, match="ftp://"):
         larder.Cache.from_url("ftp://nowhere")
+
+
+def test_many_at_once_namespaces_and_tags(redis_url):
+    cache = larder.Cache.from_url(redis_url, namespace="many")
+
+    async def main():
+        await cache.set_many({"a": 1, "b": [2], "c": {"three": 3}})
+        assert await cache.get_many(["a", "missing", "c", "b"]) == [1, None, {"three": 3}, [2]]
+
+        users = cache.namespace("users")
+        await users.set("1", "ada")
+        assert await cache.get("1") is None
+        assert await users.get("1") == "ada"
+        await cache.clear(namespace="users")
+        assert await users.get("1") is None
+        assert await cache.get("a") == 1
+
+        await cache.set("t1", 1, tags=["x"])
+        await cache.set("t2", 2, tags=["y"])
+        await cache.invalidate_tags(["x", "y"])
+        assert await cache.get_many(["t1", "t2"]) == [None, None]
+
+    run(main())
+
+
+def test_with_redis_down_every_call_is_still_answered():
+    from conftest import start_redis
+
+    url, proc = start_redis()
+    cache = larder.Cache.from_url(url, namespace="down")
+    calls = 0
+
+    async def factory():
+        nonlocal calls
+        calls += 1
+        return {"n": calls}
+
+    async def main():
+        assert await cache.get_or_fetch("k", factory, ttl=60) == {"n": 1}
+        proc.kill()
+        proc.wait()
+        # The memory tier still answers, and new keys still reach their factory.
+        assert await cache.get_or_fetch("k", factory, ttl=60) == {"n": 1}
+        for i in range(20):
+            assert (await cache.get_or_fetch(f"new{i}", factory, ttl=60))["n"] >= 2
+        await cache.set("x", 1)
+        assert await cache.get("x") == 1
+
+    run(main())
+    assert cache.stats()["store_errors"] + int(cache.stats()["breaker_open"]) > 0

@@ -10,7 +10,15 @@ Cached objects come back as the same object from the memory tier: treat them as 
 cachetools users already do.
 """
 
+import atexit as _atexit
+
+from . import _larder
 from ._cached import cached, default_cache, set_default_cache
 from ._larder import Cache, Ready
+
+# Before the interpreter finalizes, let larder's runtime threads finish what they are handing to
+# Python, and stop them from starting more (a thread taking the GIL during finalization would
+# abort the process).
+_atexit.register(_larder.drain)
 
 __all__ = ["Cache", "Ready", "cached", "default_cache", "set_default_cache"]

@@ -98,6 +98,34 @@ impl PyCache {
         }
     }
 
+    /// The value under `key` if this process's memory tier holds it fresh, else `default`: no
+    /// store, no waiting (what `@cached` tries first on every call).
+    #[pyo3(signature = (key, default = None))]
+    fn peek(&self, py: Python<'_>, key: &str, default: Option<Py<PyAny>>) -> Py<PyAny> {
+        match self.engine.get::<PyValue>(key).try_ready() {
+            Ok(Ok(Some(v))) => v.0.clone_ref(py),
+            _ => default.unwrap_or_else(|| py.None()),
+        }
+    }
+
+    /// `@cached`'s hit path in one call: the key of a positional call by `call_key`, and the
+    /// memory tier's value for it, else `default` (also for a call of another shape).
+    fn peek_call(
+        &self,
+        py: Python<'_>,
+        call_key: &crate::call_key::CallKey,
+        args: &Bound<'_, pyo3::types::PyTuple>,
+        default: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(key) = call_key.of_positional(args)? else {
+            return Ok(default);
+        };
+        Ok(match self.engine.get::<PyValue>(&key).try_ready() {
+            Ok(Ok(Some(v))) => v.0.clone_ref(py),
+            _ => default,
+        })
+    }
+
     /// `get` for code that is not async.
     fn get_sync(&self, py: Python<'_>, key: String) -> PyResult<Py<PyAny>> {
         let engine = self.engine.clone();

@@ -3,6 +3,7 @@
 
 mod bridge;
 mod cache;
+mod call_key;
 mod duration;
 mod ready;
 mod runtime;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::PyCache>()?;
     m.add_class::<ready::Ready>()?;
+    m.add_class::<call_key::CallKey>()?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_resolve, m)?)?;
     Ok(())

@@ -7,7 +7,7 @@ import inspect
 import threading
 from typing import Any, Callable, Iterable, Optional
 
-from ._larder import Cache
+from ._larder import Cache, CallKey
 
 _default: Optional[Cache] = None
 _default_lock = threading.Lock()
@@ -23,10 +23,16 @@ def set_default_cache(cache: Cache) -> None:
 def default_cache() -> Cache:
     """The process-wide default cache (a memory cache until `set_default_cache` names another)."""
     global _default
+    if _default is not None:
+        return _default
     with _default_lock:
         if _default is None:
             _default = Cache.from_url("memory://")
         return _default
+
+
+# What `peek` returns for a key the memory tier does not hold (a cached None is a value).
+_MISS = object()
 
 
 class _Uncached(Exception):
@@ -35,22 +41,6 @@ class _Uncached(Exception):
     def __init__(self, value: Any) -> None:
         super().__init__()
         self.value = value
-
-
-def _encode(value: Any) -> str:
-    """An argument as key text that no other argument can spell: its type, then its repr, with
-    containers encoded member by member (dicts in a stable order)."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return f"{type(value).__name__}:{value!r}"
-    if isinstance(value, (list, tuple)):
-        inner = ",".join(_encode(v) for v in value)
-        return f"{type(value).__name__}:[{inner}]"
-    if isinstance(value, dict):
-        items = sorted((_encode(k), _encode(v)) for k, v in value.items())
-        inner = ",".join(f"{k}={v}" for k, v in items)
-        return f"dict:{{{inner}}}"
-    kind = type(value)
-    return f"{kind.__module__}.{kind.__qualname__}:{value!r}"
 
 
 def cached(
@@ -86,19 +76,32 @@ def cached(
         prefix = f"{fn.__module__}.{fn.__qualname__}"
         is_async = inspect.iscoroutinefunction(fn)
 
+        params = list(signature.parameters.values())
+        names = [p.name for p in params]
+        # Keys are built in Rust (one call on a hit); a call that passes every parameter
+        # positionally needs no signature binding.
+        call_key = CallKey(prefix, names, sorted(skipped))
+        plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
         def arguments(args: tuple, kwargs: dict) -> dict:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             return dict(bound.arguments)
 
-        def key_and_tags(args: tuple, kwargs: dict) -> tuple[str, list[str]]:
-            named = arguments(args, kwargs)
-            if key is not None:
-                k = key.format(**named)
-            else:
-                parts = [f"{n}={_encode(v)}" for n, v in named.items() if n not in skipped]
-                k = prefix + "(" + ";".join(parts) + ")"
+        def key_and_tags(args: tuple, kwargs: dict) -> tuple[str, Optional[list]]:
+            named = None
+            k = call_key.positional(args) if plain and not kwargs and key is None else None
+            if k is None:
+                named = arguments(args, kwargs)
+                k = key.format(**named) if key is not None else call_key.named(named)
+            if not tag_templates:
+                return k, None
+            if named is None:
+                named = arguments(args, kwargs)
             return k, [t.format(**named) for t in tag_templates]
+
+        # The one-call hit path: positional calls keyed by the default key.
+        fast = plain and key is None
 
         def the_cache() -> Cache:
             return cache if cache is not None else default_cache()
@@ -107,7 +110,17 @@ def cached(
 
             @functools.wraps(fn)
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                k, t = key_and_tags(args, kwargs)
+                c = cache or _default or default_cache()
+                if not kwargs and fast:
+                    hit = c.peek_call(call_key, args, _MISS)
+                    if hit is not _MISS:
+                        return hit
+                    k, t = key_and_tags(args, kwargs)
+                else:
+                    k, t = key_and_tags(args, kwargs)
+                    hit = c.peek(k, _MISS)
+                    if hit is not _MISS:
+                        return hit
 
                 async def factory() -> Any:
                     value = await fn(*args, **kwargs)
@@ -116,9 +129,7 @@ def cached(
                     return value
 
                 try:
-                    return await the_cache().get_or_fetch(
-                        k, factory, ttl=ttl, stale=stale, tags=t or None
-                    )
+                    return await c.get_or_fetch(k, factory, ttl=ttl, stale=stale, tags=t)
                 except _Uncached as uncached:
                     return uncached.value
 
@@ -129,14 +140,24 @@ def cached(
                 k, t = key_and_tags(args, kwargs)
                 value = await fn(*args, **kwargs)
                 if unless is None or not unless(value):
-                    await the_cache().set(k, value, ttl=ttl, stale=stale, tags=t or None)
+                    await the_cache().set(k, value, ttl=ttl, stale=stale, tags=t)
                 return value
 
         else:
 
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                k, t = key_and_tags(args, kwargs)
+                c = cache or _default or default_cache()
+                if not kwargs and fast:
+                    hit = c.peek_call(call_key, args, _MISS)
+                    if hit is not _MISS:
+                        return hit
+                    k, t = key_and_tags(args, kwargs)
+                else:
+                    k, t = key_and_tags(args, kwargs)
+                    hit = c.peek(k, _MISS)
+                    if hit is not _MISS:
+                        return hit
 
                 def factory() -> Any:
                     value = fn(*args, **kwargs)
@@ -145,9 +166,7 @@ def cached(
                     return value
 
                 try:
-                    return the_cache().get_or_fetch_sync(
-                        k, factory, ttl=ttl, stale=stale, tags=t or None
-                    )
+                    return c.get_or_fetch_sync(k, factory, ttl=ttl, stale=stale, tags=t)
                 except _Uncached as uncached:
                     return uncached.value
 
@@ -158,7 +177,7 @@ def cached(
                 k, t = key_and_tags(args, kwargs)
                 value = fn(*args, **kwargs)
                 if unless is None or not unless(value):
-                    the_cache().set_sync(k, value, ttl=ttl, stale=stale, tags=t or None)
+                    the_cache().set_sync(k, value, ttl=ttl, stale=stale, tags=t)
                 return value
 
         wrapper.invalidate = invalidate  # type: ignore[attr-defined]

@@ -1,0 +1,119 @@
+"""A cache hit through each library's own async decorator, per call, in one run: larder's
+@cached beside aiocache, cashews, cachebox, moka-py and the use case's cachetools + Task trick
+(and a bare dict.get for scale). Best of ROUNDS rounds of N awaited hits of one key.
+
+    target/venv/bin/pip install aiocache cashews cachebox moka-py cachetools
+    target/venv/bin/python crates/larder-py/bench/decorators.py     # N=100000 ROUNDS=5
+"""
+
+import asyncio
+import os
+import time
+
+N = int(os.environ.get("N", "100000"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
+
+
+async def work(city):
+    return {"city": city, "temp": 21.5}
+
+
+def sides():
+    out = {}
+
+    import larder
+
+    larder.set_default_cache(larder.Cache.from_url("memory://"))
+
+    @larder.cached(ttl="1h")
+    async def with_larder(city):
+        return await work(city)
+
+    out["larder @cached"] = with_larder
+
+    try:
+        from aiocache import cached as aiocache_cached
+
+        @aiocache_cached(ttl=3600)
+        async def with_aiocache(city):
+            return await work(city)
+
+        out["aiocache @cached"] = with_aiocache
+    except Exception as e:  # noqa: BLE001
+        print("aiocache skipped:", e)
+
+    try:
+        from cashews import cache as cashews_cache
+
+        cashews_cache.setup("mem://")
+
+        @cashews_cache(ttl="1h")
+        async def with_cashews(city):
+            return await work(city)
+
+        out["cashews @cache"] = with_cashews
+    except Exception as e:  # noqa: BLE001
+        print("cashews skipped:", e)
+
+    try:
+        import cachebox
+
+        @cachebox.cached(cachebox.TTLCache(maxsize=1000, ttl=3600))
+        async def with_cachebox(city):
+            return await work(city)
+
+        out["cachebox @cached"] = with_cachebox
+    except Exception as e:  # noqa: BLE001
+        print("cachebox skipped:", e)
+
+    try:
+        import moka_py
+
+        @moka_py.cached(maxsize=1000, ttl=3600)
+        async def with_moka(city):
+            return await work(city)
+
+        out["moka-py @cached"] = with_moka
+    except Exception as e:  # noqa: BLE001
+        print("moka-py skipped:", e)
+
+    import cachetools
+
+    class TaskCache(cachetools.TTLCache):
+        def __missing__(self, key):
+            task = asyncio.ensure_future(work(key))
+            self[key] = task
+            return task
+
+    tasks = TaskCache(1000, 3600)
+
+    async def with_cachetools(city):
+        return await tasks[city]
+
+    out["cachetools + Task (use case)"] = with_cachetools
+    return out
+
+
+async def main():
+    table = sides()
+    plain = {"Lisbon": {"city": "Lisbon"}}
+
+    async def bare(city):
+        return plain.get(city)
+
+    table["dict.get in an async def"] = bare
+    for fn in table.values():
+        await fn("Lisbon")
+        await fn("Lisbon")
+    best = {name: float("inf") for name in table}
+    for _ in range(ROUNDS):
+        for name, fn in table.items():
+            start = time.perf_counter()
+            for _ in range(N):
+                await fn("Lisbon")
+            best[name] = min(best[name], (time.perf_counter() - start) / N)
+    for name, secs in sorted(best.items(), key=lambda kv: kv[1]):
+        print(f"{name:32s} {secs * 1e6:8.3f} µs per hit")
+
+
+asyncio.run(main())

@@ -88,7 +88,7 @@ impl PyCache {
             }
             None => {
                 let engine = self.engine.clone();
-                crate::bridge::spawn(py, async move {
+                crate::bridge::spawn(py, move |_| async move {
                     let v = engine.get::<PyValue>(&key).await.map_err(engine_error)?;
                     crate::bridge::attach(|py| {
                         Ok(v.map_or_else(|| py.None(), |v| v.0.clone_ref(py)))
@@ -150,7 +150,7 @@ impl PyCache {
         let opts = options(ttl, stale, tags)?;
         let engine = self.engine.clone();
         let value = PyValue(value.unbind());
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |_| async move {
             engine
                 .set_with(&key, value, opts)
                 .await
@@ -179,7 +179,7 @@ impl PyCache {
     /// Removes `key`; whether it was there.
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        crate::bridge::spawn(py, async move { Ok(engine.delete(&key).await) })
+        crate::bridge::spawn(py, move |_| async move { Ok(engine.delete(&key).await) })
     }
 
     /// `delete` for code that is not async.
@@ -191,7 +191,7 @@ impl PyCache {
     /// Drops every entry tagged `tag`, here and in every process sharing the store.
     fn invalidate_tag<'py>(&self, py: Python<'py>, tag: String) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |_| async move {
             engine.invalidate_tag(&tag).await;
             Ok(())
         })
@@ -204,7 +204,7 @@ impl PyCache {
         tags: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |_| async move {
             let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
             engine.invalidate_tags(&tags).await;
             Ok(())
@@ -222,7 +222,7 @@ impl PyCache {
             Some(ns) => self.engine.namespace(ns),
             None => self.engine.clone(),
         };
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |_| async move {
             engine.clear().await;
             Ok(())
         })
@@ -240,7 +240,7 @@ impl PyCache {
     /// all the memory tier did not have.
     fn get_many<'py>(&self, py: Python<'py>, keys: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine.clone();
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |_| async move {
             let found = engine
                 .get_many::<PyValue>(&keys)
                 .await
@@ -266,7 +266,7 @@ impl PyCache {
             pairs.push((k.extract::<String>()?, PyValue(v.unbind())));
         }
         let engine = self.engine.clone();
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |_| async move {
             engine.set_many(pairs).await.map_err(engine_error)
         })
     }
@@ -314,9 +314,8 @@ impl PyCache {
         if let Some(t) = duration(hard_timeout)? {
             opts = opts.hard_timeout(t);
         }
-        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
         let engine = self.engine.clone();
-        crate::bridge::spawn(py, async move {
+        crate::bridge::spawn(py, move |locals| async move {
             let fetched = engine
                 .get_or_fetch::<PyValue, PyErr, _, _>(&key, opts, move || async move {
                     let awaiting = crate::bridge::attach(|py| {

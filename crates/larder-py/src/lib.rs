@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::PyCache>()?;
     m.add_class::<ready::Ready>()?;
+    m.add_class::<bridge::Deferred>()?;
     m.add_class::<call_key::CallKey>()?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_resolve, m)?)?;

@@ -31,4 +31,30 @@ impl Ready {
         // A 1-tuple, so a tuple value is not spread into StopIteration's arguments.
         Err(PyStopIteration::new_err((value,)))
     }
+
+    /// The coroutine protocol (it is registered as one, for `asyncio.run` and `create_task`).
+    fn send(&mut self, py: Python<'_>, _value: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+
+    #[pyo3(signature = (typ, val = None, _tb = None))]
+    fn throw(
+        &mut self,
+        py: Python<'_>,
+        typ: Bound<'_, PyAny>,
+        val: Option<Py<PyAny>>,
+        _tb: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.value = None;
+        let exc = match val {
+            Some(v) if !v.is_none(py) => v.into_bound(py),
+            _ if typ.is_instance_of::<pyo3::types::PyType>() => typ.call0()?,
+            _ => typ,
+        };
+        Err(PyErr::from_value(exc))
+    }
+
+    fn close(&mut self) {
+        self.value = None;
+    }
 }

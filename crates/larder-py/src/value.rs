@@ -35,6 +35,13 @@ enum Wire {
     Date(String),
     Uuid(String),
     Decimal(String),
+    /// A dataclass instance or a Pydantic model: its class (`module`, `qualname`) and fields.
+    Object {
+        module: String,
+        qualname: String,
+        pydantic: bool,
+        fields: Vec<(String, Wire)>,
+    },
 }
 
 /// Checks that `value` can be encoded (the `TypeError` comes before anything is stored).
@@ -101,13 +108,89 @@ fn to_wire(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Wire> {
         ("uuid", "UUID") => Ok(Wire::Uuid(text()?)),
         ("decimal", "Decimal") => Ok(Wire::Decimal(text()?)),
         _ => {
+            if let Some(object) = object_to_wire(v, &module, &name, depth)? {
+                return Ok(object);
+            }
             let _ = py;
             Err(PyTypeError::new_err(format!(
                 "larder cannot cache a value of type {module}.{name}: use dict, list, tuple, \
-                 str, bytes, int, float, bool, None, datetime, date, UUID or Decimal"
+                 str, bytes, int, float, bool, None, datetime, date, UUID, Decimal, a \
+                 dataclass or a Pydantic model"
             )))
         }
     }
+}
+
+/// A dataclass instance's fields, or a Pydantic model's `model_dump()`, with its class.
+fn object_to_wire(
+    v: &Bound<'_, PyAny>,
+    module: &str,
+    qualname: &str,
+    depth: usize,
+) -> PyResult<Option<Wire>> {
+    let py = v.py();
+    let dataclasses = py.import("dataclasses")?;
+    let (pydantic, dict) = if dataclasses
+        .call_method1("is_dataclass", (v,))?
+        .extract::<bool>()?
+    {
+        let dict = pyo3::types::PyDict::new(py);
+        for field in dataclasses.call_method1("fields", (v,))?.try_iter()? {
+            let name = field?.getattr("name")?;
+            dict.set_item(&name, v.getattr(name.cast::<PyString>()?)?)?;
+        }
+        (false, dict)
+    } else if v.get_type().hasattr("model_validate")? && v.hasattr("model_dump")? {
+        let dumped = v.call_method0("model_dump")?;
+        (true, dumped.cast_into::<PyDict>()?)
+    } else {
+        return Ok(None);
+    };
+    let mut fields = Vec::with_capacity(dict.len());
+    for (k, item) in dict.iter() {
+        fields.push((k.extract::<String>()?, to_wire(&item, depth + 1)?));
+    }
+    Ok(Some(Wire::Object {
+        module: module.to_owned(),
+        qualname: qualname.to_owned(),
+        pydantic,
+        fields,
+    }))
+}
+
+/// The class a stored object names, only from a module this process has imported already, and
+/// only if it is a dataclass or a Pydantic model: data from a store never imports code or
+/// calls anything else.
+fn object_class<'py>(
+    py: Python<'py>,
+    module: &str,
+    qualname: &str,
+    pydantic: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let unknown = || {
+        PyValueError::new_err(format!(
+            "a stored value names {module}.{qualname}, which is not a dataclass or Pydantic \
+             model this process has imported"
+        ))
+    };
+    let modules = py.import("sys")?.getattr("modules")?;
+    let Ok(mut class) = modules.get_item(module) else {
+        return Err(unknown());
+    };
+    for part in qualname.split('.') {
+        class = class.getattr(part).map_err(|_| unknown())?;
+    }
+    let is_class = class.is_instance_of::<pyo3::types::PyType>();
+    let fits = if pydantic {
+        is_class && class.hasattr("model_validate")?
+    } else {
+        is_class
+            && py
+                .import("dataclasses")?
+                .call_method1("is_dataclass", (&class,))?
+                .extract::<bool>()?
+    };
+    if fits { Ok(class) } else { Err(unknown()) }
 }
 
 fn from_wire(py: Python<'_>, w: Wire) -> PyResult<Py<PyAny>> {
@@ -156,6 +239,23 @@ fn from_wire(py: Python<'_>, w: Wire) -> PyResult<Py<PyAny>> {
             .getattr("Decimal")?
             .call1((s,))?
             .unbind(),
+        Wire::Object {
+            module,
+            qualname,
+            pydantic,
+            fields,
+        } => {
+            let class = object_class(py, &module, &qualname, pydantic)?;
+            let kwargs = PyDict::new(py);
+            for (name, value) in fields {
+                kwargs.set_item(name, from_wire(py, value)?)?;
+            }
+            if pydantic {
+                class.call_method1("model_validate", (kwargs,))?.unbind()
+            } else {
+                class.call((), Some(&kwargs))?.unbind()
+            }
+        }
     })
 }
 

@@ -274,3 +274,99 @@ def test_with_redis_down_every_call_is_still_answered():
 
     run(main())
     assert cache.stats()["store_errors"] + int(cache.stats()["breaker_open"]) > 0
+
+
+# Classes the store may name: module-level, imported before any value is read.
+from dataclasses import dataclass, field  # noqa: E402
+
+import pydantic  # noqa: E402
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+    label: str = "p"
+    tags: list = field(default_factory=list)
+
+
+@dataclass
+class Route:
+    start: Point
+    stop: Point
+    when: dt.datetime
+
+
+class User(pydantic.BaseModel):
+    id: int
+    name: str
+    joined: dt.date
+    route: Route | None = None
+    friends: list["User"] = []
+
+
+def test_dataclasses_and_pydantic_models_come_back_as_themselves(redis_url):
+    writer = larder.Cache.from_url(redis_url, namespace="objects")
+    reader = larder.Cache.from_url(redis_url, namespace="objects")
+    route = Route(Point(1, 2, tags=["a"]), Point(3, 4), dt.datetime(2026, 1, 2, 3, 4, 5))
+    user = User(
+        id=7,
+        name="Ada",
+        joined=dt.date(2020, 5, 17),
+        route=route,
+        friends=[User(id=8, name="Bob", joined=dt.date(2021, 1, 1))],
+    )
+
+    async def main():
+        await writer.set("route", route)
+        await writer.set("user", user)
+        got_route = await reader.get("route")
+        got_user = await reader.get("user")
+        assert type(got_route) is Route and got_route == route
+        assert type(got_user) is User and got_user == user
+        assert type(got_user.friends[0]) is User
+
+    run(main())
+
+
+def test_a_stored_value_naming_an_unknown_class_is_a_miss_not_an_import(redis_url):
+    """Data from the store never imports a module or calls a class that is not a dataclass or a
+    Pydantic model this process already has."""
+    import subprocess
+    import sys
+
+    # Another process stores a dataclass from a module this process never imported.
+    script = (
+        "import asyncio, larder, dataclasses, types, sys\n"
+        "mod = types.ModuleType('never_imported_here'); sys.modules['never_imported_here'] = mod\n"
+        "@dataclasses.dataclass\n"
+        "class Secret:\n    x: int\n"
+        "Secret.__module__ = 'never_imported_here'; mod.Secret = Secret\n"
+        f"c = larder.Cache.from_url({redis_url!r}, namespace='unknown')\n"
+        "asyncio.run(c.set('k', Secret(1), ttl=60))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    cache = larder.Cache.from_url(redis_url, namespace="unknown")
+    assert "never_imported_here" not in sys.modules
+    assert cache.get_sync("k") is None
+    assert "never_imported_here" not in sys.modules
+
+
+def test_larders_awaitables_are_coroutines():
+    """They start when awaited, so asyncio.run, gather and create_task take them, even when
+    made before a loop runs."""
+    cache = larder.Cache.from_url("memory://")
+    pending = cache.set("k", 1)
+    asyncio.run(pending)
+    assert asyncio.run(cache.get("k")) == 1
+
+    async def five():
+        return 5
+
+    assert asyncio.run(cache.get_or_fetch("f", five)) == 5
+
+    async def main():
+        task = asyncio.create_task(cache.get_or_fetch("g", five))
+        return await task
+
+    assert asyncio.run(main()) == 5

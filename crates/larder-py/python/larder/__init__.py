@@ -11,6 +11,7 @@ cachetools users already do.
 """
 
 import atexit as _atexit
+import collections.abc as _abc
 
 from . import _larder
 from ._cached import cached, default_cache, set_default_cache
@@ -20,5 +21,10 @@ from ._larder import Cache, Ready
 # Python, and stop them from starting more (a thread taking the GIL during finalization would
 # abort the process).
 _atexit.register(_larder.drain)
+
+# larder's awaitables start their work when awaited, like coroutines, and are registered as such
+# so asyncio.run, gather and create_task take them.
+_abc.Coroutine.register(_larder.Deferred)
+_abc.Coroutine.register(_larder.Ready)
 
 __all__ = ["Cache", "Ready", "cached", "default_cache", "set_default_cache"]

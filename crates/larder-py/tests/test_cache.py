@@ -370,3 +370,24 @@ def test_larders_awaitables_are_coroutines():
         return await task
 
     assert asyncio.run(main()) == 5
+
+
+def test_under_uvloop_as_under_asyncio():
+    import uvloop
+    cache = larder.Cache.from_url("memory://")
+    calls = 0
+
+    async def slow():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return {"loop": "uvloop"}
+
+    async def main():
+        results = await asyncio.gather(*[cache.get_or_fetch("u", slow) for _ in range(200)])
+        assert all(r == {"loop": "uvloop"} for r in results)
+        await cache.set("s", [1])
+        assert await cache.get("s") == [1]
+
+    uvloop.run(main())
+    assert calls == 1

@@ -1,0 +1,92 @@
+"""uvicorn --workers 4 with one Redis: a write in one worker is read by the others, a delete in
+one reaches the others' memory tiers (the backplane), and with Redis killed every request is
+still answered."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import free_port, start_redis
+
+HERE = Path(__file__).resolve().parent
+
+
+def call(port, method, path):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def fresh_call(port, method, path):
+    """On a new connection each time, so the kernel spreads requests over the workers."""
+    return call(port, method, path)
+
+
+def until(predicate, limit=15.0):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_four_uvicorn_workers_share_one_cache_through_redis():
+    redis_url, redis = start_redis()
+    port = free_port()
+    env = dict(os.environ, LARDER_URL=redis_url)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "workers_app:app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "4", "--log-level", "warning"],
+        cwd=HERE, env=env,
+    )
+    try:
+        assert until(lambda: _open(port)), "uvicorn did not start"
+        pids = set()
+        assert until(lambda: pids.add(fresh_call(port, "GET", "/get/none")["pid"]) or len(pids) >= 2)
+
+        # A value written through one worker is read through all of them.
+        fresh_call(port, "PUT", "/set/color/blue")
+        seen = {}
+
+        def everyone_sees_blue():
+            r = fresh_call(port, "GET", "/get/color")
+            seen[r["pid"]] = r["value"]
+            return len(seen) >= 2 and all(v == "blue" for v in seen.values())
+
+        assert until(everyone_sees_blue), seen
+
+        # A delete through one worker reaches the others' memory tiers.
+        fresh_call(port, "DELETE", "/delete/color")
+        gone = {}
+
+        def everyone_sees_none():
+            r = fresh_call(port, "GET", "/get/color")
+            gone[r["pid"]] = r["value"]
+            return len(gone) >= 2 and all(v is None for v in gone.values())
+
+        assert until(everyone_sees_none), gone
+
+        # Redis down: every request is still answered.
+        redis.kill()
+        redis.wait()
+        for i in range(40):
+            assert "computed_by" in fresh_call(port, "GET", f"/fetch/k{i % 5}")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if redis.poll() is None:
+            redis.kill()
+
+
+def _open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False

@@ -46,7 +46,7 @@ impl CallKey {
             }
             key.push_str(&self.names[i]);
             key.push('=');
-            encode(&args.get_item(i)?, &mut key, 0)?;
+            encode(&args.get_borrowed_item(i)?.to_owned(), &mut key, 0)?;
         }
         key.push(')');
         Ok(Some(key))
@@ -76,7 +76,7 @@ impl CallKey {
 
 impl CallKey {
     fn start(&self) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + 32);
+        let mut key = String::with_capacity(self.prefix.len() + 64);
         key.push_str(&self.prefix);
         key.push('(');
         key
@@ -85,6 +85,54 @@ impl CallKey {
     /// The key of a positional call, for the hit path (`None`: another call shape).
     pub(crate) fn of_positional(&self, args: &Bound<'_, PyTuple>) -> PyResult<Option<String>> {
         self.positional(args)
+    }
+}
+
+/// `tag`, the length in decimal, `:`.
+fn push_len(out: &mut String, tag: char, len: usize) {
+    out.push(tag);
+    let mut digits = [0u8; 20];
+    let mut n = len;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+    out.push(':');
+}
+
+unsafe extern "C" {
+    /// In every CPython this package supports (3.9+); part of the limited API only from 3.10,
+    /// which is why pyo3 does not offer it to an abi3-py39 build.
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut pyo3::ffi::PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const std::ffi::c_char;
+}
+
+/// A `str`'s text without a copy: CPython keeps its UTF-8 form inside the object. `None` for a
+/// string UTF-8 cannot hold (lone surrogates); the caller falls back to a copying conversion.
+fn utf8<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: `v` is an exact `str` (checked by the caller) and the GIL is held (we have a
+    // `Bound`). CPython returns a pointer to UTF-8 bytes cached in the object, valid while the
+    // object lives, which the returned borrow of `v` guarantees; NULL (with an exception set,
+    // cleared here) when the string cannot be encoded.
+    unsafe {
+        let data = PyUnicode_AsUTF8AndSize(v.as_ptr(), &mut size);
+        if data.is_null() {
+            pyo3::ffi::PyErr_Clear();
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).ok()?);
+        std::str::from_utf8(bytes).ok()
     }
 }
 
@@ -104,9 +152,17 @@ fn encode(v: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyResult<()> 
         }
         out.push('.');
     } else if v.is_exact_instance_of::<PyString>() {
-        let s = v.cast::<PyString>()?.to_cow()?;
-        let _ = write!(out, "s{}:", s.len());
-        out.push_str(&s);
+        match utf8(v) {
+            Some(s) => {
+                push_len(out, 's', s.len());
+                out.push_str(s);
+            }
+            None => {
+                let s = v.cast::<PyString>()?.to_cow()?;
+                push_len(out, 's', s.len());
+                out.push_str(&s);
+            }
+        }
     } else if v.is_exact_instance_of::<PyFloat>() {
         let _ = write!(out, "f{:?}.", v.extract::<f64>()?.to_bits());
     } else if let Ok(b) = v.cast::<PyBytes>() {

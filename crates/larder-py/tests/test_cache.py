@@ -391,3 +391,28 @@ def test_under_uvloop_as_under_asyncio():
 
     uvloop.run(main())
     assert calls == 1
+
+
+def test_values_and_single_flight_through_memcached(memcached_url):
+    writer = larder.Cache.from_url(memcached_url, namespace="mc")
+    reader = larder.Cache.from_url(memcached_url, namespace="mc")
+    calls = 0
+
+    async def slow():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return {"when": dt.date(2026, 11, 29), "n": 2**70}
+
+    async def main():
+        for i, v in enumerate(VALUES):
+            await writer.set(f"v{i}", v, ttl="1m")
+        for i, v in enumerate(VALUES):
+            got = await reader.get(f"v{i}")
+            assert got == v and type(got) is type(v), (v, got)
+        results = await asyncio.gather(*[writer.get_or_fetch("f", slow) for _ in range(100)])
+        assert all(r == {"when": dt.date(2026, 11, 29), "n": 2**70} for r in results)
+        assert await reader.get("f") == results[0]
+
+    run(main())
+    assert calls == 1

@@ -15,6 +15,8 @@ use crate::value::{PyValue, check};
 #[pyclass(module = "larder", name = "Cache", frozen)]
 pub struct PyCache {
     engine: Engine,
+    /// Values the native encoding cannot hold are pickled (asked for with `pickle=True`).
+    pickle: bool,
 }
 
 fn engine_error(e: larder::Error) -> PyErr {
@@ -45,7 +47,13 @@ impl PyCache {
     /// `Cache.from_url("memory://" | "redis://…" | "rediss://…" | "redis+cluster://…" |
     /// "memcached://…", max_entries=, max_bytes=, ttl=, stale=, namespace=)`.
     #[staticmethod]
-    #[pyo3(signature = (url = "memory://", *, max_entries = None, max_bytes = None, ttl = None, stale = None, namespace = None))]
+    ///
+    /// `pickle=True` lets values the native encoding cannot hold travel through the store
+    /// pickled. Unpickling runs code the store's data names, so only ask for it when everything
+    /// that can write to the store is trusted; it also lets every cache of this process read
+    /// pickled values.
+    #[pyo3(signature = (url = "memory://", *, max_entries = None, max_bytes = None, ttl = None, stale = None, namespace = None, pickle = false))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn from_url(
         url: &str,
         max_entries: Option<u64>,
@@ -53,6 +61,7 @@ impl PyCache {
         ttl: Option<&Bound<'_, PyAny>>,
         stale: Option<&Bound<'_, PyAny>>,
         namespace: Option<String>,
+        pickle: bool,
     ) -> PyResult<Self> {
         // The engine starts its background work (backplane, breaker probes) on our runtime.
         let _guard = runtime().enter();
@@ -72,7 +81,10 @@ impl PyCache {
             Some(ns) => engine.namespace(ns),
             None => engine,
         };
-        Ok(Self { engine })
+        if pickle {
+            crate::value::allow_unpickling();
+        }
+        Ok(Self { engine, pickle })
     }
 
     /// The value under `key`, or `None`. A memory hit is answered at once, without a trip to the
@@ -146,10 +158,10 @@ impl PyCache {
         stale: Option<&Bound<'py, PyAny>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        check(&value)?;
+        check(&value, self.pickle)?;
         let opts = options(ttl, stale, tags)?;
         let engine = self.engine.clone();
-        let value = PyValue(value.unbind());
+        let value = PyValue(value.unbind(), self.pickle);
         crate::bridge::spawn(py, move |_| async move {
             engine
                 .set_with(&key, value, opts)
@@ -169,10 +181,10 @@ impl PyCache {
         stale: Option<&Bound<'_, PyAny>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<()> {
-        check(&value)?;
+        check(&value, self.pickle)?;
         let opts = options(ttl, stale, tags)?;
         let engine = self.engine.clone();
-        let value = PyValue(value.unbind());
+        let value = PyValue(value.unbind(), self.pickle);
         block_on(py, async move { engine.set_with(&key, value, opts).await }).map_err(engine_error)
     }
 
@@ -232,6 +244,7 @@ impl PyCache {
     /// `clear()`.
     fn namespace(&self, namespace: String) -> Self {
         Self {
+            pickle: self.pickle,
             engine: self.engine.namespace(namespace),
         }
     }
@@ -262,8 +275,8 @@ impl PyCache {
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut pairs = Vec::with_capacity(items.len());
         for (k, v) in items.iter() {
-            check(&v)?;
-            pairs.push((k.extract::<String>()?, PyValue(v.unbind())));
+            check(&v, self.pickle)?;
+            pairs.push((k.extract::<String>()?, PyValue(v.unbind(), self.pickle)));
         }
         let engine = self.engine.clone();
         crate::bridge::spawn(py, move |_| async move {
@@ -315,6 +328,7 @@ impl PyCache {
             opts = opts.hard_timeout(t);
         }
         let engine = self.engine.clone();
+        let pickle = self.pickle;
         crate::bridge::spawn(py, move |locals| async move {
             let fetched = engine
                 .get_or_fetch::<PyValue, PyErr, _, _>(&key, opts, move || async move {
@@ -323,8 +337,8 @@ impl PyCache {
                         pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)
                     })?;
                     let value = awaiting.await?;
-                    crate::bridge::attach(|py| check(value.bind(py)))?;
-                    Ok(PyValue(value))
+                    crate::bridge::attach(|py| check(value.bind(py), pickle))?;
+                    Ok(PyValue(value, pickle))
                 })
                 .await;
             crate::bridge::attach(|py| match fetched {
@@ -360,19 +374,20 @@ impl PyCache {
             }
         }
         let mut ran = false;
+        let pickle = self.pickle;
         let computed = py.detach(|| {
             engine.get_or_compute::<PyValue, PyErr, _>(&key, opts.clone(), || {
                 ran = true;
                 crate::bridge::attach(|py| {
                     let value = factory.bind(py).call0()?;
-                    check(&value)?;
-                    Ok(PyValue(value.unbind()))
+                    check(&value, pickle)?;
+                    Ok(PyValue(value.unbind(), pickle))
                 })
             })
         });
         let value = computed.map_err(|e| fetch_error(py, e))?;
         if remote && ran {
-            let stored = PyValue(value.0.clone_ref(py));
+            let stored = PyValue(value.0.clone_ref(py), self.pickle);
             block_on(py, async move { engine.set_with(&key, stored, opts).await })
                 .map_err(engine_error)?;
         }

@@ -13,8 +13,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Nesting deeper than this is refused (it also stops a value that contains itself).
 const MAX_DEPTH: usize = 128;
 
-/// A Python object as the cache holds it.
-pub(crate) struct PyValue(pub Py<PyAny>);
+/// A Python object as the cache holds it, and whether it may travel pickled.
+pub(crate) struct PyValue(pub Py<PyAny>, pub bool);
+
+/// Whether this process may unpickle values from stores: some cache asked for `pickle=True`.
+static UNPICKLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn allow_unpickling() {
+    UNPICKLING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// The encoded form: a tree whose every node says its Python type.
 #[derive(Serialize, Deserialize)]
@@ -35,6 +42,8 @@ enum Wire {
     Date(String),
     Uuid(String),
     Decimal(String),
+    /// A value only pickle could encode, for a cache that asked for it.
+    Pickle(Bytes),
     /// A dataclass instance or a Pydantic model: its class (`module`, `qualname`) and fields.
     Object {
         module: String,
@@ -45,8 +54,26 @@ enum Wire {
 }
 
 /// Checks that `value` can be encoded (the `TypeError` comes before anything is stored).
-pub(crate) fn check(value: &Bound<'_, PyAny>) -> PyResult<()> {
-    to_wire(value, 0).map(drop)
+pub(crate) fn check(value: &Bound<'_, PyAny>, pickle: bool) -> PyResult<()> {
+    encode(value, pickle).map(drop)
+}
+
+/// The encoded form: native, or with `pickle`, pickled when native fails.
+fn encode(value: &Bound<'_, PyAny>, pickle: bool) -> PyResult<Wire> {
+    match to_wire(value, 0) {
+        Ok(wire) => Ok(wire),
+        Err(native) if pickle => {
+            let py = value.py();
+            let dumped = py
+                .import("pickle")?
+                .call_method1("dumps", (value, 5))
+                .map_err(|_| native)?;
+            Ok(Wire::Pickle(Bytes::copy_from_slice(
+                dumped.cast::<PyBytes>()?.as_bytes(),
+            )))
+        }
+        Err(native) => Err(native),
+    }
 }
 
 fn to_wire(v: &Bound<'_, PyAny>, depth: usize) -> PyResult<Wire> {
@@ -239,6 +266,16 @@ fn from_wire(py: Python<'_>, w: Wire) -> PyResult<Py<PyAny>> {
             .getattr("Decimal")?
             .call1((s,))?
             .unbind(),
+        Wire::Pickle(bytes) => {
+            if !UNPICKLING.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(PyValueError::new_err(
+                    "a stored value is pickled; open a cache with pickle=True to read it",
+                ));
+            }
+            py.import("pickle")?
+                .call_method1("loads", (PyBytes::new(py, &bytes),))?
+                .unbind()
+        }
         Wire::Object {
             module,
             qualname,
@@ -261,7 +298,7 @@ fn from_wire(py: Python<'_>, w: Wire) -> PyResult<Py<PyAny>> {
 
 impl Serialize for PyValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let wire = crate::bridge::attach(|py| to_wire(self.0.bind(py), 0))
+        let wire = crate::bridge::attach(|py| encode(self.0.bind(py), self.1))
             .map_err(|e| serde::ser::Error::custom(e.to_string()))?;
         wire.serialize(s)
     }
@@ -271,7 +308,7 @@ impl<'de> Deserialize<'de> for PyValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(d)?;
         crate::bridge::attach(|py| from_wire(py, wire))
-            .map(PyValue)
+            .map(|v| PyValue(v, false))
             .map_err(|e| serde::de::Error::custom(e.to_string()))
     }
 }

@@ -416,3 +416,38 @@ def test_values_and_single_flight_through_memcached(memcached_url):
 
     run(main())
     assert calls == 1
+
+
+class Opaque:
+    """Neither a dataclass nor a Pydantic model: only pickle can carry it."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __eq__(self, other):
+        return isinstance(other, Opaque) and other.n == self.n
+
+
+def test_pickle_only_when_asked_for(redis_url):
+    import subprocess
+    import sys
+
+    plain = larder.Cache.from_url(redis_url, namespace="pickled")
+    with pytest.raises(TypeError, match="Opaque"):
+        plain.set_sync("o", Opaque(1))
+
+    # A process that never asked for pickle reads a pickled value as a miss.
+    script = (
+        "import larder, sys\n"
+        f"c = larder.Cache.from_url({redis_url!r}, namespace='pickled')\n"
+        "sys.exit(0 if c.get_sync('o') is None else 1)\n"
+    )
+    writer = larder.Cache.from_url(redis_url, namespace="pickled", pickle=True)
+    writer.set_sync("o", Opaque(2))
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+    # One that asked for it reads it back.
+    reader = larder.Cache.from_url(redis_url, namespace="pickled", pickle=True)
+    assert reader.get_sync("o") == Opaque(2)
+    with pytest.raises(TypeError):
+        writer.set_sync("f", lambda: 1)  # not even pickle can carry a lambda

@@ -1,8 +1,8 @@
 """A cache hit through each library's own async decorator, per call, in one run: larder's
-@cached beside aiocache, cashews, cachebox, moka-py and the use case's cachetools + Task trick
+@cached beside aiocache, cashews, cachebox, moka-py, theine and the use case's cachetools + Task trick
 (and a bare dict.get for scale). Best of ROUNDS rounds of N awaited hits of one key.
 
-    target/venv/bin/pip install aiocache cashews cachebox moka-py cachetools
+    target/venv/bin/pip install aiocache cashews cachebox moka-py theine cachetools
     target/venv/bin/python crates/larder-py/bench/decorators.py     # N=100000 ROUNDS=5
 """
 
@@ -58,7 +58,7 @@ def sides():
     try:
         import cachebox
 
-        @cachebox.cached(cachebox.TTLCache(maxsize=1000, ttl=3600))
+        @cachebox.cached(cachebox.TTLCache(1000, 3600))
         async def with_cachebox(city):
             return await work(city)
 
@@ -76,6 +76,23 @@ def sides():
         out["moka-py @cached"] = with_moka
     except Exception as e:  # noqa: BLE001
         print("moka-py skipped:", e)
+
+    try:
+        from datetime import timedelta
+
+        from theine import Memoize
+
+        @Memoize(10000, timedelta(hours=1))
+        async def with_theine(city):
+            return await work(city)
+
+        @with_theine.key
+        def _(city):
+            return f"weather:{city}"
+
+        out["theine @Memoize"] = with_theine
+    except Exception as e:  # noqa: BLE001
+        print("theine skipped:", e)
 
     import cachetools
 

@@ -50,11 +50,11 @@ def sides():
     try:
         import cachebox
 
-        @cachebox.cached(cachebox.LRUCache(maxsize=1000))
+        @cachebox.cached(cachebox.TTLCache(1000, 3600))
         def with_cachebox(city):
             return work(city)
 
-        out["cachebox @cached (LRU)"] = with_cachebox
+        out["cachebox @cached"] = with_cachebox
     except Exception as e:  # noqa: BLE001
         print("cachebox skipped:", e)
 

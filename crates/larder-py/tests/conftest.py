@@ -15,24 +15,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_redis():
-    """A redis-server of the test's own: (url, process)."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed (scripts/test.sh installs it)"
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
+def wait_port(port, name, limit=10.0):
+    """Waits until something accepts connections on 127.0.0.1:port."""
+    deadline = time.time() + limit
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return
         except OSError:
-            assert time.time() < deadline, "redis-server did not start"
+            assert time.time() < deadline, f"{name} did not start"
             time.sleep(0.02)
+
+
+def start_server(binary_name, args):
+    """Starts `binary_name` with `args` (given its port) on a free loopback port: (port, process)."""
+    binary = shutil.which(binary_name)
+    assert binary, f"{binary_name} is needed (scripts/test.sh installs it)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, *args(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_port(port, binary_name)
+    return port, proc
+
+
+def start_redis():
+    """A redis-server of the test's own: (url, process)."""
+    port, proc = start_server(
+        "redis-server",
+        lambda p: ["--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    )
     return f"redis://127.0.0.1:{port}", proc
 
 
@@ -46,26 +58,12 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def memcached_url():
-    binary = shutil.which("memcached")
-    assert binary, "memcached is needed (scripts/test.sh installs it)"
-    port = free_port()
-    args = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64"]
     # memcached refuses to run as root unless told which user to be.
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args += ["-u", "root"]
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    as_root = ["-u", "root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    port, proc = start_server(
+        "memcached",
+        lambda p: ["-l", "127.0.0.1", "-p", str(p), "-U", "0", "-m", "64", *as_root],
     )
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.time() < deadline, "memcached did not start"
-            time.sleep(0.02)
     yield f"memcached://127.0.0.1:{port}"
     proc.kill()
     proc.wait()

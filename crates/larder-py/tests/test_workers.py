@@ -4,14 +4,13 @@ still answered."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from conftest import free_port, start_redis
+from conftest import free_port, start_redis, wait_port
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,7 +45,7 @@ def test_four_uvicorn_workers_share_one_cache_through_redis():
         cwd=HERE, env=env,
     )
     try:
-        assert until(lambda: _open(port)), "uvicorn did not start"
+        wait_port(port, "uvicorn", limit=30)
         pids = set()
         assert until(lambda: pids.add(fresh_call(port, "GET", "/get/none")["pid"]) or len(pids) >= 2)
 
@@ -83,10 +82,3 @@ def test_four_uvicorn_workers_share_one_cache_through_redis():
         if redis.poll() is None:
             redis.kill()
 
-
-def _open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False

@@ -104,10 +104,12 @@ def cached(
         fast = plain and key is None
 
         def the_cache() -> Cache:
-            return cache if cache is not None else default_cache()
+            return cache or _default or default_cache()
 
         if is_async:
 
+            # The hit path is written out in both wrappers, not shared through a helper: a
+            # call more would cost a tenth of a hit.
             @functools.wraps(fn)
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 c = cache or _default or default_cache()

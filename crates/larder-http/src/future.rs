@@ -28,6 +28,37 @@ impl<B, E> ResponseFuture<B, E> {
         }
     }
 
+    /// Takes the response when `call` answered it at once (a fresh hit in the memory tier),
+    /// which leaves the future spent; `None` when it has to be awaited. For bridges that answer hits on the caller's own thread without an
+    /// executor, as larder for Python's ASGI middleware does.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower_layer::Layer;
+    /// use tower_service::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let origin = tower::service_fn(|_req: Request<String>| async {
+    ///     Ok::<_, Infallible>(Response::builder().header("cache-control", "max-age=60").body(String::from("hi")).unwrap())
+    /// });
+    /// let mut svc = larder_http::CacheLayer::shared(larder::Cache::new()).layer(origin);
+    /// let req = || Request::get("http://example.test/").body(String::new()).unwrap();
+    /// let mut miss = svc.call(req());
+    /// assert!(miss.take_ready().is_none(), "a miss waits for the origin");
+    /// drop(miss.await.unwrap());
+    /// # tokio::time::sleep(std::time::Duration::from_millis(10)).await; // stored by a task
+    /// let hit = svc.call(req()).take_ready().expect("a hit is answered at once");
+    /// assert_eq!(hit.headers()["x-cache"], "HIT");
+    /// # }
+    /// ```
+    pub fn take_ready(&mut self) -> Option<Response<CacheBody<B>>> {
+        match &mut self.state {
+            State::Ready(response) => response.take(),
+            State::Running(_) => None,
+        }
+    }
+
     pub(crate) fn running(fut: BoxFuture<'static, Result<Response<CacheBody<B>>, E>>) -> Self {
         Self {
             state: State::Running(fut),

@@ -97,7 +97,8 @@ enum PathPattern {
 /// assert!(!rules[1].matches(&http::Method::GET, "/usersettings"));
 /// # Ok::<(), larder_http::RuleError>(())
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, serde::Deserialize)]
+#[serde(try_from = "crate::rule_fields::RuleFields")]
 pub struct Rule {
     pub(crate) source: Arc<str>,
     path: PathPattern,

@@ -26,8 +26,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use http::{HeaderName, Method, StatusCode, Uri};
-use larder_http::{QueryKey, Rule};
+use http::{HeaderName, Uri};
+pub use larder_http::parse_duration;
+use larder_http::{Rule, deserialize_duration};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -81,7 +82,7 @@ pub struct File {
     pub upstream: UpstreamSection,
     /// The rules, in order: the first that matches a request decides.
     #[serde(default, rename = "rule")]
-    pub rules: Vec<RuleEntry>,
+    pub rules: Vec<Rule>,
 }
 
 /// `[proxy]`.
@@ -144,10 +145,10 @@ pub struct CacheSection {
     pub purge_prefix_depth: Option<usize>,
     /// With a shared store, how long a proxy that misses waits for another proxy already
     /// fetching the same URL (default 10 s; `"0s"` turns the lock off).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub lock_wait: Option<Duration>,
     /// How long a fill's lock outlives a proxy that died holding it (default 30 s).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub lock_expiry: Option<Duration>,
     /// Cookies that key every entry.
     pub key_cookies: Option<Vec<String>>,
@@ -163,13 +164,13 @@ pub struct LimitsSection {
     /// Client connections open at once.
     pub max_connections: Option<usize>,
     /// Time a client has to send a request head once it starts one.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub header_read_timeout: Option<Duration>,
     /// Time a connection may sit idle or stall.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for requests in flight.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub shutdown_grace: Option<Duration>,
 }
 
@@ -179,151 +180,21 @@ pub struct LimitsSection {
 #[non_exhaustive]
 pub struct UpstreamSection {
     /// Time to open a connection (and finish TLS).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub connect_timeout: Option<Duration>,
     /// Time to the response head.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub response_timeout: Option<Duration>,
     /// Time between two chunks of a response body.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub body_idle_timeout: Option<Duration>,
     /// How long an unused pooled connection is kept.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deserialize_duration")]
     pub pool_idle_timeout: Option<Duration>,
     /// Idle connections kept per host.
     pub pool_max_idle: Option<usize>,
     /// A PEM file of CA certificates to trust for an https upstream instead of the system's.
     pub ca_file: Option<String>,
-}
-
-/// `[[rule]]`, checked as it is read.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "RuleFields")]
-pub struct RuleEntry(pub Rule);
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFields {
-    path: String,
-    methods: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "duration")]
-    ttl: Option<Duration>,
-    #[serde(default, rename = "override")]
-    override_origin: bool,
-    #[serde(default, deserialize_with = "duration")]
-    stale: Option<Duration>,
-    #[serde(default, deserialize_with = "duration")]
-    stale_while_revalidate: Option<Duration>,
-    #[serde(default, deserialize_with = "duration")]
-    soft_timeout: Option<Duration>,
-    eager_refresh: Option<f64>,
-    query: Option<QueryField>,
-    query_except: Option<Vec<String>>,
-    #[serde(default)]
-    vary: Vec<String>,
-    #[serde(default)]
-    cookies: Vec<String>,
-    statuses: Option<Vec<u16>>,
-    #[serde(default)]
-    bypass: bool,
-    #[serde(default)]
-    invalidate: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum QueryField {
-    Word(String),
-    Names(Vec<String>),
-}
-
-impl TryFrom<RuleFields> for RuleEntry {
-    type Error = String;
-
-    fn try_from(f: RuleFields) -> Result<Self, String> {
-        let mut rule = Rule::path(&f.path).map_err(|e| e.to_string())?;
-        if let Some(methods) = f.methods {
-            let methods = methods
-                .iter()
-                .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| format!("methods: not HTTP methods: {methods:?}"))?;
-            rule = rule.methods(methods);
-        }
-        if f.override_origin && f.ttl.is_none() {
-            return Err("override = true needs a ttl to override with".into());
-        }
-        if f.bypass && (f.ttl.is_some() || f.stale.is_some()) {
-            return Err("a bypass rule caches nothing: drop its ttl and stale".into());
-        }
-        if let Some(ttl) = f.ttl {
-            rule = rule.ttl(ttl).override_origin(f.override_origin);
-        }
-        if let Some(stale) = f.stale {
-            rule = rule.stale(stale);
-        }
-        if let Some(swr) = f.stale_while_revalidate {
-            rule = rule.stale_while_revalidate(swr);
-        }
-        if let Some(fraction) = f.eager_refresh {
-            if !(fraction > 0.0 && fraction <= 1.0) {
-                return Err(format!(
-                    "eager_refresh is a fraction of the lifetime, in (0, 1]: not {fraction}"
-                ));
-            }
-            rule = rule.eager_refresh(fraction);
-        }
-        if let Some(soft) = f.soft_timeout {
-            if f.stale.is_none() {
-                return Err("soft_timeout serves the stale copy: it needs a stale window".into());
-            }
-            rule = rule.soft_timeout(soft);
-        }
-        let query = match (f.query, f.query_except) {
-            (Some(_), Some(_)) => return Err("give query or query_except, not both".into()),
-            (None, Some(names)) => QueryKey::Except(names),
-            (None, None) => QueryKey::All,
-            (Some(QueryField::Names(names)), None) => QueryKey::Only(names),
-            (Some(QueryField::Word(w)), None) => match w.as_str() {
-                "all" => QueryKey::All,
-                "none" => QueryKey::Ignore,
-                _ => {
-                    return Err(format!(
-                        "query: \"all\", \"none\" or a list of parameter names, not {w:?}"
-                    ));
-                }
-            },
-        };
-        rule = rule.query(query);
-        let vary = f
-            .vary
-            .iter()
-            .map(|h| HeaderName::from_bytes(h.as_bytes()).map_err(|_| h.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|h| format!("vary: not a header name: {h:?}"))?;
-        rule = rule.vary(vary).key_cookies(f.cookies);
-        if let Some(statuses) = f.statuses {
-            let statuses = statuses
-                .iter()
-                .map(|s| {
-                    StatusCode::from_u16(*s)
-                        .ok()
-                        .filter(|c| !c.is_informational())
-                        .ok_or(*s)
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|s| format!("statuses: {s} is not a final HTTP status"))?;
-            rule = rule.statuses(statuses);
-        }
-        for prefix in &f.invalidate {
-            if prefix != "{path}" && !prefix.starts_with('/') {
-                return Err(format!(
-                    "invalidate: a path prefix starting with '/' or \"{{path}}\", not {prefix:?}"
-                ));
-            }
-        }
-        Ok(Self(rule.bypass(f.bypass).invalidate(f.invalidate)))
-    }
 }
 
 impl File {
@@ -353,7 +224,7 @@ impl File {
 
     /// The rules, in order.
     pub fn rules(&self) -> Vec<Rule> {
-        self.rules.iter().map(|r| r.0.clone()).collect()
+        self.rules.clone()
     }
 }
 
@@ -362,40 +233,6 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
-}
-
-/// Seconds (an integer or float) or a string `humantime` reads (`"90s"`, `"5m"`, `"1h 30m"`).
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Float(f64),
-        Text(String),
-    }
-    Ok(Some(match Raw::deserialize(d)? {
-        Raw::Secs(s) => Duration::from_secs(s),
-        Raw::Float(f) => Duration::try_from_secs_f64(f)
-            .map_err(|_| de::Error::custom(format!("not a duration: {f}")))?,
-        Raw::Text(t) => parse_duration(&t).map_err(de::Error::custom)?,
-    }))
-}
-
-/// A duration as `"90s"`, `"5m"`, `"1h 30m"` or plain seconds.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(larder_proxy::config::parse_duration("5m"), Ok(Duration::from_secs(300)));
-/// assert_eq!(larder_proxy::config::parse_duration("90"), Ok(Duration::from_secs(90)));
-/// assert!(larder_proxy::config::parse_duration("soon").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("not a duration ({e}): {text:?}; write \"90s\", \"5m\" or \"1h\""))
 }
 
 /// Bytes (an integer) or a string with a unit: `"512KiB"`, `"8MiB"`, `"1GiB"`, `"10MB"`.
@@ -460,6 +297,7 @@ fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HeaderName>, D:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Method;
 
     fn parse(text: &str) -> Result<File, ConfigError> {
         File::parse(text, "larder.toml")

@@ -201,7 +201,7 @@ impl Settings {
             access_log: o.access_log.or(p.access_log).unwrap_or(LogFormat::Text),
             x_cache: p.x_cache.unwrap_or(true),
             cache_status_name: p.cache_status_name.unwrap_or_else(|| "larder".into()),
-            rules: file.rules.into_iter().map(|r| r.0).collect(),
+            rules: file.rules,
         })
     }
 

@@ -1,8 +1,9 @@
 """A cache hit through each library's own async decorator, per call, in one run: larder's
-@cached beside aiocache, cashews, cachebox, moka-py, theine and the use case's cachetools + Task trick
-(and a bare dict.get for scale). Best of ROUNDS rounds of N awaited hits of one key.
+@cached beside aiocache, cashews, fastapi-cache2, cachebox, moka-py, theine and the use case's
+cachetools + Task trick (and a bare dict.get for scale). Best of ROUNDS rounds of N awaited hits
+of one key.
 
-    target/venv/bin/pip install aiocache cashews cachebox moka-py theine cachetools
+    target/venv/bin/pip install aiocache cashews fastapi-cache2 cachebox moka-py theine cachetools
     target/venv/bin/python crates/larder-py/bench/decorators.py     # N=100000 ROUNDS=5
 """
 
@@ -54,6 +55,23 @@ def sides():
         out["cashews @cache"] = with_cashews
     except Exception as e:  # noqa: BLE001
         print("cashews skipped:", e)
+
+    try:
+        from fastapi_cache import FastAPICache
+        from fastapi_cache.backends.inmemory import InMemoryBackend
+        from fastapi_cache.decorator import cache as fastapi_cache
+
+        FastAPICache.init(InMemoryBackend(), prefix="bench")
+
+        # Its decorator outside a request (no Request argument): the key builder, the backend
+        # and the coder, as an endpoint's hit pays them, without the HTTP part.
+        @fastapi_cache(expire=3600)
+        async def with_fastapi_cache(city):
+            return await work(city)
+
+        out["fastapi-cache2 @cache"] = with_fastapi_cache
+    except Exception as e:  # noqa: BLE001
+        print("fastapi-cache2 skipped:", e)
 
     try:
         import cachebox

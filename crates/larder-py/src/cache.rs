@@ -19,6 +19,13 @@ pub struct PyCache {
     pickle: bool,
 }
 
+impl PyCache {
+    /// The engine, for the response cache built on it.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 fn engine_error(e: larder::Error) -> PyErr {
     PyRuntimeError::new_err(e.to_string())
 }

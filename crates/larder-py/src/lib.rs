@@ -1,6 +1,7 @@
 //! larder for Python: the larder engine (memory tier, Redis / Memcached stores, single-flight,
 //! fail-safe) as the `larder._larder` extension module. The Python package `larder` re-exports it.
 
+mod asgi;
 mod bridge;
 mod cache;
 mod call_key;
@@ -18,6 +19,7 @@ fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ready::Ready>()?;
     m.add_class::<bridge::Deferred>()?;
     m.add_class::<call_key::CallKey>()?;
+    asgi::register(m)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_resolve, m)?)?;
     Ok(())

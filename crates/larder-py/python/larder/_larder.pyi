@@ -1,5 +1,5 @@
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Coroutine, Dict, Generator, List, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Coroutine, Dict, Generator, List, Optional, Sequence, Tuple, Union
 
 Duration = Union[int, float, str, timedelta]
 
@@ -71,3 +71,49 @@ class Cache:
         tags: Optional[Sequence[str]] = None,
     ) -> Any: ...
     def stats(self) -> Dict[str, Union[int, bool]]: ...
+
+# The response cache behind larder.asgi (use larder.asgi.HttpCache and CacheMiddleware).
+class HttpCache:
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        ttl: Optional[Duration] = None,
+        rules: Sequence[str] = ...,
+        namespace: Optional[str] = None,
+        max_body: Optional[int] = None,
+        status_header: Optional[str] = "x-cache",
+        cache_status: Optional[str] = "larder",
+        tag_header: Optional[str] = "surrogate-key",
+        purge_prefix_depth: int = 3,
+        keyed_headers: Sequence[str] = ...,
+        key_cookies: Sequence[str] = ...,
+        ignore_cookies: Sequence[str] = ...,
+        response_timeout: Optional[Duration] = None,
+        body_idle_timeout: Optional[Duration] = None,
+        distributed_lock: Union[bool, Duration, None] = None,
+        fixed_host: Optional[str] = None,
+    ) -> None: ...
+    def _engine(self, start: Callable[..., None]) -> "Engine": ...
+    def purge_url(self, url: str) -> Coroutine[Any, Any, bool]: ...
+    def purge_prefix(self, prefix: str) -> Coroutine[Any, Any, None]: ...
+    def purge_tag(self, tag: str) -> Coroutine[Any, Any, None]: ...
+    def purge_all(self) -> Coroutine[Any, Any, None]: ...
+    def stats(self) -> Dict[str, int]: ...
+
+class Engine:
+    def handle(
+        self, scope: Dict[str, Any], receive: Callable[[], Awaitable[Any]]
+    ) -> Union[None, Tuple[int, List[Tuple[bytes, bytes]], bytes], Coroutine[Any, Any, "AsgiResponse"]]: ...
+
+class AsgiResponse:
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> List[Tuple[bytes, bytes]]: ...
+    def next_chunk(self) -> Union[None, bytes, Coroutine[Any, Any, Optional[bytes]]]: ...
+
+class Sink:
+    def send(self, message: Dict[str, Any]) -> Coroutine[Any, Any, None]: ...
+    def fail(self, exc: BaseException) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,256 @@
+//! How a [`Rule`] is written down: the fields of larder-proxy's `[[rule]]` tables and of larder
+//! for Python's rule dicts. Read by serde and checked as they are read, so every surface accepts
+//! the same rules and refuses the same mistakes in the same words.
+
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use crate::rule::{QueryKey, Rule};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuleFields {
+    path: String,
+    methods: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration")]
+    ttl: Option<Duration>,
+    #[serde(default, rename = "override")]
+    override_origin: bool,
+    #[serde(default, deserialize_with = "duration")]
+    stale: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    stale_while_revalidate: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    soft_timeout: Option<Duration>,
+    eager_refresh: Option<f64>,
+    query: Option<QueryField>,
+    query_except: Option<Vec<String>>,
+    #[serde(default)]
+    vary: Vec<String>,
+    #[serde(default)]
+    cookies: Vec<String>,
+    statuses: Option<Vec<u16>>,
+    #[serde(default)]
+    bypass: bool,
+    #[serde(default)]
+    invalidate: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum QueryField {
+    Word(String),
+    Names(Vec<String>),
+}
+
+impl TryFrom<RuleFields> for Rule {
+    type Error = String;
+
+    fn try_from(f: RuleFields) -> Result<Self, String> {
+        let mut rule = Rule::path(&f.path).map_err(|e| e.to_string())?;
+        if let Some(methods) = f.methods {
+            let methods = methods
+                .iter()
+                .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| format!("methods: not HTTP methods: {methods:?}"))?;
+            rule = rule.methods(methods);
+        }
+        if f.override_origin && f.ttl.is_none() {
+            return Err("override = true needs a ttl to override with".into());
+        }
+        if f.bypass && (f.ttl.is_some() || f.stale.is_some()) {
+            return Err("a bypass rule caches nothing: drop its ttl and stale".into());
+        }
+        if let Some(ttl) = f.ttl {
+            rule = rule.ttl(ttl).override_origin(f.override_origin);
+        }
+        if let Some(stale) = f.stale {
+            rule = rule.stale(stale);
+        }
+        if let Some(swr) = f.stale_while_revalidate {
+            rule = rule.stale_while_revalidate(swr);
+        }
+        if let Some(fraction) = f.eager_refresh {
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(format!(
+                    "eager_refresh is a fraction of the lifetime, in (0, 1]: not {fraction}"
+                ));
+            }
+            rule = rule.eager_refresh(fraction);
+        }
+        if let Some(soft) = f.soft_timeout {
+            if f.stale.is_none() {
+                return Err("soft_timeout serves the stale copy: it needs a stale window".into());
+            }
+            rule = rule.soft_timeout(soft);
+        }
+        let query = match (f.query, f.query_except) {
+            (Some(_), Some(_)) => return Err("give query or query_except, not both".into()),
+            (None, Some(names)) => QueryKey::Except(names),
+            (None, None) => QueryKey::All,
+            (Some(QueryField::Names(names)), None) => QueryKey::Only(names),
+            (Some(QueryField::Word(w)), None) => match w.as_str() {
+                "all" => QueryKey::All,
+                "none" => QueryKey::Ignore,
+                _ => {
+                    return Err(format!(
+                        "query: \"all\", \"none\" or a list of parameter names, not {w:?}"
+                    ));
+                }
+            },
+        };
+        rule = rule.query(query);
+        let vary = f
+            .vary
+            .iter()
+            .map(|h| HeaderName::from_bytes(h.as_bytes()).map_err(|_| h.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|h| format!("vary: not a header name: {h:?}"))?;
+        rule = rule.vary(vary).key_cookies(f.cookies);
+        if let Some(statuses) = f.statuses {
+            let statuses = statuses
+                .iter()
+                .map(|s| {
+                    StatusCode::from_u16(*s)
+                        .ok()
+                        .filter(|c| !c.is_informational())
+                        .ok_or(*s)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|s| format!("statuses: {s} is not a final HTTP status"))?;
+            rule = rule.statuses(statuses);
+        }
+        for prefix in &f.invalidate {
+            if prefix != "{path}" && !prefix.starts_with('/') {
+                return Err(format!(
+                    "invalidate: a path prefix starting with '/' or \"{{path}}\", not {prefix:?}"
+                ));
+            }
+        }
+        Ok(rule.bypass(f.bypass).invalidate(f.invalidate))
+    }
+}
+
+/// A duration as it is written in a rule: seconds (an integer or a float) or a string
+/// ([`parse_duration`]). For `#[serde(deserialize_with = "…")]` on `Option<Duration>` fields.
+///
+/// ```
+/// use std::time::Duration;
+/// #[derive(serde::Deserialize)]
+/// struct Timeouts {
+///     #[serde(default, deserialize_with = "larder_http::deserialize_duration")]
+///     connect: Option<Duration>,
+/// }
+/// let t: Timeouts = serde_json::from_str(r#"{"connect": "1m 30s"}"#).unwrap();
+/// assert_eq!(t.connect, Some(Duration::from_secs(90)));
+/// let t: Timeouts = serde_json::from_str(r#"{"connect": 0.25}"#).unwrap();
+/// assert_eq!(t.connect, Some(Duration::from_millis(250)));
+/// ```
+pub fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Float(f64),
+        Text(String),
+    }
+    Ok(Some(match Raw::deserialize(d)? {
+        Raw::Secs(s) => Duration::from_secs(s),
+        Raw::Float(f) => Duration::try_from_secs_f64(f)
+            .map_err(|_| de::Error::custom(format!("not a duration: {f}")))?,
+        Raw::Text(t) => parse_duration(&t).map_err(de::Error::custom)?,
+    }))
+}
+
+/// A duration as `"90s"`, `"5m"`, `"1h 30m"` or plain seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(larder_http::parse_duration("5m"), Ok(Duration::from_secs(300)));
+/// assert_eq!(larder_http::parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert!(larder_http::parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("not a duration ({e}): {text:?}; write \"90s\", \"5m\" or \"1h\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Result<Rule, String> {
+        serde_json::from_str::<Rule>(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_rule_reads_from_its_written_form() {
+        let rule = read(
+            r#"{"path": "/users", "ttl": "60s", "stale": 600, "query": ["skip", "limit"],
+                "methods": ["get"], "vary": ["accept-language"]}"#,
+        )
+        .unwrap();
+        let built = Rule::path("/users")
+            .unwrap()
+            .methods([Method::GET])
+            .ttl(Duration::from_secs(60))
+            .stale(Duration::from_secs(600))
+            .query(QueryKey::Only(vec!["skip".into(), "limit".into()]))
+            .vary([HeaderName::from_static("accept-language")]);
+        assert!(rule == built, "{rule:?} != {built:?}");
+    }
+
+    #[test]
+    fn mistakes_are_refused_in_words() {
+        for (json, says) in [
+            (r#"{"path": "users"}"#, "must start with '/'"),
+            (r#"{"path": "/", "tll": "5s"}"#, "unknown field `tll`"),
+            (r#"{"path": "/", "override": true}"#, "needs a ttl"),
+            (
+                r#"{"path": "/", "bypass": true, "ttl": 5}"#,
+                "caches nothing",
+            ),
+            (
+                r#"{"path": "/", "soft_timeout": "1s"}"#,
+                "needs a stale window",
+            ),
+            (r#"{"path": "/", "eager_refresh": 1.5}"#, "in (0, 1]"),
+            (
+                r#"{"path": "/", "query": "some"}"#,
+                "a list of parameter names",
+            ),
+            (
+                r#"{"path": "/", "query": [], "query_except": []}"#,
+                "not both",
+            ),
+            (
+                r#"{"path": "/", "statuses": [100]}"#,
+                "not a final HTTP status",
+            ),
+            (
+                r#"{"path": "/", "invalidate": ["users"]}"#,
+                "starting with '/'",
+            ),
+            (r#"{"path": "/", "ttl": "soon"}"#, "not a duration"),
+            (
+                r#"{"path": "/", "vary": ["bad header"]}"#,
+                "not a header name",
+            ),
+        ] {
+            let err = read(json).unwrap_err();
+            assert!(err.contains(says), "{json}: {err}");
+        }
+    }
+}

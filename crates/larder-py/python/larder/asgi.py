@@ -1,0 +1,324 @@
+"""larder.asgi: HTTP response caching for ASGI apps (Starlette, FastAPI, any ASGI app), on the
+same RFC 9111 engine as larder-http and larder-proxy.
+
+    from larder.asgi import CacheMiddleware
+
+    app = FastAPI()
+    app.add_middleware(
+        CacheMiddleware,
+        cache=larder.Cache.from_url("redis://127.0.0.1:6379"),
+        rules=[{"path": "/users", "ttl": "60s", "stale": "10m", "query": ["skip", "limit"]}],
+    )
+
+Rules have the shape of larder-proxy's `[[rule]]` tables (README, "Rules"). Without `ttl` or a
+rule that gives one, only responses whose own headers allow it are stored (a strict shared
+cache). Streaming responses reach the client as the app produces them, are recorded as they
+pass, and concurrent requests for the same URL read that one recording.
+
+For one endpoint's result, keyed on its path, sorted query and arguments:
+
+    @app.get("/weather/{city}")
+    @cache_response(ttl="10m")
+    async def weather(city: str, units: str = "metric") -> dict: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import functools
+import inspect
+import json
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
+
+from . import _larder
+from ._cached import _Uncached, default_cache
+from ._larder import Cache, CallKey
+
+__all__ = ["CacheMiddleware", "HttpCache", "cache_response"]
+
+Scope = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
+def _rule_text(index: int, rule: Mapping[str, Any]) -> str:
+    if not isinstance(rule, Mapping):
+        raise TypeError(f"rules[{index}]: a dict like larder-proxy's [[rule]], not {type(rule).__name__}")
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime.timedelta):
+            return value.total_seconds()
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps({name: plain(value) for name, value in rule.items()})
+
+
+class HttpCache:
+    """A response cache: its settings, and purging what it stored. One can serve several apps
+    (`CacheMiddleware(app, http_cache=...)`); `CacheMiddleware` makes one when given none.
+
+    - `cache`: the `larder.Cache` holding the responses (default: `larder.default_cache()`).
+    - `ttl`: makes it the application's cache: responses that say nothing about freshness are
+      fresh for `ttl`. Without it, only what the responses' own headers allow is stored.
+    - `rules`: larder-proxy's rules, as dicts, in order; the first that matches decides.
+    - `distributed_lock`: `True` (or how long to wait) so processes sharing a Redis make one call
+      to the app for a cold URL between them.
+    - the rest as larder-proxy names them: `namespace` ("http"), `max_body` (bytes stored per
+      response), `status_header` ("x-cache"), `cache_status` ("larder"), `tag_header`
+      ("surrogate-key"), `purge_prefix_depth` (3), `keyed_headers`, `key_cookies`,
+      `ignore_cookies`, `response_timeout`, `body_idle_timeout`.
+    - `fixed_host`: key every request on this host instead of its `Host` (one site per app), so
+      purges can name paths alone; without it, purges name URLs (`http://host/users`).
+    """
+
+    def __init__(
+        self,
+        cache: Optional[Cache] = None,
+        *,
+        ttl: Any = None,
+        rules: Iterable[Mapping[str, Any]] = (),
+        distributed_lock: Any = None,
+        **settings: Any,
+    ) -> None:
+        texts = [_rule_text(i, r) for i, r in enumerate(rules)]
+        self._inner = _larder.HttpCache(
+            cache if cache is not None else default_cache(),
+            ttl=ttl,
+            rules=texts,
+            distributed_lock=distributed_lock,
+            **settings,
+        )
+
+    def purge_url(self, url: str) -> Awaitable[bool]:
+        """Drops the response stored for an absolute URL (`http://host/path?query`)."""
+        return self._inner.purge_url(url)
+
+    def purge_prefix(self, prefix: str) -> Awaitable[None]:
+        """Drops every response under a path prefix (`/users` takes `/users/42`)."""
+        return self._inner.purge_prefix(prefix)
+
+    def purge_tag(self, tag: str) -> Awaitable[None]:
+        """Drops every response the app tagged `tag` in its `Surrogate-Key` header."""
+        return self._inner.purge_tag(tag)
+
+    def purge_all(self) -> Awaitable[None]:
+        """Drops every response this cache stored (its namespace only)."""
+        return self._inner.purge_all()
+
+    def stats(self) -> dict:
+        """The response cache's counters (fills, unrecorded, stalled, ...)."""
+        return self._inner.stats()
+
+
+# Tasks running the app for the cache: asyncio keeps only weak references to tasks.
+_running: set = set()
+
+
+def _start(app: Any, scope: dict, receive: Optional[Receive], sink: Any) -> None:
+    """Called on the request's event loop (in its context) when the cache needs the app."""
+    task = asyncio.get_running_loop().create_task(_run(app, scope, receive or _empty_receive(), sink))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def _run(app: Any, scope: dict, receive: Receive, sink: Any) -> None:
+    try:
+        await app(scope, receive, sink.send)
+    except BaseException as exc:
+        sink.fail(exc)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        sink.close()
+
+
+def _empty_receive() -> Receive:
+    # The request the cache sends for a GET or HEAD: no body, and no disconnect, because the
+    # recording goes on for other clients when the one that asked leaves.
+    sent = False
+
+    async def receive() -> Mapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.get_running_loop().create_future()
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+class CacheMiddleware:
+    """An ASGI middleware that answers from a larder response cache (see the module's docs).
+
+    `CacheMiddleware(app, cache=..., rules=..., ttl=...)` takes `HttpCache`'s arguments, or an
+    `http_cache=HttpCache(...)` made beforehand (to purge from elsewhere; also `self.http_cache`).
+    """
+
+    def __init__(self, app: Any, cache: Optional[Cache] = None, *, http_cache: Optional[HttpCache] = None, **settings: Any) -> None:
+        if http_cache is not None and (cache is not None or settings):
+            raise TypeError("give http_cache= or the settings to make one, not both")
+        self.app = app
+        self.http_cache = http_cache if http_cache is not None else HttpCache(cache, **settings)
+        self._handle = self.http_cache._inner._engine(functools.partial(_start, app)).handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        answer = self._handle(scope, receive)
+        if answer is None:
+            return await self.app(scope, receive, send)
+        if type(answer) is tuple:
+            # A fresh hit in memory: answered without leaving this thread.
+            status, headers, body = answer
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        response = await answer
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        next_chunk = response.next_chunk
+        while True:
+            chunk = next_chunk()
+            if chunk is not None and type(chunk) is not bytes:
+                chunk = await chunk
+            if chunk is None:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedResponse:
+    """A plain (not streaming) response an endpoint returned, as `cache_response` stores it."""
+
+    status: int
+    headers: list
+    body: bytes
+
+
+def _is_request_object(annotation: Any) -> bool:
+    try:
+        from starlette.background import BackgroundTasks
+        from starlette.requests import HTTPConnection
+        from starlette.responses import Response
+    except ImportError:  # pragma: no cover - cache_response is for Starlette/FastAPI apps
+        return False
+    return inspect.isclass(annotation) and issubclass(annotation, (HTTPConnection, Response, BackgroundTasks))
+
+
+def cache_response(
+    ttl: Any = None,
+    *,
+    cache: Optional[Cache] = None,
+    skip: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    stale: Any = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Caches a FastAPI endpoint's result per request: keyed on the request's path, its query
+    (sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry) and every argument the endpoint gets,
+    so two callers share a result only when the endpoint would give both the same one.
+
+    - Arguments that are the request itself, a `Response` or `BackgroundTasks` are left out of
+      the key; so are those named in `skip` (a database session, say). Any other argument that
+      cannot be part of a key (it has no stable encoding) is a `TypeError` on the first call,
+      not a silently shared entry.
+    - Concurrent requests for one key make one call (single-flight); `stale` keeps serving the
+      last result when the endpoint fails; `tags` are templates over the arguments
+      (`"user:{user_id}"`) for `Cache.invalidate_tag`.
+    - The result is what the endpoint returns: a value FastAPI serializes, or a plain
+      `Response` (its status, headers and body). Streaming responses and responses that set a
+      cookie are returned uncached: put `CacheMiddleware` in front for those.
+    """
+    skipped = set(skip)
+    tag_templates = tuple(tags)
+
+    def decorate(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        from starlette.requests import Request
+
+        try:
+            signature = inspect.signature(endpoint, eval_str=True)
+        except (TypeError, NameError):  # Python 3.9, or a name only a type checker knows
+            signature = inspect.signature(endpoint)
+        params = list(signature.parameters.values())
+        own_request = next((p.name for p in params if p.annotation is Request or p.annotation == "Request"), None)
+        left_out = skipped | {p.name for p in params if _is_request_object(p.annotation)}
+        request_name = own_request or "_larder_request"
+        keyed = [p.name for p in params if p.name not in left_out]
+        call_key = CallKey(f"{endpoint.__module__}.{endpoint.__qualname__}", ["\0path", "\0query", *keyed], [])
+        is_async = inspect.iscoroutinefunction(endpoint)
+
+        def key_of(kwargs: dict) -> tuple[str, Optional[list]]:
+            request = kwargs[request_name]
+            named = {name: kwargs.get(name) for name in keyed}
+            try:
+                k = call_key.named({"\0path": request.url.path, "\0query": sorted(request.query_params.multi_items()), **named})
+            except TypeError as e:
+                raise TypeError(
+                    f"cache_response({endpoint.__qualname__}): {e}; leave such an argument out of the key with skip=[...]"
+                ) from None
+            return k, ([t.format(**kwargs) for t in tag_templates] or None)
+
+        def call_args(kwargs: dict) -> dict:
+            if own_request is None:
+                kwargs = dict(kwargs)
+                del kwargs["_larder_request"]
+            return kwargs
+
+        def keep(value: Any) -> Any:
+            from starlette.responses import Response, StreamingResponse
+
+            if isinstance(value, StreamingResponse) or (
+                isinstance(value, Response) and any(name == b"set-cookie" for name, _ in value.raw_headers)
+            ):
+                raise _Uncached(value)
+            if isinstance(value, Response):
+                return CachedResponse(value.status_code, list(value.raw_headers), bytes(value.body))
+            return value
+
+        def returned(value: Any) -> Any:
+            if isinstance(value, CachedResponse):
+                from starlette.responses import Response
+
+                response = Response(value.body, status_code=value.status)
+                response.raw_headers = [(bytes(n), bytes(v)) for n, v in value.headers]
+                return response
+            return value
+
+        if is_async:
+
+            @functools.wraps(endpoint)
+            async def wrapper(**kwargs: Any) -> Any:
+                c = cache or default_cache()
+                k, t = key_of(kwargs)
+
+                async def factory() -> Any:
+                    return keep(await endpoint(**call_args(kwargs)))
+
+                try:
+                    return returned(await c.get_or_fetch(k, factory, ttl=ttl, stale=stale, tags=t))
+                except _Uncached as uncached:
+                    return uncached.value
+
+        else:
+
+            @functools.wraps(endpoint)
+            def wrapper(**kwargs: Any) -> Any:
+                c = cache or default_cache()
+                k, t = key_of(kwargs)
+                try:
+                    return returned(c.get_or_fetch_sync(k, lambda: keep(endpoint(**call_args(kwargs))), ttl=ttl, stale=stale, tags=t))
+                except _Uncached as uncached:
+                    return uncached.value
+
+        if own_request is None:
+            extra = inspect.Parameter("_larder_request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+            before = [p for p in params if p.kind != p.VAR_KEYWORD]
+            after = [p for p in params if p.kind == p.VAR_KEYWORD]
+            wrapper.__signature__ = signature.replace(parameters=[*before, extra, *after])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

@@ -1,0 +1,177 @@
+"""larder.asgi under uvicorn: CacheMiddleware (RFC 9111 engine of larder-http: keys, Vary,
+ETag/304, Age, Cache-Status, rules, purge, streaming recorded chunk by chunk, coalescing) and
+cache_response (keyed on path, sorted query and the endpoint's arguments)."""
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, wait_port
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "asgi_app:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=HERE, env=dict(os.environ),
+    )
+    try:
+        wait_port(port, "uvicorn", limit=30)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def get(port, path, headers=None, method="GET"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def calls(port):
+    return json.loads(get(port, "/_calls")[2])
+
+
+def test_a_miss_is_stored_and_the_next_request_is_a_hit(server):
+    status, headers, body = get(server, "/items/1")
+    assert status == 200 and json.loads(body)["n"] == 1
+    assert headers["x-cache"] == "MISS"
+    assert "fwd=uri-miss" in headers["cache-status"] and "stored" in headers["cache-status"]
+    status, headers, body = get(server, "/items/1")
+    assert json.loads(body)["n"] == 1, "answered from the cache"
+    assert headers["x-cache"] == "HIT" and "larder; hit" in headers["cache-status"]
+    assert "age" in headers
+    assert calls(server)["item1"] == 1
+
+
+def test_concurrent_cold_requests_make_one_call_and_query_order_shares_an_entry(server):
+    with ThreadPoolExecutor(50) as pool:
+        bodies = list(pool.map(lambda _: get(server, "/slow?key=a&utm=x")[2], range(50)))
+    assert {json.loads(b)["n"] for b in bodies} == {1}
+    assert calls(server)["slow"] == 1
+    # Only `key` is keyed (the rule's query list), so another tracker and another order hit.
+    _, headers, body = get(server, "/slow?utm=y&key=a")
+    assert headers["x-cache"] == "HIT" and json.loads(body)["n"] == 1
+    _, headers, _ = get(server, "/slow?key=b")
+    assert headers["x-cache"] == "MISS"
+
+
+def test_a_conditional_request_is_answered_304_from_the_cache(server):
+    get(server, "/tagged")
+    status, headers, body = get(server, "/tagged", {"if-none-match": '"v1"'})
+    assert status == 304 and body == b""
+    assert headers["etag"] == '"v1"'
+    assert calls(server)["etag"] == 1
+
+
+def test_vary_keeps_one_variant_per_language(server):
+    for lang in ["en", "fr", "en", "fr"]:
+        _, _, body = get(server, "/lang", {"accept-language": lang})
+        assert body == lang.encode()
+    assert calls(server)["lang"] == 2
+
+
+def test_a_write_invalidates_the_rules_prefixes(server):
+    get(server, "/items/3")
+    assert get(server, "/items/3")[1]["x-cache"] == "HIT"
+    status, _, _ = get(server, "/items/3", method="POST")
+    assert status == 200
+    _, headers, body = get(server, "/items/3")
+    assert headers["x-cache"] == "MISS" and json.loads(body)["n"] == 2
+
+
+def test_purge_by_prefix_through_the_http_cache(server):
+    get(server, "/items/4")
+    assert get(server, "/items/4")[1]["x-cache"] == "HIT"
+    get(server, "/_purge?prefix=/items", method="POST")
+    assert get(server, "/items/4")[1]["x-cache"] == "MISS"
+
+
+def test_a_response_that_sets_a_cookie_is_never_stored(server):
+    for _ in range(2):
+        _, headers, _ = get(server, "/cookie")
+        assert "set-cookie" in headers
+    assert calls(server)["cookie"] == 2
+
+
+def test_an_app_error_is_a_500_and_the_stale_copy_stands_in(server):
+    status, _, body = get(server, "/boom")
+    assert status == 200 and body == b"fine"
+    get(server, "/_boom_fails", method="POST")
+    # The stored copy is stale (max-age=0); the app raises; the rule's stale window serves it.
+    status, headers, body = get(server, "/boom")
+    assert status == 200 and body == b"fine"
+    assert headers["x-cache"] == "STALE", headers
+    assert "detail=origin-error" in headers["cache-status"], headers
+    # Nothing stored for this URL: the app's exception reaches uvicorn, which answers 500.
+    status, _, _ = get(server, "/boom?other")
+    assert status == 500
+
+
+def read_stream(port, out, started):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # The Host http.client sends too: it is part of the key.
+    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if b"first|" in data:
+            started.set()
+    out.append(data)
+    sock.close()
+
+
+def test_a_stream_reaches_clients_as_it_is_produced_and_is_recorded_once(server):
+    outs, firsts = [], [threading.Event(), threading.Event()]
+    readers = [threading.Thread(target=read_stream, args=(server, outs, e)) for e in firsts]
+    readers[0].start()
+    assert firsts[0].wait(10), "the first part arrives while the app still holds the rest"
+    readers[1].start()
+    assert firsts[1].wait(10), "a second client reads the same recording"
+    assert calls(server)["stream"] == 1
+    get(server, "/_release", method="POST")
+    for r in readers:
+        r.join(10)
+    for data in outs:
+        assert data.replace(b"\r\n", b"").find(b"part2|") > 0
+    _, headers, body = get(server, "/stream")
+    assert headers["x-cache"] == "HIT", headers["cache-status"]
+    assert body == b"first|part0|part1|part2|"
+    assert calls(server)["stream"] == 1
+
+
+def test_cache_response_keys_on_path_sorted_query_and_arguments(server):
+    with ThreadPoolExecutor(20) as pool:
+        bodies = list(pool.map(lambda _: get(server, "/decorated/weather/oslo?units=si")[2], range(20)))
+    assert {json.loads(b)["n"] for b in bodies} == {1}, "one call for concurrent requests"
+    assert json.loads(get(server, "/decorated/weather/lima?units=si")[2])["city"] == "lima"
+    assert json.loads(get(server, "/decorated/weather/oslo")[2])["units"] == "metric"
+    counted = calls(server)
+    assert counted["weather:oslo"] == 2 and counted["weather:lima"] == 1
+    # A def endpoint returning a Response, with the request among its arguments.
+    first = get(server, "/decorated/report?year=2025&x=1")
+    again = get(server, "/decorated/report?x=1&year=2025")
+    assert first[2] == again[2] == b"report 2025 1"
+    assert again[1]["content-type"].startswith("text/csv")
+    assert get(server, "/decorated/report?year=2026")[2] == b"report 2026 2"

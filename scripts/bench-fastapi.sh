@@ -24,7 +24,7 @@ CONNS="${CONNS:-50}"
 . scripts/lib-http.sh
 
 VENV=target/venv
-"$VENV/bin/python" -c "import fastapi, uvicorn, fastapi_cache" 2>/dev/null || {
+"$VENV/bin/python" -c "import fastapi, uvicorn, httptools, fastapi_cache" 2>/dev/null || {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r examples/fastapi/requirements.txt \
         -r crates/larder-py/requirements-test.txt fastapi-cache2
@@ -37,14 +37,14 @@ URL_PATH="/users?skip=0&limit=18"
 P_ORIGIN=$(free_port); P_FC2=$(free_port); P_PROXY=$(free_port); P_NGINX=$(free_port)
 P_ASGI=$(free_port); P_DECO=$(free_port)
 (cd examples/fastapi && exec "../../$VENV/bin/python" -m uvicorn app:app --host 127.0.0.1 \
-    --port "$P_ORIGIN" --log-level warning --no-access-log) >"$DIR/origin.log" 2>&1 & PIDS+=($!)
+    --port "$P_ORIGIN" --log-level warning --no-access-log --http httptools --loop uvloop) >"$DIR/origin.log" 2>&1 & PIDS+=($!)
 (cd examples/fastapi && PYTHONPATH=../../scripts/bench exec "../../$VENV/bin/python" -m uvicorn \
-    fastapi_cache2_app:app --host 127.0.0.1 --port "$P_FC2" --log-level warning --no-access-log) \
+    fastapi_cache2_app:app --host 127.0.0.1 --port "$P_FC2" --log-level warning --no-access-log --http httptools --loop uvloop) \
     >"$DIR/fc2.log" 2>&1 & PIDS+=($!)
 for side in "app $P_ASGI" "decorated $P_DECO"; do
     set -- $side
     (cd examples/fastapi && PYTHONPATH=../../scripts/bench exec "../../$VENV/bin/python" -m uvicorn \
-        "larder_asgi_app:$1" --host 127.0.0.1 --port "$2" --log-level warning --no-access-log) \
+        "larder_asgi_app:$1" --host 127.0.0.1 --port "$2" --log-level warning --no-access-log --http httptools --loop uvloop) \
         >"$DIR/larder-$1.log" 2>&1 & PIDS+=($!)
 done
 cat >"$DIR/larder.toml" <<CONF

@@ -36,7 +36,7 @@ need c++ g++          # libFuzzer, built by the fuzz targets
 need python3 python3
 # The FastAPI example (examples/fastapi) runs under uvicorn from this venv in the proxy's tests.
 VENV=target/venv
-if ! "$VENV/bin/python" -c "import fastapi, uvicorn, jinja2, pytest, pydantic, uvloop" >/dev/null 2>&1 \
+if ! "$VENV/bin/python" -c "import fastapi, uvicorn, httptools, jinja2, pytest, pydantic, uvloop" >/dev/null 2>&1 \
     || [ ! -x "$VENV/bin/maturin" ]; then
   echo "scripts/test.sh: making the Python venv $VENV (fastapi, uvicorn, jinja2, pytest, maturin)" >&2
   python3 -m venv "$VENV" 2>/dev/null || {

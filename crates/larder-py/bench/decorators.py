@@ -1,5 +1,5 @@
 """A cache hit through each library's own async decorator, per call, in one run: larder's
-@cached beside aiocache, cashews, fastapi-cache2, cachebox, moka-py, theine and the use case's
+@cached (async def, and def called from async code) and `await cache.get` beside aiocache, cashews, fastapi-cache2, cachebox, moka-py, theine and the use case's
 cachetools + Task trick (and a bare dict.get for scale). Best of ROUNDS rounds of N awaited hits
 of one key.
 
@@ -31,6 +31,24 @@ def sides():
         return await work(city)
 
     out["larder @cached"] = with_larder
+
+    @larder.cached(ttl="1h")
+    def with_larder_sync(city):
+        return {"city": city, "temp": 21.5}
+
+    # A def called from async code: the same loop, no await on the hit.
+    async def call_sync(city):
+        return with_larder_sync(city)
+
+    out["larder @cached (def)"] = call_sync
+
+    plain_cache = larder.Cache.from_url("memory://", ttl="1h")
+    plain_cache.set_sync("weather:Lisbon", {"city": "Lisbon", "temp": 21.5})
+
+    async def with_get(city):
+        return await plain_cache.get(f"weather:{city}")
+
+    out["larder await cache.get"] = with_get
 
     try:
         from aiocache import cached as aiocache_cached

@@ -223,9 +223,9 @@ def cache_response(
     so two callers share a result only when the endpoint would give both the same one.
 
     - Arguments that are the request itself, a `Response` or `BackgroundTasks` are left out of
-      the key; so are those named in `skip` (a database session, say). Any other argument that
-      cannot be part of a key (it has no stable encoding) is a `TypeError` on the first call,
-      not a silently shared entry.
+      the key; so are those named in `skip` (a database session, say). Any other argument with
+      no stable encoding (an object whose repr is its address) is a `TypeError` on the first
+      call, rather than an entry per request that is never hit.
     - Concurrent requests for one key make one call (single-flight); `stale` keeps serving the
       last result when the endpoint fails; `tags` are templates over the arguments
       (`"user:{user_id}"`) for `Cache.invalidate_tag`.
@@ -254,12 +254,16 @@ def cache_response(
         def key_of(kwargs: dict) -> tuple[str, Optional[list]]:
             request = kwargs[request_name]
             named = {name: kwargs.get(name) for name in keyed}
-            try:
-                k = call_key.named({"\0path": request.url.path, "\0query": sorted(request.query_params.multi_items()), **named})
-            except TypeError as e:
-                raise TypeError(
-                    f"cache_response({endpoint.__qualname__}): {e}; leave such an argument out of the key with skip=[...]"
-                ) from None
+            for name, value in named.items():
+                # An object known only by its address (a session, a client) would key every
+                # request apart: never a hit, and the cache fills with dead entries.
+                if type(value).__repr__ is object.__repr__:
+                    raise TypeError(
+                        f"cache_response({endpoint.__qualname__}): the argument {name!r} "
+                        f"({type(value).__name__}) has no stable encoding to key on; leave it out "
+                        f"with skip=[{name!r}] if the result does not depend on it"
+                    )
+            k = call_key.named({"\0path": request.url.path, "\0query": sorted(request.query_params.multi_items()), **named})
             return k, ([t.format(**kwargs) for t in tag_templates] or None)
 
         def call_args(kwargs: dict) -> dict:

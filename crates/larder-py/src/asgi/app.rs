@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use tokio::sync::{mpsc, oneshot};
@@ -301,16 +301,20 @@ fn push<'py>(
     part: Result<Part, AppError>,
 ) -> PyResult<Bound<'py, PyAny>> {
     match tx.try_send(part) {
-        // Sent, or the reader is gone (the client left and nobody records): either way the app
-        // goes on, as it would writing to a closed connection.
-        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ready::now(py, py.None()),
+        Ok(()) => Ready::now(py, py.None()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(gone()),
         Err(mpsc::error::TrySendError::Full(part)) => {
             crate::bridge::spawn(py, move |_| async move {
-                let _ = tx.send(part).await;
-                Ok(())
+                tx.send(part).await.map_err(|_| gone())
             })
         }
     }
+}
+
+/// Nobody reads the response any more (its clients left and it is not being recorded): as ASGI
+/// 2.4 says of a closed connection, `send` raises `OSError`, so an endless stream stops.
+fn gone() -> PyErr {
+    PyOSError::new_err("larder.asgi: nobody reads this response any more")
 }
 
 fn read_head(message: &Bound<'_, PyDict>) -> Result<Head, String> {

@@ -85,6 +85,9 @@ pub(crate) struct Config {
     pub lock: Option<(std::time::Duration, std::time::Duration)>,
     /// How long a URL whose response was not storable skips coalescing.
     pub hit_for_pass: Duration,
+    /// How long, after the origin failed and a stale copy stood in, that copy answers without
+    /// asking the origin again.
+    pub fail_safe_throttle: Duration,
     /// The layer's rules, in order; each request gets the first match's settings (see
     /// `Config::with_rule`).
     pub rules: Arc<[Rule]>,
@@ -139,6 +142,7 @@ impl Config {
             prefix_purge_depth: 0,
             lock: None,
             hit_for_pass: Duration::from_secs(10),
+            fail_safe_throttle: Duration::from_secs(30),
             rules: Arc::new([]),
             rule: None,
             ttl_statuses: None,

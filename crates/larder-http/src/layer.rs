@@ -77,7 +77,9 @@ impl CacheLayer {
         Self::with_config(cache, Config::application(ttl))
     }
 
-    fn with_config(cache: Cache, config: Config) -> Self {
+    fn with_config(cache: Cache, mut config: Config) -> Self {
+        // One fail-safe setting for both read paths: the cache's own, unless the layer says.
+        config.fail_safe_throttle = larder::private::fail_safe_throttle(&cache);
         Self {
             state: Arc::new(LayerState::new(&cache, config)),
             base: cache,
@@ -461,6 +463,24 @@ impl CacheLayer {
     /// ```
     pub fn hit_for_pass(self, period: Duration) -> Self {
         self.configure(|c| c.hit_for_pass = period)
+    }
+
+    /// After the origin failed (refused, reset, 5xx, no response in time) and a stale copy
+    /// answered in its place (the response's `stale-if-error` or a rule's `stale`), how long
+    /// that copy keeps answering the URL without asking the origin again: one request per period
+    /// retries it, instead of every request waiting on a failing origin. Defaults to the cache's
+    /// own fail-safe throttle ([`larder::EntryOptions::fail_safe_throttle`], 30 s unless the
+    /// cache says otherwise), the same as `get_or_fetch`'s; zero asks the origin every time. A
+    /// request with `Cache-Control: no-cache` still asks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new())
+    ///     .fail_safe_throttle(Duration::from_secs(5));
+    /// # let _ = layer;
+    /// ```
+    pub fn fail_safe_throttle(self, period: Duration) -> Self {
+        self.configure(|c| c.fail_safe_throttle = period)
     }
 
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last

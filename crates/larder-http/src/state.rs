@@ -34,7 +34,9 @@ pub(crate) struct LayerState {
     rules: Vec<(Rule, Arc<Config>)>,
     pub recordings: Arc<Recordings>,
     /// URLs whose responses were not storable just now (hit-for-pass).
-    pub passes: crate::pass::Passes,
+    pub passes: crate::remembered::Remembered,
+    /// URLs whose origin just failed: their stale copy answers without asking it again.
+    pub failing: crate::remembered::Remembered,
     pub budget: Arc<Budget>,
     pub counters: Arc<Counters>,
     /// Bytes of bodies being stored at once (see `write::StoreJob::turn`).
@@ -46,7 +48,8 @@ impl LayerState {
         Self {
             cache: base.namespace(config.namespace.clone()),
             recordings: Arc::default(),
-            passes: crate::pass::Passes::default(),
+            passes: Default::default(),
+            failing: Default::default(),
             budget: Budget::new(config.recording_budget),
             counters: Arc::new(Counters::new(&config.namespace)),
             store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),

@@ -264,6 +264,59 @@ async fn the_rule_stale_window_serves_the_stored_copy_when_the_origin_fails() {
 }
 
 #[tokio::test]
+async fn after_a_failure_the_stale_copy_answers_without_asking_until_the_throttle_ends() {
+    let rule = Rule::path("/").unwrap().ttl(secs(10)).stale(secs(3600));
+    let layer = with_rules([rule]).fail_safe_throttle(secs(30));
+    let mut h = harness(layer, |_, n| match n {
+        0 => reply(200, &[], "good"),
+        1 | 2 => reply(503, &[], "down"),
+        _ => reply(200, &[], "back"),
+    });
+    h.get("http://a.test/p").await;
+    h.clock.advance(100);
+    assert_eq!(h.get("http://a.test/p").await.cache(), "STALE");
+    assert_eq!(h.seen.count(), 2, "the failure itself asked the origin");
+    // Within the throttle: the stale copy, and the failing origin is left alone.
+    for _ in 0..5 {
+        let r = h.get("http://a.test/p").await;
+        assert_eq!((r.cache(), r.text()), ("STALE", "good"));
+        assert!(
+            r.header("cache-status")
+                .unwrap()
+                .contains("detail=fail-safe")
+        );
+    }
+    assert_eq!(h.seen.count(), 2);
+    // A reload asks all the same (and the origin still fails).
+    let reload = h
+        .send(get("http://a.test/p", &[("cache-control", "no-cache")]))
+        .await;
+    assert_eq!((reload.cache(), reload.text()), ("STALE", "good"));
+    assert_eq!(h.seen.count(), 3);
+    // Past the throttle one request asks again; the origin is back.
+    h.clock.advance(31);
+    let back = h.get("http://a.test/p").await;
+    assert_eq!((back.cache(), back.text()), ("MISS", "back"));
+    assert_eq!(h.seen.count(), 4);
+
+    // Zero turns it off: every request asks the failing origin.
+    let rule = Rule::path("/").unwrap().ttl(secs(10)).stale(secs(3600));
+    let mut h = harness(
+        with_rules([rule]).fail_safe_throttle(Duration::ZERO),
+        |_, n| match n {
+            0 => reply(200, &[], "good"),
+            _ => reply(503, &[], "down"),
+        },
+    );
+    h.get("http://a.test/p").await;
+    h.clock.advance(100);
+    for _ in 0..3 {
+        assert_eq!(h.get("http://a.test/p").await.cache(), "STALE");
+    }
+    assert_eq!(h.seen.count(), 4);
+}
+
+#[tokio::test]
 async fn the_rule_stale_while_revalidate_answers_at_once_and_refreshes() {
     let rule = Rule::path("/")
         .unwrap()

@@ -150,6 +150,10 @@ pub struct CacheSection {
     /// How long a fill's lock outlives a proxy that died holding it (default 30 s).
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub lock_expiry: Option<Duration>,
+    /// After the upstream failed and a rule's stale copy answered, how long that copy answers
+    /// without asking the upstream again (default 30 s; `"0s"` asks every time).
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub fail_safe_throttle: Option<Duration>,
     /// Cookies that key every entry.
     pub key_cookies: Option<Vec<String>>,
     /// Cookies that never change a response (analytics): `["_ga*", "consent"]`.
@@ -316,6 +320,7 @@ max_request_body = "1MiB"
 [cache]
 memory_mib = 64
 ignore_cookies = ["_ga*"]
+fail_safe_throttle = "5s"
 
 [limits]
 header_read_timeout = "5s"
@@ -341,6 +346,7 @@ invalidate = ["{path}", "/users"]
         assert_eq!(f.proxy.access_log, Some(LogFormat::Json));
         assert_eq!(f.proxy.max_request_body, Some(1 << 20));
         assert_eq!(f.limits.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(f.cache.fail_safe_throttle, Some(Duration::from_secs(5)));
         let rules = f.rules();
         assert_eq!(rules.len(), 3);
         assert_eq!(

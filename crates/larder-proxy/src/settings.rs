@@ -89,6 +89,8 @@ pub struct Settings {
     pub lock_wait: Duration,
     /// How long a fill's lock outlives an instance that died holding it.
     pub lock_expiry: Duration,
+    /// How long a stale copy that stood in for a failing upstream answers without asking it.
+    pub fail_safe_throttle: Duration,
     /// Cookies that key every entry.
     pub key_cookies: Vec<String>,
     /// Cookies that never change a response.
@@ -189,6 +191,7 @@ impl Settings {
             purge_prefix_depth: c.purge_prefix_depth.unwrap_or(4),
             lock_wait: c.lock_wait.unwrap_or(Duration::from_secs(10)),
             lock_expiry: c.lock_expiry.unwrap_or(Duration::from_secs(30)),
+            fail_safe_throttle: c.fail_safe_throttle.unwrap_or(Duration::from_secs(30)),
             key_cookies: c.key_cookies.unwrap_or_default(),
             ignore_cookies: c.ignore_cookies.unwrap_or_default(),
             max_connections: o.max_connections.or(l.max_connections),
@@ -217,6 +220,7 @@ impl Settings {
             .key_cookies(self.key_cookies.clone())
             .ignore_cookies(self.ignore_cookies.clone())
             .cache_status(Some(&self.cache_status_name))
+            .fail_safe_throttle(self.fail_safe_throttle)
             .rules(self.rules.clone());
         let layer = if self.lock_wait.is_zero() {
             layer

@@ -155,3 +155,11 @@ pub fn count(cache: &Cache, event: ReadEvent) {
     };
     cache.inner.stats.incr(counter);
 }
+
+/// How long, after a failing source made the cache serve a stale value, the next reads get that
+/// value without asking the source again: the cache's own fail-safe throttle
+/// ([`EntryOptions::fail_safe_throttle`], default 30 s), which larder-http's fills obey too, so
+/// one setting governs both read paths.
+pub fn fail_safe_throttle(cache: &Cache) -> std::time::Duration {
+    cache.defaults.fail_safe_throttle
+}

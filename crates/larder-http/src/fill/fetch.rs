@@ -126,13 +126,13 @@ impl Fill {
                     larder::private::count(&state.cache, ReadEvent::FactoryError);
                     return match prior.filter(|p| policy::may_serve_on_error(p, times.response_ms))
                     {
-                        Some(p) => Ok(serve(
+                        Some(p) => Ok(self.stood_in(serve(
                             &state,
                             &p,
                             &client,
                             Outcome::from(CacheStatus::Stale).detail("origin-error"),
                             times.response_ms,
-                        )),
+                        ))),
                         None => Err(e),
                     };
                 }
@@ -155,13 +155,13 @@ impl Fill {
                 if policy::is_origin_error(head.status)
                     && policy::may_serve_on_error(p, times.response_ms)
                 {
-                    return Ok(serve(
+                    return Ok(self.stood_in(serve(
                         &state,
                         p,
                         &client,
                         Outcome::from(CacheStatus::Stale).fwd_status(head.status),
                         times.response_ms,
-                    ));
+                    )));
                 }
             }
 
@@ -184,14 +184,18 @@ impl Fill {
                 // Not storable because of the response (not of this request's credentials or
                 // directives): the next requests need not wait for one another.
                 if why.is_the_responses() && !request_cc.no_store {
-                    state.passes.remember(&self.key, cfg.hit_for_pass);
+                    state
+                        .passes
+                        .remember(&self.key, cfg.hit_for_pass, times.response_ms);
                 }
             })
             .ok()
             .filter(|_| {
                 let fits = declared.is_none_or(|len| len <= cfg.max_body as u64);
                 if !fits {
-                    state.passes.remember(&self.key, cfg.hit_for_pass);
+                    state
+                        .passes
+                        .remember(&self.key, cfg.hit_for_pass, times.response_ms);
                 }
                 fits
             })

@@ -6,6 +6,7 @@
 //! lookup (memory, then remote) -> judge (RFC 9111 and the request's rule)
 //!   fresh, or stale and allowed     -> serve it
 //!   within stale-while-revalidate   -> serve it; one background fetch
+//!   stale, its origin failing       -> serve it, without asking again (the fail-safe throttle)
 //!   forbidden for its credentials   -> fetch alone
 //!   missing, or must revalidate     -> lead_or_follow:
 //!       a fill in flight here       -> follow its recording as it grows
@@ -149,6 +150,19 @@ where
                     let guard = Recordings::detached(limits);
                     return fill.fetch(inner, parts, body, None, guard).await;
                 }
+                // The fail-safe throttle: the origin failed for this URL moments ago and a stale
+                // copy stood in; it stands in again without asking, as `get_or_fetch`'s
+                // fail-safe does, within what RFC 9111 allows (`may_serve_on_error` refuses
+                // `must-revalidate` and copies past their stale-if-error window). A `no-cache`
+                // request asks the origin all the same.
+                Verdict::Revalidate
+                    if !request_cc.no_cache
+                        && state.failing.holds(&key, now)
+                        && policy::may_serve_on_error(&stored, now) =>
+                {
+                    let outcome = Outcome::from(CacheStatus::Stale).detail("fail-safe");
+                    return Ok(serve(&state, &stored, &parts, outcome, now));
+                }
                 Verdict::Revalidate => prior = Some(stored),
             }
         }
@@ -200,7 +214,7 @@ impl Fill {
         ResB::Error: Into<BoxError>,
     {
         let limits = self.state.limits();
-        if !may_join || self.state.passes.passes(&self.key) {
+        if !may_join || self.state.passes.holds(&self.key, self.cfg.now_ms()) {
             let guard = self.state.recordings.lead_or_detach(&self.key, limits);
             return self.fetch(inner, parts, body, prior, guard).await;
         }
@@ -243,9 +257,17 @@ impl Fill {
         match prior.filter(|p| policy::may_serve_on_error(p, now)) {
             Some(p) => {
                 let outcome = Outcome::from(CacheStatus::Stale).detail("response-timeout");
-                serve(&self.state, p, client, outcome, now)
+                self.stood_in(serve(&self.state, p, client, outcome, now))
             }
             None => gateway_timeout(&self.state, "response-timeout"),
         }
+    }
+
+    /// A stale copy answered because the origin failed: for the fail-safe throttle, later
+    /// requests get it without asking the origin until the period ends.
+    pub(super) fn stood_in<B>(&self, response: Response<CacheBody<B>>) -> Response<CacheBody<B>> {
+        let now = self.cfg.now_ms();
+        (self.state.failing).remember(&self.key, self.cfg.fail_safe_throttle, now);
+        response
     }
 }

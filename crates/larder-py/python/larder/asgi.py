@@ -70,7 +70,8 @@ class HttpCache:
     - the rest as larder-proxy names them: `namespace` ("http"), `max_body` (bytes stored per
       response), `status_header` ("x-cache"), `cache_status` ("larder"), `tag_header`
       ("surrogate-key"), `purge_prefix_depth` (3), `keyed_headers`, `key_cookies`,
-      `ignore_cookies`, `response_timeout`, `body_idle_timeout`.
+      `ignore_cookies`, `response_timeout`, `body_idle_timeout`, `fail_safe_throttle` (after the
+      app failed and a stale copy answered, how long it answers without calling the app; 30 s).
     - `fixed_host`: key every request on this host instead of its `Host` (one site per app), so
       purges can name paths alone; without it, purges name URLs (`http://host/users`).
     """

@@ -47,7 +47,7 @@ impl HttpCache {
         tag_header = Some("surrogate-key".to_owned()), purge_prefix_depth = 3,
         keyed_headers = Vec::new(), key_cookies = Vec::new(), ignore_cookies = Vec::new(),
         response_timeout = None, body_idle_timeout = None, distributed_lock = None,
-        fixed_host = None))]
+        fixed_host = None, fail_safe_throttle = None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn new(
         cache: &PyCache,
@@ -66,6 +66,7 @@ impl HttpCache {
         body_idle_timeout: Option<&Bound<'_, PyAny>>,
         distributed_lock: Option<&Bound<'_, PyAny>>,
         fixed_host: Option<String>,
+        fail_safe_throttle: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let base = cache.engine().clone();
         let mut layer = match duration(ttl)? {
@@ -99,6 +100,9 @@ impl HttpCache {
         // name paths alone.
         if let Some(host) = fixed_host {
             layer = layer.fixed_host(&host);
+        }
+        if let Some(t) = duration(fail_safe_throttle)? {
+            layer = layer.fail_safe_throttle(t);
         }
         if let Some(t) = duration(response_timeout)? {
             layer = layer.response_timeout(t);

@@ -34,6 +34,25 @@ app = FastAPI()
 app.add_middleware(CacheMiddleware, http_cache=http_cache)
 
 
+class WorkerHeader:
+    """Outside the cache: says which process answered, hit or not (test_asgi_workers.py)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.pid = str(os.getpid()).encode()
+
+    async def __call__(self, scope, receive, send):
+        async def tagged(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-worker", self.pid)]}
+            await send(message)
+
+        await self.inner(scope, receive, tagged)
+
+
+app.add_middleware(WorkerHeader)
+
+
 @app.get("/_calls")
 async def read_calls():
     return dict(calls)

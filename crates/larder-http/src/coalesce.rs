@@ -1,22 +1,21 @@
 //! The responses in flight, by primary key: a request for a key that is already being fetched
 //! reads that fetch's recording instead of calling the service again.
+//!
+//! The registry is the core's: a fill is a flight of the cache ([`larder::Cache::join_fill`])
+//! whose value is the recording, published when the fetch starts and followed as it grows. So
+//! a purge or a write of the key, by URL, prefix, tag or namespace, here or on another process
+//! through the backplane, supersedes a fill in flight the way it supersedes a `get_or_fetch`
+//! fetch: the recording is not stored, and requests after the change fetch afresh.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use larder::{Cache, FillLead, FillRole};
 
 use crate::recording::{Limits, Recording};
 
-#[derive(Default)]
+/// The fills of one layer: its namespace of the cache.
 pub(crate) struct Recordings {
-    map: Mutex<HashMap<String, Entry>>,
-}
-
-struct Entry {
-    recording: Arc<Recording>,
-    /// Tags learnt from the response head, so a purge by tag reaches fetches in flight.
-    tags: Vec<String>,
+    cache: Cache,
 }
 
 /// What a request for a key should do.
@@ -28,104 +27,54 @@ pub(crate) enum Role {
 }
 
 impl Recordings {
-    pub fn join_or_lead(self: &Arc<Self>, key: &str, limits: Limits) -> Role {
-        match self.register(key, limits) {
-            Ok(guard) => Role::Lead(guard),
-            Err(in_flight) => Role::Follow(in_flight),
+    /// The fills of `cache` (the layer's namespace handle).
+    pub fn new(cache: Cache) -> Self {
+        Self { cache }
+    }
+
+    pub fn join_or_lead(&self, key: &str, limits: Limits) -> Role {
+        match self
+            .cache
+            .join_fill(key, |changed| Recording::following(limits, changed))
+        {
+            FillRole::Lead(lead, recording) => Role::Lead(LeadGuard {
+                lead: Some(lead),
+                recording,
+                lock: None,
+            }),
+            FillRole::Follow(recording) => Role::Follow(recording),
         }
     }
 
     /// Leads a fetch for `key` that later requests may join, or, when one is in flight already,
     /// fetches alone without joining it (a `no-cache` request wants a response the origin makes
     /// for it, not one that was on its way before it came).
-    pub fn lead_or_detach(self: &Arc<Self>, key: &str, limits: Limits) -> LeadGuard {
-        self.register(key, limits)
-            .unwrap_or_else(|_| Self::detached(limits))
-    }
-
-    /// Registers a new recording for `key` and leads it, or returns the one in flight.
-    fn register(self: &Arc<Self>, key: &str, limits: Limits) -> Result<LeadGuard, Arc<Recording>> {
-        let mut map = self.map.lock();
-        if let Some(e) = map.get(key) {
-            return Err(e.recording.clone());
+    pub fn lead_or_detach(&self, key: &str, limits: Limits) -> LeadGuard {
+        match self.join_or_lead(key, limits) {
+            Role::Lead(guard) => guard,
+            Role::Follow(_) => Self::detached(limits),
         }
-        let recording = Recording::new(limits);
-        map.insert(
-            key.to_owned(),
-            Entry {
-                recording: recording.clone(),
-                tags: Vec::new(),
-            },
-        );
-        Ok(LeadGuard {
-            registry: Some(self.clone()),
-            key: key.to_owned(),
-            recording,
-            lock: None,
-        })
     }
 
     /// A recording nobody else can join (for a request that must not share its fetch).
     pub fn detached(limits: Limits) -> LeadGuard {
         LeadGuard {
-            registry: None,
-            key: String::new(),
+            lead: None,
             recording: Recording::new(limits),
             lock: None,
         }
     }
 
+    /// The fills in flight.
     pub fn len(&self) -> usize {
-        self.map.lock().len()
-    }
-
-    /// The fetch in flight for `key` (if any) will not be stored, and later requests do not join it.
-    pub fn supersede(&self, key: &str) {
-        if let Some(e) = self.map.lock().remove(key) {
-            e.recording.supersede();
-        }
-    }
-
-    pub fn supersede_tag(&self, tag: &str) {
-        self.map.lock().retain(|_, e| {
-            let hit = e.tags.iter().any(|t| t == tag);
-            if hit {
-                e.recording.supersede();
-            }
-            !hit
-        });
-    }
-
-    pub fn supersede_all(&self) {
-        for (_, e) in self.map.lock().drain() {
-            e.recording.supersede();
-        }
-    }
-
-    fn remove(&self, key: &str, recording: &Arc<Recording>) {
-        let mut map = self.map.lock();
-        if map
-            .get(key)
-            .is_some_and(|e| Arc::ptr_eq(&e.recording, recording))
-        {
-            map.remove(key);
-        }
-    }
-
-    fn set_tags(&self, key: &str, recording: &Arc<Recording>, tags: &[String]) {
-        if let Some(e) = self.map.lock().get_mut(key)
-            && Arc::ptr_eq(&e.recording, recording)
-        {
-            e.tags = tags.to_vec();
-        }
+        self.cache.fills_in_flight()
     }
 }
 
 /// The leader's hold on a key. Dropping it unregisters the key, and tells readers still waiting
 /// for a head that none will come.
 pub(crate) struct LeadGuard {
-    registry: Option<Arc<Recordings>>,
-    key: String,
+    lead: Option<FillLead>,
     recording: Arc<Recording>,
     /// The fill's lock across processes, released when the fill is over (stored or not).
     lock: Option<larder::KeyLock>,
@@ -136,21 +85,27 @@ impl LeadGuard {
         &self.recording
     }
 
+    /// The core's hold on the fill, for storing its result as itself.
+    pub fn lead(&self) -> Option<&FillLead> {
+        self.lead.as_ref()
+    }
+
     /// Holds `lock` for as long as this fill runs.
     pub fn hold(&mut self, lock: larder::KeyLock) {
         self.lock = Some(lock);
     }
 
+    /// Tags learnt from the response head, so a purge by tag reaches the fill in flight.
     pub fn set_tags(&self, tags: &[String]) {
-        if let Some(r) = &self.registry {
-            r.set_tags(&self.key, &self.recording, tags);
+        if let Some(lead) = &self.lead {
+            lead.set_tags(tags);
         }
     }
 
     /// Unregisters the key now, so new requests fetch afresh (the body passed the cap).
     pub fn release(&mut self) {
-        if let Some(r) = self.registry.take() {
-            r.remove(&self.key, &self.recording);
+        if let Some(lead) = &mut self.lead {
+            lead.end();
         }
     }
 }

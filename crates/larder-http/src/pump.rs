@@ -70,7 +70,7 @@ where
                 recording.finish(Ok(()));
                 let turn = job.turn(recording.total()).await;
                 if let Some(body) = recording.body_to_store() {
-                    job.store(body).await;
+                    job.store(body, guard.lead()).await;
                 }
                 drop(turn);
                 return;

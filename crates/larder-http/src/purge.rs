@@ -117,7 +117,6 @@ impl Purger {
     /// Removes every response the service tagged with `tag` (in the layer's tag header,
     /// `Surrogate-Key` by default).
     pub async fn purge_tag(&self, tag: &str) {
-        self.state.recordings.supersede_tag(tag);
         self.state.cache.invalidate_tag(tag).await;
     }
 
@@ -150,7 +149,6 @@ impl Purger {
 
     /// Removes every response this layer stored (its namespace of the cache).
     pub async fn purge_all(&self) {
-        self.state.recordings.supersede_all();
         self.state.cache.clear().await;
     }
 }
@@ -158,7 +156,6 @@ impl Purger {
 /// Removes a primary key's entry (a response, or the Vary index whose nonce its variants' keys
 /// carry, which orphans them) and stops a fetch in flight for it from being stored.
 pub(crate) async fn invalidate(state: &LayerState, key: &str) -> bool {
-    state.recordings.supersede(key);
     state.cache.delete(key).await
 }
 
@@ -181,7 +178,6 @@ pub(crate) async fn invalidate_prefix(
     let prefix = key.trim_end_matches('?').trim_end_matches('/');
     let segments = prefix.len().saturating_sub(host.len());
     if segments == 0 {
-        state.recordings.supersede_all();
         state.cache.clear().await;
         return Ok(());
     }
@@ -195,7 +191,6 @@ pub(crate) async fn invalidate_prefix(
     let Some(tag) = tags.last() else {
         return Err(invalid());
     };
-    state.recordings.supersede_tag(tag);
     state.cache.invalidate_tag(tag).await;
     Ok(())
 }

@@ -188,7 +188,6 @@ struct State {
     keeping: bool,
     /// What the kept (or, once streaming, the retained) bytes hold of the budgets.
     hold: Option<Hold>,
-    superseded: bool,
     /// Each live reader's next absolute chunk index.
     readers: Vec<Option<usize>>,
     waiters: Vec<Waker>,
@@ -204,11 +203,19 @@ impl State {
 pub(crate) struct Recording {
     state: Mutex<State>,
     limits: Limits,
+    /// The core's flag for the fill this recording is the value of: set by a purge or write of
+    /// the key (here or on another process), after which nothing of it is stored.
+    changed: larder::Superseded,
 }
 
 impl Recording {
     /// A recording that streams only, until [`keep`](Self::keep) gives it a hold.
     pub fn new(limits: Limits) -> Arc<Self> {
+        Self::following(limits, larder::Superseded::never())
+    }
+
+    /// A recording that is the value of a fill of the cache, superseded with it.
+    pub fn following(limits: Limits, changed: larder::Superseded) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 head: HeadState::Pending,
@@ -220,12 +227,12 @@ impl Recording {
                 end: None,
                 keeping: false,
                 hold: None,
-                superseded: false,
                 readers: Vec::new(),
                 waiters: Vec::new(),
                 pump: None,
             }),
             limits,
+            changed,
         })
     }
 
@@ -372,13 +379,9 @@ impl Recording {
         Self::wake_all(&mut s);
     }
 
-    /// No stored result will come of this recording (a purge or a write for its key won).
-    pub fn supersede(&self) {
-        self.state.lock().superseded = true;
-    }
-
+    /// Whether a purge or a write of its key won: no stored result will come of it.
     pub fn is_superseded(&self) -> bool {
-        self.state.lock().superseded
+        self.changed.is_set()
     }
 
     /// For the pump: whether to keep reading the service's body. With nobody left to read it,
@@ -390,7 +393,7 @@ impl Recording {
         if !readers {
             let small = self.limits.finish_unread_below;
             let worth_finishing = s.keeps_all()
-                && !s.superseded
+                && !self.changed.is_set()
                 && match s.expected {
                     Some(len) => len <= small,
                     None => s.total as u64 <= small,
@@ -414,7 +417,7 @@ impl Recording {
     /// The whole body, when it ended cleanly, was kept whole, and nothing superseded it.
     pub fn body_to_store(&self) -> Option<Bytes> {
         let s = self.state.lock();
-        if !s.keeps_all() || s.superseded || !matches!(s.end, Some(Ok(()))) {
+        if !s.keeps_all() || self.changed.is_set() || !matches!(s.end, Some(Ok(()))) {
             return None;
         }
         if s.chunks.len() == 1 {
@@ -690,12 +693,19 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn superseded_recordings_serve_readers_but_are_not_stored() {
-        let (rec, _) = kept(100, 1000);
+    #[tokio::test]
+    async fn superseded_recordings_serve_readers_but_are_not_stored() {
+        let cache = larder::Cache::new();
+        let larder::FillRole::Lead(_lead, rec) =
+            cache.join_fill("k", |changed| Recording::following(limits(100), changed))
+        else {
+            panic!("nothing else fills k")
+        };
+        assert!(rec.keep(Hold::new(Budget::new(1000), &cache), None));
         let mut a = rec.reader().unwrap();
         rec.push(Bytes::from_static(b"ab"));
-        rec.supersede();
+        cache.delete("k").await; // a purge of the key while it is recorded
+        assert!(rec.is_superseded());
         rec.finish(Ok(()));
         assert_eq!(read_all(&mut a).0, b"ab");
         assert!(rec.body_to_store().is_none());

@@ -32,7 +32,7 @@ pub(crate) struct LayerState {
     pub config: Arc<Config>,
     /// Each rule with the settings a request it matches gets.
     rules: Vec<(Rule, Arc<Config>)>,
-    pub recordings: Arc<Recordings>,
+    pub recordings: Recordings,
     /// URLs whose responses were not storable just now (hit-for-pass).
     pub passes: crate::remembered::Remembered,
     /// URLs whose origin just failed: their stale copy answers without asking it again.
@@ -47,7 +47,7 @@ impl LayerState {
     pub fn new(base: &Cache, config: Config) -> Self {
         Self {
             cache: base.namespace(config.namespace.clone()),
-            recordings: Arc::default(),
+            recordings: Recordings::new(base.namespace(config.namespace.clone())),
             passes: Default::default(),
             failing: Default::default(),
             budget: Budget::new(config.recording_budget),

@@ -47,7 +47,9 @@ impl StoreJob {
             .ok()
     }
 
-    pub async fn store(self, body: Bytes) {
+    /// Stores the recorded response; `lead` is the fill's hold on its key, so storing does not
+    /// supersede the fill itself.
+    pub async fn store(self, body: Bytes, lead: Option<&larder::FillLead>) {
         let cfg = &self.state.config;
         let mut headers = self.headers;
         if !headers.contains_key(header::DATE) {
@@ -79,6 +81,7 @@ impl StoreJob {
             &self.plan,
             &self.client_headers,
             response,
+            lead,
         )
         .await;
     }
@@ -92,6 +95,7 @@ pub(crate) async fn write(
     plan: &Plan,
     client_headers: &HeaderMap,
     response: CachedResponse,
+    lead: Option<&larder::FillLead>,
 ) {
     let keep = plan.keep_secs(response.has_validator(), &state.config);
     if keep == 0 {
@@ -103,8 +107,13 @@ pub(crate) async fn write(
         .tags(response.tags.iter().map(String::as_str));
     let value = Stored::Response(Arc::new(response));
     let cache = &state.cache;
+    // Under the primary key, the fill stores as itself (it does not supersede itself); a
+    // variant's key has no fill of its own.
     let result = if plan.varied().is_empty() {
-        cache.set_with(key, value, opts).await
+        match lead {
+            Some(lead) => lead.set_with(cache, key, value, opts).await,
+            None => cache.set_with(key, value, opts).await,
+        }
     } else {
         let nonce = match index {
             Some(i) if i.headers == plan.vary && i.cookies == plan.vary_cookies => i.nonce,
@@ -117,10 +126,12 @@ pub(crate) async fn write(
                 let nonce = index.nonce;
                 let index_ttl = ttl.saturating_add(state.config.keep_stale);
                 let index_opts = EntryOptions::new().ttl(index_ttl);
-                if let Err(e) = cache
-                    .set_with(key, Stored::Variants(index), index_opts)
-                    .await
-                {
+                let stored = Stored::Variants(index);
+                let written = match lead {
+                    Some(lead) => lead.set_with(cache, key, stored, index_opts).await,
+                    None => cache.set_with(key, stored, index_opts).await,
+                };
+                if let Err(e) = written {
                     tracing::warn!(key, error = %e, "larder-http: could not store a Vary index");
                     return;
                 }

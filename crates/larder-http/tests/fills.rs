@@ -330,3 +330,98 @@ async fn after_an_unstorable_response_requests_do_not_queue_behind_each_other() 
         assert_eq!(w.await.unwrap(), "private");
     }
 }
+
+/// A purge while a response is being recorded: the recording still reaches its readers, but is
+/// not stored, and requests after the purge fetch afresh rather than follow it. By URL and by
+/// tag in this process, and from another process sharing Redis (through the backplane): the
+/// fill is a flight of the core's, superseded like any fetch.
+#[tokio::test]
+async fn a_purge_during_a_fill_keeps_it_from_being_stored() {
+    let tagged: &'static [(&str, &str)] =
+        &[("cache-control", "max-age=60"), ("surrogate-key", "t1")];
+    let redis = larder_testkit::RedisServer::start().expect("redis-server");
+    let cache = |name: &str| {
+        larder::Cache::builder()
+            .name(name)
+            .remote_url(&redis.url())
+            .unwrap()
+            .build()
+    };
+    let (here, there) = (cache("here"), cache("there"));
+    for c in [&here, &there] {
+        assert!(c.backplane_ready(Duration::from_secs(5)).await);
+    }
+    let layer = CacheLayer::shared(here);
+    let elsewhere = CacheLayer::shared(there).purger();
+    let purger = layer.purger();
+    let purges: [(
+        &str,
+        Box<dyn Fn() -> futures::future::BoxFuture<'static, ()>>,
+    ); 3] = [
+        ("url", {
+            let p = purger.clone();
+            Box::new(move || {
+                let p = p.clone();
+                Box::pin(async move { drop(p.purge_url("http://s.test/stream").await) })
+            })
+        }),
+        ("tag", {
+            let p = purger.clone();
+            Box::new(move || {
+                let p = p.clone();
+                Box::pin(async move { p.purge_tag("t1").await })
+            })
+        }),
+        ("another process", {
+            let p = elsewhere.clone();
+            Box::new(move || {
+                let p = p.clone();
+                Box::pin(async move {
+                    drop(p.purge_url("http://s.test/stream").await);
+                    // The backplane's message is applied here within milliseconds.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                })
+            })
+        }),
+    ];
+    let feeds = Feeds::default();
+    let mut svc = tower::Layer::layer(
+        &layer,
+        feeding_origin(feeds.clone(), Duration::ZERO, tagged),
+    );
+    for (call, (how, purge)) in purges.iter().enumerate() {
+        let first = call_with(&mut svc, &[]).await;
+        assert_eq!(first.headers()["x-cache"], "MISS", "{how}");
+        feeds.send(2 * call, Bytes::from_static(b"before "));
+        purge().await;
+        // After the purge, a request does not follow the fill that began before it.
+        let after = call_with(&mut svc, &[]).await;
+        assert_eq!(
+            after.headers()["x-cache"],
+            "MISS",
+            "{how}: a fill of its own"
+        );
+        feeds.send(2 * call, Bytes::from_static(b"the purge"));
+        feeds.end(2 * call);
+        assert_eq!(
+            rest(first.into_body()).await.unwrap(),
+            "before the purge",
+            "{how}"
+        );
+        feeds.send(2 * call + 1, Bytes::from_static(b"after"));
+        feeds.end(2 * call + 1);
+        assert_eq!(rest(after.into_body()).await.unwrap(), "after", "{how}");
+        for _ in 0..200 {
+            if purger.fetches_in_flight() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // What is stored is the fill that began after the purge.
+        let stored = call_with(&mut svc, &[]).await;
+        assert_eq!(stored.headers()["x-cache"], "HIT", "{how}");
+        assert_eq!(rest(stored.into_body()).await.unwrap(), "after", "{how}");
+        purger.purge_all().await;
+    }
+    assert_eq!(feeds.calls(), 6);
+}

@@ -12,13 +12,27 @@
 //!   while the flight finishes in the background
 //! ```
 //!
-//! larder-http's fills follow the same path with two differences RFC 9111 imposes, and take what
-//! they share from here rather than copying it: the value is a response recorded as it streams,
-//! so concurrent requests follow the recording (larder-http's `coalesce`) instead of awaiting a
-//! finished value; and what may be served stale is decided by the response's directives
-//! (`must-revalidate`, `stale-if-error`, `stale-while-revalidate`) and the request's rule, not by
-//! this path's fail-safe window. The distributed lock (`lock.rs`, public as
-//! [`Cache::lock_key`]) and the counters (`larder::private::count`) are this module's.
+//! larder-http's fills (and so larder-proxy's and the Python ASGI middleware's) run on the same
+//! pieces, taken from here rather than copied:
+//!
+//! ```text
+//! the flight             Flights, the one registry: a fill is a flight whose value is
+//!                        published when it starts (`Cache::join_fill`, fill.rs), the
+//!                        recording that concurrent requests follow as it grows; writes,
+//!                        deletes, clears and tag invalidations (here or via the backplane)
+//!                        supersede fills as they do fetches
+//! the distributed lock   lock.rs, public as `Cache::lock_key`
+//! fail-safe              the throttle: the cache's `fail_safe_throttle` governs how long a
+//!                        stale response answers a failing origin without asking it
+//! the counters           `larder::private::count`: factory runs and errors, coalesced
+//!                        waiters, stale served, eager refreshes
+//! ```
+//!
+//! Two things stay in larder-http because RFC 9111 decides them, not this path: whether a
+//! stale response may stand in (`must-revalidate` forbids it whatever the window; the windows
+//! are the response's `stale-if-error` / `stale-while-revalidate` or the request's rule), and
+//! the soft-timeout race, which there waits on the request's own fetch task rather than on a
+//! shared outcome (the same `timeout`, over a different future).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -61,6 +61,23 @@ struct Flight {
     /// Wall-clock microseconds when the fetch began, to tell another node's change that happened
     /// before it (its message merely arrived late) from one that happened during it.
     began: u64,
+    /// A fill's value, published when it began, which later callers follow while it is
+    /// produced (`Cache::join_fill`: an HTTP response recorded as it streams). `None` for a
+    /// `get_or_fetch` flight, whose callers await its outcome.
+    followed: Option<AnyValue>,
+    /// Tags the fill learnt as it ran (an HTTP response's `Surrogate-Key`): invalidating one
+    /// supersedes it.
+    tags: Vec<String>,
+}
+
+impl Flight {
+    /// Marks the flight superseded; whether it is to leave the registry too. A followed fill
+    /// does: a caller that comes after the change must not follow what was made before it. A
+    /// `get_or_fetch` flight stays for the callers already waiting, and is not written.
+    fn supersede(&self) -> bool {
+        self.superseded.store(true, Relaxed);
+        self.followed.is_some()
+    }
 }
 
 /// The in-flight fetches of one cache.
@@ -78,7 +95,26 @@ pub(crate) struct Ticket {
     superseded: Arc<AtomicBool>,
 }
 
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("key", &self.key)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
 impl Ticket {
+    /// The flight's id, unique in its cache.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records the tags the flight learnt (see `Flights::set_tags`).
+    pub(crate) fn set_tags(&self, tags: &[String]) {
+        self.flights.set_tags(self, tags);
+    }
+
     /// Whether a write, delete or clear of the key happened since the flight began.
     pub(crate) fn superseded(&self) -> bool {
         self.superseded.load(Relaxed)
@@ -146,13 +182,26 @@ impl Flights {
     pub(crate) fn join(self: &Arc<Self>, ns: &Arc<str>, key: &str, led: Led) -> Join {
         let mut map = self.shard(ns, key).lock();
         let flight_key: FlightKey = (Arc::clone(ns), key.into());
-        if let Some(f) = map.get(&flight_key) {
-            return Join::Follower(f.outcome.clone(), f.led);
-        }
         let id = self.next_id.fetch_add(1, Relaxed);
         let (tx, rx) = oneshot::channel();
         let outcome = rx.map(|r| r.unwrap_or(Outcome::Cancelled)).boxed().shared();
         let superseded = Arc::new(AtomicBool::new(false));
+        match map.get(&flight_key) {
+            Some(f) if f.followed.is_none() => return Join::Follower(f.outcome.clone(), f.led),
+            // A followed fill (`join_fill`) holds the key, and has no outcome to share: this
+            // fetch runs on its own, unregistered (its ticket's id is in no map).
+            Some(_) => {
+                let ticket = Ticket {
+                    flights: Arc::clone(self),
+                    key: flight_key,
+                    id,
+                    tx: Some(tx),
+                    superseded,
+                };
+                return Join::Leader(ticket, outcome);
+            }
+            None => {}
+        }
         map.insert(
             flight_key.clone(),
             Flight {
@@ -161,6 +210,8 @@ impl Flights {
                 outcome: outcome.clone(),
                 superseded: Arc::clone(&superseded),
                 began: crate::clock::unix_micros(),
+                followed: None,
+                tags: Vec::new(),
             },
         );
         drop(map);
@@ -174,35 +225,119 @@ impl Flights {
         Join::Leader(ticket, outcome)
     }
 
+    /// Registers a followed fill for `(ns, key)` with the value `make` builds (given the fill's
+    /// superseded flag; it returns what to register and what to hand the caller), or returns
+    /// the value of the one in flight and `make` unused. `None` for the value when a
+    /// `get_or_fetch` flight holds the key: the caller fills alone, unregistered.
+    #[allow(clippy::type_complexity)] // the two outcomes, each with what the caller needs
+    pub(crate) fn join_followed<F, R>(
+        self: &Arc<Self>,
+        ns: &Arc<str>,
+        key: &str,
+        make: F,
+    ) -> Result<(Ticket, R), (Option<AnyValue>, F)>
+    where
+        F: FnOnce(Arc<AtomicBool>) -> (AnyValue, R),
+    {
+        let mut map = self.shard(ns, key).lock();
+        let flight_key: FlightKey = (Arc::clone(ns), key.into());
+        if let Some(f) = map.get(&flight_key) {
+            return Err((f.followed.clone(), make));
+        }
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let superseded = Arc::new(AtomicBool::new(false));
+        let (value, for_caller) = make(Arc::clone(&superseded));
+        // Nobody awaits a followed fill's outcome; the channel is there for the shape.
+        let (tx, rx) = oneshot::channel();
+        let outcome = rx.map(|r| r.unwrap_or(Outcome::Cancelled)).boxed().shared();
+        map.insert(
+            flight_key.clone(),
+            Flight {
+                id,
+                led: Led::ByTask,
+                outcome,
+                superseded: Arc::clone(&superseded),
+                began: crate::clock::unix_micros(),
+                followed: Some(value),
+                tags: Vec::new(),
+            },
+        );
+        let ticket = Ticket {
+            flights: Arc::clone(self),
+            key: flight_key,
+            id,
+            tx: Some(tx),
+            superseded,
+        };
+        Ok((ticket, for_caller))
+    }
+
+    /// Records the tags a fill learnt, so invalidating one of them supersedes it.
+    pub(crate) fn set_tags(&self, ticket: &Ticket, tags: &[String]) {
+        let mut map = self.shard(&ticket.key.0, &ticket.key.1).lock();
+        if let Some(f) = map.get_mut(&ticket.key).filter(|f| f.id == ticket.id) {
+            f.tags = tags.to_vec();
+        }
+    }
+
+    /// The followed fills in flight in namespace `ns`.
+    pub(crate) fn followed_in(&self, ns: &str) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let map = s.lock();
+                map.iter()
+                    .filter(|((f_ns, _), f)| &**f_ns == ns && f.followed.is_some())
+                    .count()
+            })
+            .sum()
+    }
+
     /// Marks the fetch in flight for `(ns, key)`, if any, as superseded.
     pub(crate) fn supersede(&self, ns: &str, key: &str) {
         self.supersede_begun_by(ns, key, u64::MAX);
     }
 
+    /// As `supersede`, except for the flight `own` (a fill storing its own result).
+    pub(crate) fn supersede_other(&self, ns: &str, key: &str, own: u64) {
+        let mut map = self.shard(ns, key).lock();
+        if map.is_empty() {
+            return;
+        }
+        map.retain(|(f_ns, f_key), flight| {
+            !(&**f_ns == ns && &**f_key == key && flight.id != own && flight.supersede())
+        });
+    }
+
     /// Marks the fetch in flight for `(ns, key)` as superseded if it began at or before `at`
     /// (wall-clock microseconds): for a change another node made at `at`.
     pub(crate) fn supersede_begun_by(&self, ns: &str, key: &str, at: u64) {
-        let map = self.shard(ns, key).lock();
+        let mut map = self.shard(ns, key).lock();
         // Looking up by the owned key type needs an allocation; flights are few, so scan instead
         // only when the shard is not empty.
         if map.is_empty() {
             return;
         }
-        for ((f_ns, f_key), flight) in map.iter() {
-            if &**f_ns == ns && &**f_key == key && flight.began <= at {
-                flight.superseded.store(true, Relaxed);
-            }
-        }
+        map.retain(|(f_ns, f_key), flight| {
+            !(&**f_ns == ns && &**f_key == key && flight.began <= at && flight.supersede())
+        });
     }
 
     /// Marks every fetch in flight in namespace `ns` that began at or before `at` as superseded.
     pub(crate) fn supersede_namespace(&self, ns: &str, at: u64) {
         for shard in &*self.shards {
-            for ((f_ns, _), flight) in shard.lock().iter() {
-                if &**f_ns == ns && flight.began <= at {
-                    flight.superseded.store(true, Relaxed);
-                }
-            }
+            shard.lock().retain(|(f_ns, _), flight| {
+                !(&**f_ns == ns && flight.began <= at && flight.supersede())
+            });
+        }
+    }
+
+    /// Marks every fetch in flight that learnt one of `tags` as superseded.
+    pub(crate) fn supersede_tags(&self, tags: &[&str]) {
+        for shard in &*self.shards {
+            shard.lock().retain(|_, flight| {
+                !(flight.tags.iter().any(|t| tags.contains(&t.as_str())) && flight.supersede())
+            });
         }
     }
 

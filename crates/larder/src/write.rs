@@ -55,6 +55,22 @@ impl Cache {
         self.store(key, Arc::new(value), &opts, self.origin()).await
     }
 
+    /// `set_with` by the fill `own` of this key (`FillLead::set_with`): it supersedes any other
+    /// fetch of the key, not the fill storing its result.
+    pub(crate) async fn set_with_except<T: CacheValue>(
+        &self,
+        key: &str,
+        value: T,
+        opts: EntryOptions,
+        own: u64,
+    ) -> Result<(), Error> {
+        let opts = opts.or(&self.defaults);
+        self.inner
+            .flights
+            .supersede_other(&opts.namespace, key, own);
+        self.store(key, Arc::new(value), &opts, self.origin()).await
+    }
+
     /// Removes `key` from memory, from the remote store and (with a backplane) from every other
     /// node's memory; whether this node's memory or the store held it.
     ///
@@ -189,6 +205,7 @@ impl Cache {
     /// # }
     /// ```
     pub async fn invalidate_tags(&self, tags: &[&str]) {
+        self.inner.flights.supersede_tags(tags);
         if let Some(mem) = &self.inner.memory {
             mem.invalidate_tags(tags, clock::now_nanos());
         }

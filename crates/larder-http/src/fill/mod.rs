@@ -17,10 +17,12 @@
 //!                                         its error
 //! ```
 //!
-//! RFC 9111 decides here what may be served stale, not the core's fail-safe: `must-revalidate`
-//! forbids it whatever the window, and the windows are the response's `stale-if-error` and
-//! `stale-while-revalidate` or the rule's. The core provides the lock (`Cache::lock_key`) and
-//! the counters (`larder::private::count`).
+//! RFC 9111 decides here what may be served stale, not the core's fail-safe window:
+//! `must-revalidate` forbids it whatever the window, and the windows are the response's
+//! `stale-if-error` and `stale-while-revalidate` or the rule's. The core provides the flight
+//! (`Cache::join_fill`: `coalesce.rs` registers each fill's recording there), the lock
+//! (`Cache::lock_key`), the fail-safe throttle's setting and the counters
+//! (`larder::private::count`); see the read path in larder's `fetch.rs`.
 
 mod across;
 mod fetch;
@@ -73,10 +75,7 @@ pub(crate) fn refresh_early<S, ReqB, ResB>(
     ResB: Body<Data = Bytes> + Send + 'static,
     ResB::Error: Into<BoxError>,
 {
-    let Role::Lead(guard) = state.recordings.join_or_lead(&key, state.limits()) else {
-        return;
-    };
-    larder::private::count(&state.cache, larder::private::ReadEvent::EagerRefresh);
+    let cache = state.cache.clone();
     let fill = Fill {
         state,
         cfg,
@@ -84,9 +83,9 @@ pub(crate) fn refresh_early<S, ReqB, ResB>(
         key,
         index,
     };
-    let job = fill.fetch(inner, parts, body, Some(stored), guard);
-    // Nobody reads the reply: the recording still completes and is stored.
-    rt.spawn(async move { drop(job.await) });
+    if fill.refresh_in_background(inner, parts, body, stored) {
+        larder::private::count(&cache, larder::private::ReadEvent::EagerRefresh);
+    }
 }
 
 pub(super) type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
@@ -139,11 +138,7 @@ where
                 }
                 Verdict::StaleWhileRevalidate => {
                     let reply = serve(&state, &stored, &parts, CacheStatus::Stale, now);
-                    if let Role::Lead(guard) = state.recordings.join_or_lead(&key, limits) {
-                        let job = fill.fetch(inner, parts, body, Some(stored), guard);
-                        // The reply is dropped; the recording still completes and is stored.
-                        rt.spawn(async move { drop(job.await) });
-                    }
+                    fill.refresh_in_background(inner, parts, body, stored);
                     return Ok(reply);
                 }
                 Verdict::Forbidden => {
@@ -195,6 +190,37 @@ struct Fill {
 }
 
 impl Fill {
+    /// One fetch of the key in a task of its own, refreshing `stored`, unless a fill of the key
+    /// is in flight already (which refreshes it just as well); whether it started. Nobody reads
+    /// its reply: the recording still completes and is stored.
+    fn refresh_in_background<S, ReqB, ResB>(
+        self,
+        inner: S,
+        parts: Parts,
+        body: ReqB,
+        stored: Arc<CachedResponse>,
+    ) -> bool
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqB: Send + 'static,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let Role::Lead(guard) = self
+            .state
+            .recordings
+            .join_or_lead(&self.key, self.state.limits())
+        else {
+            return false;
+        };
+        let rt = self.rt.clone();
+        let job = self.fetch(inner, parts, body, Some(stored), guard);
+        rt.spawn(async move { drop(job.await) });
+        true
+    }
+
     /// Joins the fetch in flight for the key, or starts one. A request that may not join (a
     /// `no-cache` one) leads a fetch of its own.
     pub(super) async fn lead_or_follow<S, ReqB, ResB>(

@@ -87,6 +87,7 @@ impl Fill {
                     plan,
                     &client.headers,
                     fresh.clone(),
+                    guard.lead(),
                 )
                 .await;
             }

@@ -187,8 +187,9 @@ fn apply(inner: &Inner, shared: &Shared, op: Op<'_>, at: u64) {
             inner.flights.supersede_namespace(&ns, at);
         }
         Op::Tags { tags } => {
+            let tags: Vec<&str> = tags.iter().map(Cow::as_ref).collect();
+            inner.flights.supersede_tags(&tags);
             if let Some(mem) = &inner.memory {
-                let tags: Vec<&str> = tags.iter().map(Cow::as_ref).collect();
                 mem.invalidate_tags(&tags, clock::now_nanos());
             }
         }

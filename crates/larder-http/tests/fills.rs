@@ -331,6 +331,9 @@ async fn after_an_unstorable_response_requests_do_not_queue_behind_each_other() 
     }
 }
 
+/// A purge, made however a test likes, awaited before the fill goes on.
+type Purge = Box<dyn Fn() -> futures::future::BoxFuture<'static, ()>>;
+
 /// A purge while a response is being recorded: the recording still reaches its readers, but is
 /// not stored, and requests after the purge fetch afresh rather than follow it. By URL and by
 /// tag in this process, and from another process sharing Redis (through the backplane): the
@@ -354,10 +357,7 @@ async fn a_purge_during_a_fill_keeps_it_from_being_stored() {
     let layer = CacheLayer::shared(here);
     let elsewhere = CacheLayer::shared(there).purger();
     let purger = layer.purger();
-    let purges: [(
-        &str,
-        Box<dyn Fn() -> futures::future::BoxFuture<'static, ()>>,
-    ); 3] = [
+    let purges: [(&str, Purge); 3] = [
         ("url", {
             let p = purger.clone();
             Box::new(move || {

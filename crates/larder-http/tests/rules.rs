@@ -409,6 +409,79 @@ async fn purge_by_url_keys_the_query_as_the_rule_does() {
     assert_eq!(h.get("http://a.test/only?q=1").await.cache(), "MISS");
 }
 
+/// Requests that join a fill in flight get what its leader gets: the stale copy at the soft
+/// timeout, and the stale copy when the origin fails, without one more origin call each.
+#[tokio::test]
+async fn followers_of_a_fill_get_the_stale_copy_as_its_leader_does() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::{Service, ServiceExt};
+    for (soft, failing) in [(Some(Duration::from_millis(50)), false), (None, true)] {
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (c, r) = (calls.clone(), release.clone());
+        let origin = tower::service_fn(move |_req: http::Request<axum::body::Body>| {
+            let (c, r) = (c.clone(), r.clone());
+            async move {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                if n == 0 {
+                    return Ok::<_, std::convert::Infallible>(reply(200, &[], "v0"));
+                }
+                // Slow, then (in the second round) failing.
+                r.notified().await;
+                Ok(reply(if failing { 503 } else { 200 }, &[], "v1"))
+            }
+        });
+        let clock = Clock::default();
+        let c = clock.clone();
+        let mut rule = Rule::path("/").unwrap().ttl(secs(10)).stale(secs(300));
+        if let Some(soft) = soft {
+            rule = rule.soft_timeout(soft);
+        }
+        let layer = with_rules([rule]).clock(move || c.now());
+        let svc = tower::Layer::layer(&layer, origin);
+        let get = |mut svc: larder_http::CacheService<_>| async move {
+            let resp = svc
+                .ready()
+                .await
+                .unwrap()
+                .call(get("http://a.test/p", &[]))
+                .await
+                .unwrap();
+            let (parts, body) = resp.into_parts();
+            let body = axum::body::to_bytes(axum::body::Body::new(body), usize::MAX)
+                .await
+                .unwrap();
+            (parts.headers, body)
+        };
+        assert_eq!(get(svc.clone()).await.1, "v0");
+        clock.advance(20);
+        let burst = futures::future::join_all((0..5).map(|_| get(svc.clone())));
+        let answered = async {
+            if failing {
+                // Let every request join the fill, then let the origin fail it.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                release.notify_one();
+            }
+            tokio::time::timeout(Duration::from_secs(5), burst).await
+        };
+        let answers = answered.await.expect("nobody waits on the held origin");
+        for (h, body) in answers {
+            assert_eq!(
+                (h["x-cache"].to_str().unwrap(), &body[..]),
+                ("STALE", &b"v0"[..]),
+                "soft {soft:?}, failing {failing}: {:?}",
+                h["cache-status"]
+            );
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "one origin call for the five"
+        );
+        release.notify_one();
+    }
+}
+
 #[tokio::test]
 async fn past_the_soft_timeout_the_stale_copy_answers_and_the_refresh_lands_later() {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -49,8 +49,7 @@ impl Fill {
         ResB::Error: Into<BoxError>,
     {
         let now = self.cfg.now_ms();
-        let stand_in = prior.clone().filter(|p| policy::may_serve_on_error(p, now));
-        let (Some(soft), Some(stale)) = (self.cfg.soft_timeout, stand_in) else {
+        let (Some(soft), Some(stale)) = (self.cfg.soft_timeout, self.stand_in(&prior)) else {
             return self.fetch(inner, parts, body, prior, guard).await;
         };
         let state = self.state.clone();

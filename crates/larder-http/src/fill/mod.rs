@@ -9,7 +9,9 @@
 //!   stale, its origin failing       -> serve it, without asking again (the fail-safe throttle)
 //!   forbidden for its credentials   -> fetch alone
 //!   missing, or must revalidate     -> lead_or_follow:
-//!       a fill in flight here       -> follow its recording as it grows
+//!       a fill in flight here       -> follow its recording as it grows (within the rule's soft
+//!                                      timeout; its origin failing -> the stale copy, as the
+//!                                      leader got)
 //!       hit-for-pass                -> fetch alone, at once
 //!       leading                     -> the lock across processes (another's response: serve it)
 //!                                      -> fetch (within the rule's soft timeout when a stale copy
@@ -259,10 +261,39 @@ impl Fill {
                         .await;
                 }
                 Role::Follow(recording) => {
-                    match follow(&self.state, &self.cfg, &recording, &parts).await {
+                    let following = follow(&self.state, &self.cfg, &recording, &parts);
+                    // Like the leader, and like every caller of `get_or_fetch`: no longer than
+                    // the soft timeout when a stale copy may stand in.
+                    let followed = match (self.cfg.soft_timeout, self.stand_in(&prior)) {
+                        (Some(soft), Some(stale)) => {
+                            match tokio::time::timeout(soft, following).await {
+                                Ok(followed) => followed,
+                                Err(_) => {
+                                    let outcome =
+                                        Outcome::from(CacheStatus::Stale).detail("soft-timeout");
+                                    let now = self.cfg.now_ms();
+                                    return Ok(serve(&self.state, &stale, &parts, outcome, now));
+                                }
+                            }
+                        }
+                        _ => following.await,
+                    };
+                    match followed {
                         Followed::Served(response) => return Ok(response),
                         Followed::Alone => break,
-                        Followed::Retry => {}
+                        Followed::Retry => {
+                            // The leader left without a response. If the origin failed it (the
+                            // fail-safe throttle remembers), the stale copy that answered the
+                            // leader answers here too, instead of one more call to a failing
+                            // origin per waiting request.
+                            let now = self.cfg.now_ms();
+                            if self.state.failing.holds(&self.key, now)
+                                && let Some(stale) = self.stand_in(&prior)
+                            {
+                                let outcome = Outcome::from(CacheStatus::Stale).detail("fail-safe");
+                                return Ok(serve(&self.state, &stale, &parts, outcome, now));
+                            }
+                        }
                         Followed::Failed => return Ok(self.no_response(prior.as_deref(), &parts)),
                     }
                 }
@@ -287,6 +318,13 @@ impl Fill {
             }
             None => gateway_timeout(&self.state, "response-timeout"),
         }
+    }
+
+    /// `prior`, if it may stand in for the origin now (RFC 9111: not `must-revalidate`, within
+    /// its stale-if-error window or the rule's).
+    fn stand_in(&self, prior: &Option<Arc<CachedResponse>>) -> Option<Arc<CachedResponse>> {
+        let now = self.cfg.now_ms();
+        prior.clone().filter(|p| policy::may_serve_on_error(p, now))
     }
 
     /// A stale copy answered because the origin failed: for the fail-safe throttle, later

@@ -414,7 +414,6 @@ async fn purge_by_url_keys_the_query_as_the_rule_does() {
 #[tokio::test]
 async fn followers_of_a_fill_get_the_stale_copy_as_its_leader_does() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tower::{Service, ServiceExt};
     for (soft, failing) in [(Some(Duration::from_millis(50)), false), (None, true)] {
         let calls = std::sync::Arc::new(AtomicUsize::new(0));
         let release = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -439,20 +438,7 @@ async fn followers_of_a_fill_get_the_stale_copy_as_its_leader_does() {
         }
         let layer = with_rules([rule]).clock(move || c.now());
         let svc = tower::Layer::layer(&layer, origin);
-        let get = |mut svc: larder_http::CacheService<_>| async move {
-            let resp = svc
-                .ready()
-                .await
-                .unwrap()
-                .call(get("http://a.test/p", &[]))
-                .await
-                .unwrap();
-            let (parts, body) = resp.into_parts();
-            let body = axum::body::to_bytes(axum::body::Body::new(body), usize::MAX)
-                .await
-                .unwrap();
-            (parts.headers, body)
-        };
+        let get = |svc| get_once(svc, "http://a.test/p");
         assert_eq!(get(svc.clone()).await.1, "v0");
         clock.advance(20);
         let burst = futures::future::join_all((0..5).map(|_| get(svc.clone())));
@@ -509,21 +495,7 @@ async fn past_the_soft_timeout_the_stale_copy_answers_and_the_refresh_lands_late
     let layer = with_rules([rule]).clock(move || c.now());
     let purger = layer.purger();
     let svc = tower::Layer::layer(&layer, origin);
-    let get = |mut svc: larder_http::CacheService<_>| async move {
-        use tower::{Service, ServiceExt};
-        let resp = svc
-            .ready()
-            .await
-            .unwrap()
-            .call(get("http://a.test/p", &[]))
-            .await
-            .unwrap();
-        let (parts, body) = resp.into_parts();
-        let body = axum::body::to_bytes(axum::body::Body::new(body), usize::MAX)
-            .await
-            .unwrap();
-        (parts.headers, body)
-    };
+    let get = |svc| get_once(svc, "http://a.test/p");
     assert_eq!(get(svc.clone()).await.1, "v0");
     clock.advance(20);
     // The origin holds the refresh: the request does not wait for it.

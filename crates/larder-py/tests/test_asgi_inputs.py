@@ -237,3 +237,37 @@ def test_an_endless_stream_stops_when_its_last_reader_leaves():
 
     asyncio.run(run())
     assert state["stopped"] is not None, f"the app still streams ({state['sent']} parts sent)"
+
+
+def test_purges_by_url_tag_and_all_and_a_bad_prefix_is_a_value_error():
+    from larder.asgi import HttpCache
+
+    async def tagged(s, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"surrogate-key", b"t1 t2")]})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    app, calls = counting_app(tagged)
+    http_cache = HttpCache(larder.Cache.from_url("memory://"), ttl="60s")
+    mw = CacheMiddleware(app, http_cache=http_cache)
+
+    async def run():
+        async def cached_after(purge):
+            await call(mw, scope(path="/a"))
+            assert (await call(mw, scope(path="/a")))[1]["x-cache"] == "HIT"
+            await purge()
+            return (await call(mw, scope(path="/a")))[1]["x-cache"]
+
+        async def by_url():
+            assert await http_cache.purge_url("http://example.test/a") is True
+
+        assert await cached_after(by_url) == "MISS"
+        assert await cached_after(lambda: http_cache.purge_tag("t2")) == "MISS"
+        assert await cached_after(http_cache.purge_all) == "MISS"
+        with pytest.raises(ValueError, match="more than 3 path segments"):
+            await http_cache.purge_prefix("http://example.test/a/b/c/d/e")
+        with pytest.raises(ValueError):
+            await http_cache.purge_url("http://exa mple.test/")
+
+    asyncio.run(run())
+    assert len(calls) == 6
+    assert http_cache.stats()["fills"] == 6

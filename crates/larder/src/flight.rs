@@ -190,30 +190,22 @@ impl Flights {
             Some(f) if f.followed.is_none() => return Join::Follower(f.outcome.clone(), f.led),
             // A followed fill (`join_fill`) holds the key, and has no outcome to share: this
             // fetch runs on its own, unregistered (its ticket's id is in no map).
-            Some(_) => {
-                let ticket = Ticket {
-                    flights: Arc::clone(self),
-                    key: flight_key,
-                    id,
-                    tx: Some(tx),
-                    superseded,
-                };
-                return Join::Leader(ticket, outcome);
+            Some(_) => {}
+            None => {
+                map.insert(
+                    flight_key.clone(),
+                    Flight {
+                        id,
+                        led,
+                        outcome: outcome.clone(),
+                        superseded: Arc::clone(&superseded),
+                        began: crate::clock::unix_micros(),
+                        followed: None,
+                        tags: Vec::new(),
+                    },
+                );
             }
-            None => {}
         }
-        map.insert(
-            flight_key.clone(),
-            Flight {
-                id,
-                led,
-                outcome: outcome.clone(),
-                superseded: Arc::clone(&superseded),
-                began: crate::clock::unix_micros(),
-                followed: None,
-                tags: Vec::new(),
-            },
-        );
         drop(map);
         let ticket = Ticket {
             flights: Arc::clone(self),

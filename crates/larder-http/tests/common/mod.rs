@@ -183,3 +183,26 @@ pub fn app(ttl_secs: u64) -> CacheLayer {
 pub fn http_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)
 }
+
+/// One GET of `uri` through a clone of a layered service: the response's headers and whole body.
+pub async fn get_once<S>(mut svc: CacheService<S>, uri: &str) -> (HeaderMap, Bytes)
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let resp = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get(uri, &[]))
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), usize::MAX)
+        .await
+        .unwrap();
+    (parts.headers, body)
+}

@@ -15,6 +15,23 @@ use super::app::AsgiApp;
 use crate::cache::PyCache;
 use crate::duration::duration;
 
+impl HttpCache {
+    /// A purge on larder's runtime, as an awaitable; a bad URL or prefix is a `ValueError`.
+    fn purge<'py, F, Fut, T>(&self, py: Python<'py>, purge: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Purger) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, larder_http::PurgeError>> + Send + 'static,
+        T: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        let purger = self.purger.clone();
+        crate::bridge::spawn(py, move |_| async move {
+            purge(purger)
+                .await
+                .map_err(|e| PyValueError::new_err(e.to_string()))
+        })
+    }
+}
+
 /// larder-http's layer with the settings given from Python, and the purger for its entries.
 #[pyclass(module = "larder", frozen)]
 pub struct HttpCache {
@@ -135,42 +152,28 @@ impl HttpCache {
     /// hold the request's host, so the URL names it (`http://host/path?query`), unless the cache
     /// has a `fixed_host` (then a path will do).
     fn purge_url<'py>(&self, py: Python<'py>, url: String) -> PyResult<Bound<'py, PyAny>> {
-        let purger = self.purger.clone();
-        crate::bridge::spawn(py, move |_| async move {
-            purger
-                .purge_url(&url)
-                .await
-                .map_err(|e| PyValueError::new_err(e.to_string()))
-        })
+        self.purge(py, |p| async move { p.purge_url(&url).await })
     }
 
     /// Drops every stored response under a prefix (`http://host/users` takes `/users/42` too;
     /// a path alone with a `fixed_host`), on every process sharing the store; prefixes up to
     /// `purge_prefix_depth` segments deep.
     fn purge_prefix<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
-        let purger = self.purger.clone();
-        crate::bridge::spawn(py, move |_| async move {
-            purger
-                .purge_prefix(&prefix)
-                .await
-                .map_err(|e| PyValueError::new_err(e.to_string()))
-        })
+        self.purge(py, |p| async move { p.purge_prefix(&prefix).await })
     }
 
     /// Drops every response the app tagged with `tag` (in its `Surrogate-Key` header).
     fn purge_tag<'py>(&self, py: Python<'py>, tag: String) -> PyResult<Bound<'py, PyAny>> {
-        let purger = self.purger.clone();
-        crate::bridge::spawn(py, move |_| async move {
-            purger.purge_tag(&tag).await;
+        self.purge(py, |p| async move {
+            p.purge_tag(&tag).await;
             Ok(())
         })
     }
 
     /// Drops every response this cache stored (its namespace only).
     fn purge_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let purger = self.purger.clone();
-        crate::bridge::spawn(py, move |_| async move {
-            purger.purge_all().await;
+        self.purge(py, |p| async move {
+            p.purge_all().await;
             Ok(())
         })
     }

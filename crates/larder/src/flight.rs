@@ -71,6 +71,19 @@ struct Flight {
 }
 
 impl Flight {
+    /// The registry's entry for the flight `ticket` leads.
+    fn new(ticket: &Ticket, led: Led, outcome: SharedOutcome, followed: Option<AnyValue>) -> Self {
+        Self {
+            id: ticket.id,
+            led,
+            outcome,
+            superseded: Arc::clone(&ticket.superseded),
+            began: crate::clock::unix_micros(),
+            followed,
+            tags: Vec::new(),
+        }
+    }
+
     /// Marks the flight superseded; whether it is to leave the registry too. A followed fill
     /// does: a caller that comes after the change must not follow what was made before it. A
     /// `get_or_fetch` flight stays for the callers already waiting, and is not written.
@@ -182,38 +195,18 @@ impl Flights {
     pub(crate) fn join(self: &Arc<Self>, ns: &Arc<str>, key: &str, led: Led) -> Join {
         let mut map = self.shard(ns, key).lock();
         let flight_key: FlightKey = (Arc::clone(ns), key.into());
-        let id = self.next_id.fetch_add(1, Relaxed);
-        let (tx, rx) = oneshot::channel();
-        let outcome = rx.map(|r| r.unwrap_or(Outcome::Cancelled)).boxed().shared();
-        let superseded = Arc::new(AtomicBool::new(false));
-        match map.get(&flight_key) {
+        let held = match map.get(&flight_key) {
             Some(f) if f.followed.is_none() => return Join::Follower(f.outcome.clone(), f.led),
             // A followed fill (`join_fill`) holds the key, and has no outcome to share: this
             // fetch runs on its own, unregistered (its ticket's id is in no map).
-            Some(_) => {}
-            None => {
-                map.insert(
-                    flight_key.clone(),
-                    Flight {
-                        id,
-                        led,
-                        outcome: outcome.clone(),
-                        superseded: Arc::clone(&superseded),
-                        began: crate::clock::unix_micros(),
-                        followed: None,
-                        tags: Vec::new(),
-                    },
-                );
-            }
-        }
-        drop(map);
-        let ticket = Ticket {
-            flights: Arc::clone(self),
-            key: flight_key,
-            id,
-            tx: Some(tx),
-            superseded,
+            Some(_) => true,
+            None => false,
         };
+        let (ticket, outcome) = self.ticket(flight_key);
+        if !held {
+            let flight = Flight::new(&ticket, led, outcome.clone(), None);
+            map.insert(ticket.key.clone(), flight);
+        }
         Join::Leader(ticket, outcome)
     }
 
@@ -236,32 +229,26 @@ impl Flights {
         if let Some(f) = map.get(&flight_key) {
             return Err((f.followed.clone(), make));
         }
-        let id = self.next_id.fetch_add(1, Relaxed);
-        let superseded = Arc::new(AtomicBool::new(false));
-        let (value, for_caller) = make(Arc::clone(&superseded));
         // Nobody awaits a followed fill's outcome; the channel is there for the shape.
+        let (ticket, outcome) = self.ticket(flight_key);
+        let (value, for_caller) = make(Arc::clone(&ticket.superseded));
+        let flight = Flight::new(&ticket, Led::ByTask, outcome, Some(value));
+        map.insert(ticket.key.clone(), flight);
+        Ok((ticket, for_caller))
+    }
+
+    /// A new flight's ticket for `key`, and the outcome it reports into.
+    fn ticket(self: &Arc<Self>, key: FlightKey) -> (Ticket, SharedOutcome) {
         let (tx, rx) = oneshot::channel();
         let outcome = rx.map(|r| r.unwrap_or(Outcome::Cancelled)).boxed().shared();
-        map.insert(
-            flight_key.clone(),
-            Flight {
-                id,
-                led: Led::ByTask,
-                outcome,
-                superseded: Arc::clone(&superseded),
-                began: crate::clock::unix_micros(),
-                followed: Some(value),
-                tags: Vec::new(),
-            },
-        );
         let ticket = Ticket {
             flights: Arc::clone(self),
-            key: flight_key,
-            id,
+            key,
+            id: self.next_id.fetch_add(1, Relaxed),
             tx: Some(tx),
-            superseded,
+            superseded: Arc::new(AtomicBool::new(false)),
         };
-        Ok((ticket, for_caller))
+        (ticket, outcome)
     }
 
     /// Records the tags a fill learnt, so invalidating one of them supersedes it.

@@ -147,21 +147,14 @@ where
                     let guard = Recordings::detached(limits);
                     return fill.fetch(inner, parts, body, None, guard).await;
                 }
-                // The fail-safe throttle: the origin failed for this URL moments ago and a stale
-                // copy stood in; it stands in again without asking, as `get_or_fetch`'s
-                // fail-safe does, within what RFC 9111 allows (`may_serve_on_error` refuses
-                // `must-revalidate` and copies past their stale-if-error window). A `no-cache`
-                // request asks the origin all the same.
-                Verdict::Revalidate
-                    if !request_cc.no_cache
-                        && state.failing.holds(&key, now)
-                        && policy::may_serve_on_error(&stored, now) =>
-                {
-                    let outcome = Outcome::from(CacheStatus::Stale).detail("fail-safe");
-                    return Ok(serve(&state, &stored, &parts, outcome, now));
-                }
                 Verdict::Revalidate => prior = Some(stored),
             }
+        }
+        // A `no-cache` request asks the origin even while it is failing.
+        if !request_cc.no_cache
+            && let Some(stale) = fill.fail_safe(&prior, &parts)
+        {
+            return Ok(stale);
         }
         if request_cc.only_if_cached {
             return Ok(gateway_timeout(&state, "only-if-cached"));
@@ -282,16 +275,11 @@ impl Fill {
                         Followed::Served(response) => return Ok(response),
                         Followed::Alone => break,
                         Followed::Retry => {
-                            // The leader left without a response. If the origin failed it (the
-                            // fail-safe throttle remembers), the stale copy that answered the
-                            // leader answers here too, instead of one more call to a failing
-                            // origin per waiting request.
-                            let now = self.cfg.now_ms();
-                            if self.state.failing.holds(&self.key, now)
-                                && let Some(stale) = self.stand_in(&prior)
-                            {
-                                let outcome = Outcome::from(CacheStatus::Stale).detail("fail-safe");
-                                return Ok(serve(&self.state, &stale, &parts, outcome, now));
+                            // The leader left without a response: if the origin failed it, the
+                            // stale copy that answered the leader answers here too, instead of
+                            // one more call to a failing origin per waiting request.
+                            if let Some(stale) = self.fail_safe(&prior, &parts) {
+                                return Ok(stale);
                             }
                         }
                         Followed::Failed => return Ok(self.no_response(prior.as_deref(), &parts)),
@@ -325,6 +313,23 @@ impl Fill {
     fn stand_in(&self, prior: &Option<Arc<CachedResponse>>) -> Option<Arc<CachedResponse>> {
         let now = self.cfg.now_ms();
         prior.clone().filter(|p| policy::may_serve_on_error(p, now))
+    }
+
+    /// The fail-safe throttle: the origin failed for this URL moments ago and a stale copy stood
+    /// in; it stands in again without asking, as `get_or_fetch`'s fail-safe does, within what
+    /// RFC 9111 allows (`stand_in` refuses `must-revalidate` and copies past their window).
+    fn fail_safe<B>(
+        &self,
+        prior: &Option<Arc<CachedResponse>>,
+        client: &Parts,
+    ) -> Option<Response<CacheBody<B>>> {
+        let now = self.cfg.now_ms();
+        if !self.state.failing.holds(&self.key, now) {
+            return None;
+        }
+        let stale = self.stand_in(prior)?;
+        let outcome = Outcome::from(CacheStatus::Stale).detail("fail-safe");
+        Some(serve(&self.state, &stale, client, outcome, now))
     }
 
     /// A stale copy answered because the origin failed: for the fail-safe throttle, later

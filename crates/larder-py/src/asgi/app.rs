@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use tokio::sync::{mpsc, oneshot};
 use tower_service::Service;
@@ -58,12 +59,15 @@ pub(crate) struct AppCall {
 
 impl AppCall {
     pub(crate) fn of(py: Python<'_>, scope: &Bound<'_, PyDict>) -> PyResult<Arc<Self>> {
-        let asyncio = py.import("asyncio")?;
-        let contextvars = py.import("contextvars")?;
+        // Looked up once: every request, hits included, takes its loop and context.
+        static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        static COPY_CONTEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let running_loop = RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?;
+        let copy_context = COPY_CONTEXT.import(py, "contextvars", "copy_context")?;
         Ok(Arc::new(Self {
             scope: scope.clone().unbind(),
-            event_loop: asyncio.call_method0("get_running_loop")?.unbind(),
-            context: contextvars.call_method0("copy_context")?.unbind(),
+            event_loop: running_loop.call0()?.unbind(),
+            context: copy_context.call0()?.unbind(),
         }))
     }
 }

@@ -134,25 +134,44 @@ def test_invalidate_and_refresh():
     assert page("p") == "p v2"
 
 
-def test_methods_key_on_the_instance_unless_skipped():
+def test_methods_key_on_the_instance_by_value_or_skip_it():
     cache = larder.Cache.from_url("memory://")
 
     class Repo:
         def __init__(self, name):
             self.name = name
 
-        def __repr__(self):
-            return f"Repo({self.name!r})"
+        def __larder_key__(self):
+            return self.name
 
         @larder.cached(cache=cache)
         async def find(self, item_id: int) -> str:
             return f"{self.name}:{item_id}"
 
+    class Shared:
+        calls = 0
+
+        @larder.cached(cache=cache, skip=["self"])
+        def version(self) -> int:
+            Shared.calls += 1
+            return 3
+
+        @larder.cached(cache=cache)
+        def unkeyed(self) -> int:
+            return 1
+
     async def main():
         assert await Repo("a").find(1) == "a:1"
         assert await Repo("b").find(1) == "b:1"
+        assert await Repo("a").find(1) == "a:1"
 
     asyncio.run(main())
+    assert Shared().version() == Shared().version() == 3
+    assert Shared.calls == 1
+    # An instance known only by its address would let a later instance at that address read
+    # this one's entry: refused, naming the way out.
+    with pytest.raises(TypeError, match="skip=\\['self'\\]"):
+        Shared().unkeyed()
 
 
 def test_the_default_cache_is_process_wide_and_replaceable():

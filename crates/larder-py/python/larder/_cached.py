@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import string
 import threading
 from typing import Any, Callable, Iterable, Optional
 
@@ -35,6 +36,46 @@ def default_cache() -> Cache:
 _MISS = object()
 
 
+class _KeyFormatter(string.Formatter):
+    """Formats key and tag templates, refusing a value that would format as its address (an
+    object with no `__str__`, `__repr__` or `__format__` of its own): a later object at the same
+    address would read the entry."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__()
+        self.function = function
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        value, first = super().get_field(field_name, args, kwargs)
+        kind = type(value)
+        if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__ and kind.__format__ is object.__format__:
+            raise TypeError(
+                f"{self.function}: the key template's field {{{field_name}}} is a "
+                f"{kind.__module__}.{kind.__qualname__}, which formats as its address (a later "
+                f"object can reuse it); name a field of it that holds its value "
+                f"({{{field_name}.id}}), or give the class a __str__"
+            )
+        return value, first
+
+
+def _template_fields(function: str, template: str, signature: inspect.Signature) -> None:
+    """Checks a key or tag template against the function's parameters when it is decorated, so
+    a misspelt name is an error now rather than a `KeyError` at the first call."""
+    params = signature.parameters
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is None:
+            continue
+        root = field.split(".", 1)[0].split("[", 1)[0]
+        if root == "" or root.isdigit():
+            raise ValueError(f"{function}: the template {template!r} must name the arguments it uses ({{city}}, not {{}})")
+        if root not in params and not takes_any:
+            raise ValueError(
+                f"{function}: the template {template!r} names {root!r}, which is not a parameter "
+                f"(parameters: {', '.join(params) or 'none'})"
+            )
+
+
 class _Uncached(Exception):
     """A result `unless` rejected: it reaches every waiter, and nothing is stored."""
 
@@ -59,8 +100,13 @@ def cached(
     - `ttl`, `stale`: seconds, a timedelta or "5m"; `stale` keeps serving the last value when the
       function fails.
     - `key`: a template over the arguments (`"weather:{city}"`); by default the module, the
-      qualified name and every argument, encoded so that different calls never share a key.
-    - `skip`: arguments left out of the default key (`request`, `self`).
+      qualified name and every argument, encoded by value so that different calls never share a
+      key: str, bytes, numbers, bool, None, tuples, lists, dicts, sets, datetime/date/time/
+      timedelta, UUID, Decimal, Enum, dataclasses, Pydantic models, and objects with a
+      `__larder_key__()` method (what it returns keys the object). Any other argument (an object
+      known only by its address: a plain class's instance, a request, a session) is a
+      `TypeError` naming it, never a key a later object could share.
+    - `skip`: arguments left out of the default key (`request`, `self`, a database session).
     - `tags`: templates (`"user:{id}"`) for `Cache.invalidate_tag`.
     - `unless`: a predicate on the result; when true, the result is returned but not stored.
     - `cache`: the cache (default: `larder.default_cache()`).
@@ -75,6 +121,10 @@ def cached(
         signature = inspect.signature(fn)
         prefix = f"{fn.__module__}.{fn.__qualname__}"
         is_async = inspect.iscoroutinefunction(fn)
+        formatter = _KeyFormatter(prefix)
+        for template in (key, *tag_templates):
+            if template is not None:
+                _template_fields(prefix, template, signature)
 
         params = list(signature.parameters.values())
         names = [p.name for p in params]
@@ -93,12 +143,12 @@ def cached(
             k = call_key.positional(args) if plain and not kwargs and key is None else None
             if k is None:
                 named = arguments(args, kwargs)
-                k = key.format(**named) if key is not None else call_key.named(named)
+                k = formatter.vformat(key, (), named) if key is not None else call_key.named(named)
             if not tag_templates:
                 return k, None
             if named is None:
                 named = arguments(args, kwargs)
-            return k, [t.format(**named) for t in tag_templates]
+            return k, [formatter.vformat(t, (), named) for t in tag_templates]
 
         # The one-call hit path: positional calls keyed by the default key.
         fast = plain and key is None

@@ -33,7 +33,7 @@ import json
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
 
 from . import _larder
-from ._cached import _Uncached, default_cache
+from ._cached import _KeyFormatter, _template_fields, _Uncached, default_cache
 from ._larder import Cache, CallKey
 
 __all__ = ["CacheMiddleware", "HttpCache", "cache_response"]
@@ -224,9 +224,9 @@ def cache_response(
     so two callers share a result only when the endpoint would give both the same one.
 
     - Arguments that are the request itself, a `Response` or `BackgroundTasks` are left out of
-      the key; so are those named in `skip` (a database session, say). Any other argument with
-      no stable encoding (an object whose repr is its address) is a `TypeError` on the first
-      call, rather than an entry per request that is never hit.
+      the key; so are those named in `skip` (a database session, say). The others are keyed by
+      value as in `@cached`; one with no value encoding (an object whose repr is its address) is
+      a `TypeError` naming it, rather than an entry per request that is never hit.
     - Concurrent requests for one key make one call (single-flight); `stale` keeps serving the
       last result when the endpoint fails; `tags` are templates over the arguments
       (`"user:{user_id}"`) for `Cache.invalidate_tag`.
@@ -250,22 +250,18 @@ def cache_response(
         request_name = own_request or "_larder_request"
         keyed = [p.name for p in params if p.name not in left_out]
         call_key = CallKey(f"{endpoint.__module__}.{endpoint.__qualname__}", ["\0path", "\0query", *keyed], [])
+        formatter = _KeyFormatter(f"cache_response({endpoint.__qualname__})")
+        for template in tag_templates:
+            _template_fields(endpoint.__qualname__, template, signature)
         is_async = inspect.iscoroutinefunction(endpoint)
 
         def key_of(kwargs: dict) -> tuple[str, Optional[list]]:
             request = kwargs[request_name]
+            # An argument known only by its address (a session, a client) is refused by the
+            # key (a TypeError naming it), as in @cached.
             named = {name: kwargs.get(name) for name in keyed}
-            for name, value in named.items():
-                # An object known only by its address (a session, a client) would key every
-                # request apart: never a hit, and the cache fills with dead entries.
-                if type(value).__repr__ is object.__repr__:
-                    raise TypeError(
-                        f"cache_response({endpoint.__qualname__}): the argument {name!r} "
-                        f"({type(value).__name__}) has no stable encoding to key on; leave it out "
-                        f"with skip=[{name!r}] if the result does not depend on it"
-                    )
             k = call_key.named({"\0path": request.url.path, "\0query": sorted(request.query_params.multi_items()), **named})
-            return k, ([t.format(**kwargs) for t in tag_templates] or None)
+            return k, ([formatter.vformat(t, (), kwargs) for t in tag_templates] or None)
 
         def call_args(kwargs: dict) -> dict:
             if own_request is None:

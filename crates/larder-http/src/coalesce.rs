@@ -76,7 +76,8 @@ impl Recordings {
 pub(crate) struct LeadGuard {
     lead: Option<FillLead>,
     recording: Arc<Recording>,
-    /// The fill's lock across processes, released when the fill is over (stored or not).
+    /// The fill's lock across processes when no flight holds it, released when the fill is
+    /// over (stored or not).
     lock: Option<larder::KeyLock>,
 }
 
@@ -90,9 +91,13 @@ impl LeadGuard {
         self.lead.as_ref()
     }
 
-    /// Holds `lock` for as long as this fill runs.
+    /// Holds `lock` for as long as this fill runs: a registered fill gives it to the core's
+    /// flight, which releases it as soon as a purge or write supersedes the fill.
     pub fn hold(&mut self, lock: larder::KeyLock) {
-        self.lock = Some(lock);
+        match &self.lead {
+            Some(lead) => lead.hold_lock(lock),
+            None => self.lock = Some(lock),
+        }
     }
 
     /// Tags learnt from the response head, so a purge by tag reaches the fill in flight.

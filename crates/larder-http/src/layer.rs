@@ -422,8 +422,9 @@ impl CacheLayer {
 
     /// Tags every stored response with its path's first `depth` segments (`/users`,
     /// `/users/42`, ...), so [`Purger::purge_prefix`] can drop everything under a prefix with
-    /// one tag invalidation, in every process sharing the store. Default 0 (off): each tag
-    /// costs a little on every hit, and a remote read one round trip more for the tag versions.
+    /// one tag invalidation, in every process sharing the store. Default 4, as in larder-proxy
+    /// and larder for Python; 0 turns it off (each tag costs a little on every hit, and a remote
+    /// read one round trip more for the tag versions).
     ///
     /// ```
     /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).prefix_purge_depth(3);
@@ -439,7 +440,8 @@ impl CacheLayer {
     /// holder that dies leaves the lock to expire after `expiry`, after which the next process
     /// fetches; a wait that runs out fetches without the lock. This is the core's lock
     /// ([`larder::Cache::lock_key`], the same as `get_or_fetch`'s distributed lock) and its
-    /// counters. Without a remote store it costs nothing. Default off.
+    /// counters. Without a remote store it costs nothing. Default on: a 10 s wait and a 30 s
+    /// expiry; a zero `wait` turns it off.
     ///
     /// ```
     /// use std::time::Duration;
@@ -448,7 +450,7 @@ impl CacheLayer {
     /// # let _ = layer;
     /// ```
     pub fn distributed_lock(self, wait: std::time::Duration, expiry: std::time::Duration) -> Self {
-        self.configure(|c| c.lock = Some((wait, expiry)))
+        self.configure(|c| c.lock = (!wait.is_zero()).then_some((wait, expiry)))
     }
 
     /// How long a URL whose response could not be stored (`no-store`, `private`, `Set-Cookie`,
@@ -481,6 +483,18 @@ impl CacheLayer {
     /// ```
     pub fn fail_safe_throttle(self, period: Duration) -> Self {
         self.configure(|c| c.fail_safe_throttle = period)
+    }
+
+    /// Every setting of this layer, as values (the defaults for those not set).
+    ///
+    /// ```
+    /// let layer = larder_http::CacheLayer::shared(larder::Cache::new()).prefix_purge_depth(2);
+    /// let settings = layer.settings();
+    /// assert_eq!(settings.prefix_purge_depth, 2);
+    /// assert_eq!(settings.tag_header.unwrap(), "surrogate-key");
+    /// ```
+    pub fn settings(&self) -> crate::LayerSettings {
+        crate::LayerSettings::of(&self.state.config)
     }
 
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last

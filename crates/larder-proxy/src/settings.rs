@@ -82,7 +82,7 @@ pub struct Settings {
     /// The largest body stored.
     pub max_body: u64,
     /// The response header with purge tags.
-    pub tag_header: HeaderName,
+    pub tag_header: Option<HeaderName>,
     /// Path segments entries are tagged with for purges by prefix.
     pub purge_prefix_depth: usize,
     /// How long a miss waits for another instance's fill of the same URL (zero: no lock).
@@ -158,6 +158,9 @@ impl Settings {
             shutdown_grace: l.shutdown_grace.unwrap_or(defaults.shutdown_grace),
             ..defaults
         };
+        // What larder-http sets is its to default: one source for the proxy, Python and Rust.
+        let d = larder_http::LayerSettings::default();
+        let (default_wait, default_expiry) = d.distributed_lock.unwrap_or_default();
         let t = Timeouts::default();
         let timeouts = Timeouts {
             connect: o.connect_timeout.or(u.connect_timeout).unwrap_or(t.connect),
@@ -184,16 +187,14 @@ impl Settings {
             admin_token,
             store: o.store.or(c.store).unwrap_or_else(|| "memory://".into()),
             memory_mib: o.memory_mib.or(c.memory_mib).unwrap_or(256),
-            max_body: c.max_body.unwrap_or(8 << 20),
-            tag_header: c
-                .tag_header
-                .unwrap_or(HeaderName::from_static("surrogate-key")),
-            purge_prefix_depth: c.purge_prefix_depth.unwrap_or(4),
-            lock_wait: c.lock_wait.unwrap_or(Duration::from_secs(10)),
-            lock_expiry: c.lock_expiry.unwrap_or(Duration::from_secs(30)),
-            fail_safe_throttle: c.fail_safe_throttle.unwrap_or(Duration::from_secs(30)),
-            key_cookies: c.key_cookies.unwrap_or_default(),
-            ignore_cookies: c.ignore_cookies.unwrap_or_default(),
+            max_body: c.max_body.unwrap_or(d.max_body as u64),
+            tag_header: c.tag_header.or(d.tag_header),
+            purge_prefix_depth: c.purge_prefix_depth.unwrap_or(d.prefix_purge_depth),
+            lock_wait: c.lock_wait.unwrap_or(default_wait),
+            lock_expiry: c.lock_expiry.unwrap_or(default_expiry),
+            fail_safe_throttle: c.fail_safe_throttle.unwrap_or(d.fail_safe_throttle),
+            key_cookies: c.key_cookies.unwrap_or(d.key_cookies),
+            ignore_cookies: c.ignore_cookies.unwrap_or(d.ignore_cookies),
             max_connections: o.max_connections.or(l.max_connections),
             limits,
             timeouts,
@@ -203,7 +204,7 @@ impl Settings {
             pass_host: o.pass_host.or(p.pass_host).unwrap_or(false),
             access_log: o.access_log.or(p.access_log).unwrap_or(LogFormat::Text),
             x_cache: p.x_cache.unwrap_or(true),
-            cache_status_name: p.cache_status_name.unwrap_or_else(|| "larder".into()),
+            cache_status_name: p.cache_status_name.or(d.cache_status).unwrap_or_default(),
             rules: file.rules,
         })
     }
@@ -215,18 +216,14 @@ impl Settings {
             .body_idle_timeout(self.timeouts.body_idle)
             .response_timeout(self.timeouts.response)
             .max_body_bytes(usize::try_from(self.max_body).unwrap_or(usize::MAX))
-            .tag_header(Some(self.tag_header.clone()))
+            .tag_header(self.tag_header.clone())
             .prefix_purge_depth(self.purge_prefix_depth)
             .key_cookies(self.key_cookies.clone())
             .ignore_cookies(self.ignore_cookies.clone())
             .cache_status(Some(&self.cache_status_name))
             .fail_safe_throttle(self.fail_safe_throttle)
             .rules(self.rules.clone());
-        let layer = if self.lock_wait.is_zero() {
-            layer
-        } else {
-            layer.distributed_lock(self.lock_wait, self.lock_expiry)
-        };
+        let layer = layer.distributed_lock(self.lock_wait, self.lock_expiry);
         if self.pass_host {
             layer
         } else {
@@ -350,6 +347,27 @@ mod tests {
         )
         .unwrap();
         assert!(off.admin_listen.is_none());
+    }
+
+    /// One source of defaults: a proxy with no file and no flags runs larder-http's layer with
+    /// every setting at larder-http's default (only the host it fixes to its upstream is its
+    /// own). The whole settings struct is compared, so a setting added to larder-http later is
+    /// covered without touching this test.
+    #[test]
+    fn every_layer_setting_the_proxy_does_not_set_is_the_layers_default() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let cache = Cache::new();
+        let s = Settings::resolve(File::default(), Overrides::default()).unwrap();
+        let mut proxy = s.layer(cache.clone(), "127.0.0.1:8000").settings();
+        assert_eq!(proxy.fixed_host.as_deref(), Some("127.0.0.1:8000"));
+        proxy.fixed_host = None;
+        assert_eq!(proxy, larder_http::CacheLayer::shared(cache).settings());
+        assert_eq!(proxy, larder_http::LayerSettings::default());
+        assert_eq!(s.timeouts.response, proxy.response_timeout);
+        assert_eq!(s.timeouts.body_idle, proxy.body_idle_timeout);
     }
 
     #[test]

@@ -106,10 +106,12 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
+        // The waits larder-http also applies to fills have its defaults.
+        let layer = larder_http::LayerSettings::default();
         Self {
             connect: Duration::from_secs(5),
-            response: Duration::from_secs(60),
-            body_idle: Duration::from_secs(10),
+            response: layer.response_timeout,
+            body_idle: layer.body_idle_timeout,
             pool_idle: Duration::from_secs(30),
             max_buffer: 32 << 10,
             pool_max_idle: 256,

@@ -146,15 +146,19 @@ fn utf8<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
     }
 }
 
-
 /// Why an argument cannot key a call. Built on the way out of the encoder, so a call that keys
 /// costs nothing for it.
 enum Refusal {
     Python(PyErr),
     /// The value has no encoding by value: its type, and where it sits inside the argument.
-    NoValue { at: String, type_name: String },
+    NoValue {
+        at: String,
+        type_name: String,
+    },
     /// Containers nested past [`MAX_DEPTH`] (or one that holds itself).
-    TooDeep { at: String },
+    TooDeep {
+        at: String,
+    },
 }
 
 impl From<PyErr> for Refusal {
@@ -237,7 +241,7 @@ impl Known {
             .iter()
             .position(|&(m, n)| m == module && n == name)
             .expect("a known type");
-        CELLS[i].import(py, module, name).map(|t| t.clone())
+        CELLS[i].import(py, module, name).cloned()
     }
 }
 
@@ -256,7 +260,11 @@ fn encode(v: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> Result<(), Re
     } else if v.is_exact_instance_of::<PyFloat>() {
         let _ = write!(out, "f{:?}.", v.extract::<f64>()?.to_bits());
     } else if v.is_exact_instance_of::<PyBytes>() {
-        push_bytes('y', v.cast::<PyBytes>().map_err(PyErr::from)?.as_bytes(), out);
+        push_bytes(
+            'y',
+            v.cast::<PyBytes>().map_err(PyErr::from)?.as_bytes(),
+            out,
+        );
     } else if depth >= MAX_DEPTH {
         return Err(Refusal::TooDeep { at: String::new() });
     } else if v.is_exact_instance_of::<PyTuple>() {
@@ -345,9 +353,7 @@ fn encode_other(v: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> Result<
     } else if v.is_instance_of::<PySet>() || v.is_instance_of::<PyFrozenSet>() {
         typed(out)?;
         return push_set(v, out, depth);
-    } else if Known::is(v, "datetime", "date")?
-        || Known::is(v, "datetime", "time")?
-    {
+    } else if Known::is(v, "datetime", "date")? || Known::is(v, "datetime", "time")? {
         // `isoformat` holds the offset of an aware value; equal instants in two zones key
         // apart, which costs a miss, never a wrong answer.
         typed(out)?;
@@ -359,9 +365,7 @@ fn encode_other(v: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> Result<
             push_int(&v.getattr(part)?, out)?;
         }
         return Ok(());
-    } else if Known::is(v, "uuid", "UUID")?
-        || Known::is(v, "decimal", "Decimal")?
-    {
+    } else if Known::is(v, "uuid", "UUID")? || Known::is(v, "decimal", "Decimal")? {
         typed(out)?;
         return push_str(&v.str()?.into_any(), out).map_err(Refusal::from);
     } else if kind.hasattr(pyo3::intern!(py, "__dataclass_fields__"))? {
@@ -376,8 +380,12 @@ fn encode_other(v: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> Result<
             let name = field.getattr(pyo3::intern!(py, "name"))?;
             push_str(&name, out)?;
             let value = v.getattr(name.cast::<PyString>().map_err(PyErr::from)?)?;
-            encode(&value, out, depth + 1)
-                .map_err(|r| r.inside(format_args!(".{}", name.str().map_or_else(|_| "?".into(), |s| s.to_string()))))?;
+            encode(&value, out, depth + 1).map_err(|r| {
+                r.inside(format_args!(
+                    ".{}",
+                    name.str().map_or_else(|_| "?".into(), |s| s.to_string())
+                ))
+            })?;
         }
         out.push('}');
         return Ok(());

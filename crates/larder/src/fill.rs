@@ -69,6 +69,30 @@ impl FillLead {
         }
     }
 
+    /// Holds `lock` (from [`Cache::lock_key`]) for as long as the fill runs: it is released when
+    /// the fill ends or is [ended](Self::end), and at once when a change supersedes the fill,
+    /// so fills after the change, in this process or another, do not wait for a result that
+    /// will never be stored.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use larder::{Cache, FillRole, KeyLocked};
+    /// let cache = Cache::new();
+    /// let FillRole::Lead(lead, _) = cache.join_fill("k", |_| ()) else { unreachable!() };
+    /// // A memory-only cache has no locks to take; with a store, the lock would be held here.
+    /// if let KeyLocked::Held(lock) = cache.lock_key::<u8>("k", Duration::from_secs(1), Duration::from_secs(5)).await {
+    ///     lead.hold_lock(lock);
+    /// }
+    /// # }
+    /// ```
+    pub fn hold_lock(&self, lock: crate::KeyLock) {
+        if let Some(t) = &self.ticket {
+            // Back only when the fill was superseded already: dropping it releases it.
+            drop(t.hold_lock(lock));
+        }
+    }
+
     /// Unregisters the fill now: callers from here on start their own (say, because the value
     /// became unfit to share). Whether it is superseded still reads true after a change.
     pub fn end(&mut self) {

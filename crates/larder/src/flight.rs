@@ -68,6 +68,11 @@ struct Flight {
     /// Tags the fill learnt as it ran (an HTTP response's `Surrogate-Key`): invalidating one
     /// supersedes it.
     tags: Vec<String>,
+    /// The distributed lock a fill holds while it runs (`FillLead::hold_lock`). It goes with the
+    /// entry: released when the fill ends, and at once when a change supersedes the fill, so the
+    /// fills that follow the change (here or on another process) need not wait for one whose
+    /// result will never be stored.
+    lock: Option<crate::lock::KeyLock>,
 }
 
 impl Flight {
@@ -81,6 +86,7 @@ impl Flight {
             began: crate::clock::unix_micros(),
             followed,
             tags: Vec::new(),
+            lock: None,
         }
     }
 
@@ -121,6 +127,11 @@ impl Ticket {
     /// The flight's id, unique in its cache.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Gives the flight the lock it holds (see `Flights::hold_lock`).
+    pub(crate) fn hold_lock(&self, lock: crate::lock::KeyLock) -> Option<crate::lock::KeyLock> {
+        self.flights.hold_lock(self, lock)
     }
 
     /// Records the tags the flight learnt (see `Flights::set_tags`).
@@ -256,6 +267,23 @@ impl Flights {
         let mut map = self.shard(&ticket.key.0, &ticket.key.1).lock();
         if let Some(f) = map.get_mut(&ticket.key).filter(|f| f.id == ticket.id) {
             f.tags = tags.to_vec();
+        }
+    }
+
+    /// Gives the flight `ticket` leads the lock it holds (see `Flight::lock`); the lock back when
+    /// the flight is no longer registered (superseded already), for the caller to release.
+    pub(crate) fn hold_lock(
+        &self,
+        ticket: &Ticket,
+        lock: crate::lock::KeyLock,
+    ) -> Option<crate::lock::KeyLock> {
+        let mut map = self.shard(&ticket.key.0, &ticket.key.1).lock();
+        match map.get_mut(&ticket.key).filter(|f| f.id == ticket.id) {
+            Some(f) => {
+                f.lock = Some(lock);
+                None
+            }
+            None => Some(lock),
         }
     }
 

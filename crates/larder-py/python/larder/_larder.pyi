@@ -80,27 +80,17 @@ class HttpCache:
         *,
         ttl: Optional[Duration] = None,
         rules: Sequence[str] = ...,
-        namespace: Optional[str] = None,
-        max_body: Optional[int] = None,
-        status_header: Optional[str] = "x-cache",
-        cache_status: Optional[str] = "larder",
-        tag_header: Optional[str] = "surrogate-key",
-        purge_prefix_depth: int = 3,
-        keyed_headers: Sequence[str] = ...,
-        key_cookies: Sequence[str] = ...,
-        ignore_cookies: Sequence[str] = ...,
-        response_timeout: Optional[Duration] = None,
-        body_idle_timeout: Optional[Duration] = None,
-        distributed_lock: Union[bool, Duration, None] = None,
-        fixed_host: Optional[str] = None,
-        fail_safe_throttle: Optional[Duration] = None,
+        **settings: Any,
     ) -> None: ...
+    def _settings(self) -> str: ...
     def _engine(self, start: Callable[..., None]) -> "Engine": ...
     def purge_url(self, url: str) -> Coroutine[Any, Any, bool]: ...
     def purge_prefix(self, prefix: str) -> Coroutine[Any, Any, None]: ...
     def purge_tag(self, tag: str) -> Coroutine[Any, Any, None]: ...
     def purge_all(self) -> Coroutine[Any, Any, None]: ...
     def stats(self) -> Dict[str, int]: ...
+
+def _http_defaults() -> str: ...
 
 class Engine:
     def handle(

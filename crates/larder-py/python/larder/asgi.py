@@ -65,13 +65,17 @@ class HttpCache:
     - `ttl`: makes it the application's cache: responses that say nothing about freshness are
       fresh for `ttl`. Without it, only what the responses' own headers allow is stored.
     - `rules`: larder-proxy's rules, as dicts, in order; the first that matches decides.
-    - `distributed_lock`: `True` (or how long to wait) so processes sharing a Redis make one call
-      to the app for a cold URL between them.
-    - the rest as larder-proxy names them: `namespace` ("http"), `max_body` (bytes stored per
-      response), `status_header` ("x-cache"), `cache_status` ("larder"), `tag_header`
-      ("surrogate-key"), `purge_prefix_depth` (3), `keyed_headers`, `key_cookies`,
-      `ignore_cookies`, `response_timeout`, `body_idle_timeout`, `fail_safe_throttle` (after the
-      app failed and a stale copy answered, how long it answers without calling the app; 30 s).
+    - every other setting is larder-http's, by the name larder-proxy gives it, and defaults to
+      larder-http's default, the same as the proxy's (`HttpCache.defaults()` lists them;
+      `settings()` shows this cache's): `namespace`, `max_body` (bytes stored per response),
+      `status_header`, `cache_status`, `tag_header` (`None` turns these off),
+      `purge_prefix_depth`, `keyed_headers` (the forwarding headers that key an entry when a
+      request carries one), `key_cookies`, `ignore_cookies`, `response_timeout`,
+      `body_idle_timeout`, `fail_safe_throttle`, `hit_for_pass`, `keep_stale`,
+      `recording_budget`, `finish_unread_below`, `store_set_cookie`, `etag_from_body`.
+    - `distributed_lock`: on by default, so processes sharing a Redis make one call to the app for
+      a cold URL between them; `False` turns it off, a duration is how long to wait for another
+      process's response.
     - `fixed_host`: key every request on this host instead of its `Host` (one site per app), so
       purges can name paths alone; without it, purges name URLs (`http://host/users`).
     """
@@ -82,7 +86,6 @@ class HttpCache:
         *,
         ttl: Any = None,
         rules: Iterable[Mapping[str, Any]] = (),
-        distributed_lock: Any = None,
         **settings: Any,
     ) -> None:
         texts = [_rule_text(i, r) for i, r in enumerate(rules)]
@@ -90,9 +93,17 @@ class HttpCache:
             cache if cache is not None else default_cache(),
             ttl=ttl,
             rules=texts,
-            distributed_lock=distributed_lock,
             **settings,
         )
+
+    @staticmethod
+    def defaults() -> dict:
+        """larder-http's defaults: what every setting not given is (the proxy's too)."""
+        return json.loads(_larder._http_defaults())
+
+    def settings(self) -> dict:
+        """Every setting of this response cache (durations in seconds)."""
+        return json.loads(self._inner._settings())
 
     def purge_url(self, url: str) -> Awaitable[bool]:
         """Drops the response stored for an absolute URL (`http://host/path?query`)."""

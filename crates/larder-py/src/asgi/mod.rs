@@ -123,5 +123,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<AsgiResponse>()?;
     m.add_class::<app::Sink>()?;
+    m.add_function(wrap_pyfunction!(settings::_http_defaults, m)?)?;
     Ok(())
 }

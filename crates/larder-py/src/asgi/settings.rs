@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 use larder_http::{CacheLayer, Purger, Rule};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tower_layer::Layer;
@@ -53,38 +53,88 @@ fn optional_header(name: Option<String>, what: &str) -> PyResult<Option<HeaderNa
     Ok(header_names(name.into_iter().collect(), what)?.pop())
 }
 
+/// The keyword settings given from Python, taken one by one: a setting not given keeps
+/// larder-http's default (the one the proxy and Rust users get too), `None` turns an optional
+/// one off, and a name left over is a `TypeError`.
+struct Given<'py>(Option<Bound<'py, PyDict>>);
+
+impl<'py> Given<'py> {
+    /// The value given for `name`: `None` when not given, `Some(None)` when given as `None`.
+    fn take(&self, name: &str) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
+        let Some(dict) = &self.0 else {
+            return Ok(None);
+        };
+        let Some(value) = dict.get_item(name)? else {
+            return Ok(None);
+        };
+        dict.del_item(name)?;
+        Ok(Some((!value.is_none()).then_some(value)))
+    }
+
+    fn value<T>(&self, name: &str) -> PyResult<Option<T>>
+    where
+        T: for<'a> FromPyObject<'a, 'py>,
+        for<'a> <T as FromPyObject<'a, 'py>>::Error: Into<PyErr>,
+    {
+        match self.take(name)? {
+            None => Ok(None),
+            Some(None) => Err(PyValueError::new_err(format!("{name} cannot be None"))),
+            Some(Some(v)) => v.extract::<T>().map(Some).map_err(|e| {
+                let e: PyErr = e.into();
+                PyValueError::new_err(format!("{name}: {e}"))
+            }),
+        }
+    }
+
+    fn duration(&self, name: &str) -> PyResult<Option<Duration>> {
+        match self.take(name)? {
+            None => Ok(None),
+            Some(v) => duration(v.as_ref())
+                .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?
+                .map(Some)
+                .ok_or_else(|| PyValueError::new_err(format!("{name} cannot be None"))),
+        }
+    }
+
+    /// An optional header name: `Some(None)` when given as `None` (off).
+    fn header(&self, name: &str) -> PyResult<Option<Option<HeaderName>>> {
+        Ok(match self.take(name)? {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(v)) => Some(optional_header(Some(v.extract()?), name)?),
+        })
+    }
+
+    fn finish(self) -> PyResult<()> {
+        match self.0 {
+            Some(rest) if !rest.is_empty() => {
+                let names: Vec<String> = rest.keys().iter().map(|k| k.to_string()).collect();
+                Err(PyTypeError::new_err(format!(
+                    "HttpCache got unexpected settings: {}",
+                    names.join(", ")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 #[pymethods]
 impl HttpCache {
     /// `ttl` makes it the application's cache (responses that say nothing of freshness are
     /// fresh for `ttl`); without one it is a strict RFC 9111 shared cache. `rules` are JSON
-    /// texts of larder-proxy's `[[rule]]` tables, one per rule (`larder.asgi` writes them).
+    /// texts of larder-proxy's `[[rule]]` tables, one per rule (`larder.asgi` writes them). The
+    /// other settings are larder-http's, by the proxy's names, each at larder-http's default
+    /// unless given.
     #[new]
-    #[pyo3(signature = (cache, *, ttl = None, rules = Vec::new(), namespace = None, max_body = None,
-        status_header = Some("x-cache".to_owned()), cache_status = Some("larder".to_owned()),
-        tag_header = Some("surrogate-key".to_owned()), purge_prefix_depth = 3,
-        keyed_headers = Vec::new(), key_cookies = Vec::new(), ignore_cookies = Vec::new(),
-        response_timeout = None, body_idle_timeout = None, distributed_lock = None,
-        fixed_host = None, fail_safe_throttle = None))]
-    #[allow(clippy::too_many_arguments)] // Python keyword arguments
+    #[pyo3(signature = (cache, *, ttl = None, rules = Vec::new(), **settings))]
     fn new(
         cache: &PyCache,
         ttl: Option<&Bound<'_, PyAny>>,
         rules: Vec<String>,
-        namespace: Option<String>,
-        max_body: Option<usize>,
-        status_header: Option<String>,
-        cache_status: Option<String>,
-        tag_header: Option<String>,
-        purge_prefix_depth: usize,
-        keyed_headers: Vec<String>,
-        key_cookies: Vec<String>,
-        ignore_cookies: Vec<String>,
-        response_timeout: Option<&Bound<'_, PyAny>>,
-        body_idle_timeout: Option<&Bound<'_, PyAny>>,
-        distributed_lock: Option<&Bound<'_, PyAny>>,
-        fixed_host: Option<String>,
-        fail_safe_throttle: Option<&Bound<'_, PyAny>>,
+        settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let given = Given(settings.map(|d| d.copy()).transpose()?);
         let base = cache.engine().clone();
         let mut layer = match duration(ttl)? {
             Some(ttl) => CacheLayer::application(base, ttl),
@@ -98,49 +148,97 @@ impl HttpCache {
                     .map_err(|e| PyValueError::new_err(format!("rules[{i}]: {e}")))
             })
             .collect::<PyResult<Vec<_>>>()?;
-        if let Some(ns) = namespace {
+        layer = layer.rules(rules);
+        if let Some(ns) = given.value::<String>("namespace")? {
             layer = layer.namespace(ns);
         }
-        if let Some(bytes) = max_body {
+        if let Some(bytes) = given.value::<usize>("max_body")? {
             layer = layer.max_body_bytes(bytes);
         }
-        layer = layer
-            .rules(rules)
-            .status_header(optional_header(status_header, "status_header")?)
-            .cache_status(cache_status.as_deref())
-            .tag_header(optional_header(tag_header, "tag_header")?)
-            .prefix_purge_depth(purge_prefix_depth)
-            .keyed_headers(header_names(keyed_headers, "keyed_headers")?)
-            .key_cookies(key_cookies)
-            .ignore_cookies(ignore_cookies);
+        if let Some(name) = given.header("status_header")? {
+            layer = layer.status_header(name);
+        }
+        if let Some(name) = given.take("cache_status")? {
+            let name: Option<String> = name.map(|n| n.extract()).transpose()?;
+            layer = layer.cache_status(name.as_deref());
+        }
+        if let Some(name) = given.header("tag_header")? {
+            layer = layer.tag_header(name);
+        }
+        if let Some(depth) = given.value::<usize>("purge_prefix_depth")? {
+            layer = layer.prefix_purge_depth(depth);
+        }
+        if let Some(names) = given.value::<Vec<String>>("keyed_headers")? {
+            layer = layer.keyed_headers(header_names(names, "keyed_headers")?);
+        }
+        if let Some(names) = given.value::<Vec<String>>("key_cookies")? {
+            layer = layer.key_cookies(names);
+        }
+        if let Some(names) = given.value::<Vec<String>>("ignore_cookies")? {
+            layer = layer.ignore_cookies(names);
+        }
         // Keys on this host whatever the client's Host says (one site per app), so purges may
         // name paths alone.
-        if let Some(host) = fixed_host {
+        if let Some(host) = given.value::<String>("fixed_host")? {
             layer = layer.fixed_host(&host);
         }
-        if let Some(t) = duration(fail_safe_throttle)? {
+        if let Some(t) = given.duration("fail_safe_throttle")? {
             layer = layer.fail_safe_throttle(t);
         }
-        if let Some(t) = duration(response_timeout)? {
+        if let Some(t) = given.duration("response_timeout")? {
             layer = layer.response_timeout(t);
         }
-        if let Some(t) = duration(body_idle_timeout)? {
+        if let Some(t) = given.duration("body_idle_timeout")? {
             layer = layer.body_idle_timeout(t);
         }
-        // The lock processes sharing a store take before calling the app for a cold URL:
-        // `True` for the proxy's defaults, or how long to wait for another process's response.
-        if let Some(lock) = distributed_lock {
-            let wait = match lock.extract::<bool>() {
-                Ok(false) => None,
-                Ok(true) => Some(Duration::from_secs(10)),
-                Err(_) => duration(Some(lock))?,
-            };
-            if let Some(wait) = wait {
-                layer = layer.distributed_lock(wait, (wait * 3).max(Duration::from_secs(5)));
-            }
+        if let Some(t) = given.duration("hit_for_pass")? {
+            layer = layer.hit_for_pass(t);
         }
+        if let Some(t) = given.duration("keep_stale")? {
+            layer = layer.keep_stale(t);
+        }
+        if let Some(bytes) = given.value::<u64>("recording_budget")? {
+            layer = layer.recording_budget(bytes);
+        }
+        if let Some(bytes) = given.value::<u64>("finish_unread_below")? {
+            layer = layer.finish_unread_below(bytes);
+        }
+        if let Some(store) = given.value::<bool>("store_set_cookie")? {
+            layer = layer.store_set_cookie(store);
+        }
+        if let Some(etag) = given.value::<bool>("etag_from_body")? {
+            layer = layer.etag_from_body(etag);
+        }
+        // The lock processes sharing a store take before calling the app for a cold URL: on by
+        // default (larder-http's wait and expiry); `False` or `None` turns it off, a duration
+        // is how long to wait for another process's response.
+        if let Some(lock) = given.take("distributed_lock")? {
+            let (wait, expiry) = layer.settings().distributed_lock.unwrap_or_else(|| {
+                larder_http::LayerSettings::default()
+                    .distributed_lock
+                    .unwrap_or_default()
+            });
+            layer = match lock {
+                None => layer.distributed_lock(Duration::ZERO, expiry),
+                Some(lock) => match lock.extract::<bool>() {
+                    Ok(false) => layer.distributed_lock(Duration::ZERO, expiry),
+                    Ok(true) => layer.distributed_lock(wait, expiry),
+                    Err(_) => {
+                        let wait = duration(Some(&lock))?.unwrap_or(wait);
+                        layer.distributed_lock(wait, expiry.max(wait * 3))
+                    }
+                },
+            };
+        }
+        given.finish()?;
         let purger = layer.purger();
         Ok(Self { layer, purger })
+    }
+
+    /// Every setting of this response cache, as a JSON text (`larder.asgi` reads it).
+    fn _settings(&self) -> PyResult<String> {
+        serde_json::to_string(&self.layer.settings())
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// The cache in front of an app: `start` is the app bound into `larder.asgi`'s starter.
@@ -192,4 +290,12 @@ impl HttpCache {
         d.set_item("fetches_in_flight", s.fetches_in_flight)?;
         Ok(d)
     }
+}
+
+/// larder-http's defaults for a shared response cache, as a JSON text: what every setting an
+/// `HttpCache` is not given stays at (the proxy's defaults too).
+#[pyfunction]
+pub(crate) fn _http_defaults() -> PyResult<String> {
+    serde_json::to_string(&larder_http::LayerSettings::default())
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }

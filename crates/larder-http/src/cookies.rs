@@ -17,9 +17,12 @@ pub(crate) struct CookieRules {
 }
 
 impl CookieRules {
-    /// Whether the request carries a cookie that is neither keyed nor ignored.
+    /// Whether the request carries a cookie that is neither keyed nor ignored. A `,` separates
+    /// cookies here as well as `;`: some servers split on it (RFC 2109's syntax), so
+    /// `_ga=1, session=alice` carries a session even though it reads as one `_ga` cookie.
     pub fn credentialed(&self, headers: &HeaderMap) -> bool {
-        pairs(headers).any(|(name, _)| !self.is_keyed(name) && !self.is_ignored(name))
+        split_pairs(headers, |b| b == b';' || b == b',')
+            .any(|(name, _)| !self.is_keyed(name) && !self.is_ignored(name))
     }
 
     /// Whether the request carries one of the keyed cookies.
@@ -44,10 +47,17 @@ impl CookieRules {
 /// The request's cookies as (name, value) byte pairs, across every `Cookie` line (HTTP/2 sends
 /// one line per cookie). Names and values are trimmed; a pair without `=` has an empty value.
 pub(crate) fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    split_pairs(headers, |b| b == b';')
+}
+
+fn split_pairs(
+    headers: &HeaderMap,
+    separator: fn(u8) -> bool,
+) -> impl Iterator<Item = (&[u8], &[u8])> {
     headers
         .get_all(COOKIE)
         .iter()
-        .flat_map(|line| line.as_bytes().split(|b| *b == b';'))
+        .flat_map(move |line| line.as_bytes().split(move |b| separator(*b)))
         .filter_map(|pair| {
             let pair = pair.trim_ascii();
             if pair.is_empty() {
@@ -113,5 +123,16 @@ mod tests {
         assert!(!rules(&["session"], &["*"]).any_keyed(&h));
         assert!(!rules(&[], &["*"]).credentialed(&h));
         assert!(!rules(&[], &[]).credentialed(&HeaderMap::new()));
+    }
+
+    /// The finding: `Cookie: _ga=1, session=alice` read as one `_ga` cookie under
+    /// `ignore_cookies = ["_ga*"]`, so a server that splits on `,` answered from the session and
+    /// the response was shared.
+    #[test]
+    fn a_comma_never_makes_a_credential_ignorable() {
+        let r = rules(&[], &["_ga*"]);
+        assert!(r.credentialed(&headers(&["_ga=1, session=alice"])));
+        assert!(r.credentialed(&headers(&["_ga=1,session=alice"])));
+        assert!(!r.credentialed(&headers(&["_ga=1, _gab=2"])));
     }
 }

@@ -8,7 +8,6 @@
 //! follows the first `?`, which no host or path holds; and a variant's part follows `#`, which no
 //! request target holds, with every value escaped so that it cannot forge a separator.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -24,13 +23,12 @@ pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 /// path + `?` + sorted, normalized query. HEAD shares GET's key, so a HEAD is answered from a
 /// stored GET. `None` for a target that is not a path (authority or asterisk form).
 pub(crate) fn primary_key(host: &str, uri: &Uri, query: &QueryKey) -> Option<String> {
-    let path = uri.path();
-    if !path.starts_with('/') {
-        return None;
-    }
+    // The canonical path (see `path.rs`): borrowed, at the cost of one scan, for the request
+    // the service already made canonical; `None` for one that has no canonical form.
+    let path = crate::path::canonical(uri.path()).ok()?;
     let mut key = String::with_capacity(host.len() + path.len() + 16);
     key.push_str(host);
-    normalize_percent(path, &mut key, false);
+    key.push_str(&path);
     key.push('?');
     if let Some(q) = uri.query()
         && *query != QueryKey::Ignore
@@ -38,17 +36,6 @@ pub(crate) fn primary_key(host: &str, uri: &Uri, query: &QueryKey) -> Option<Str
         push_sorted_query(q, query, &mut key);
     }
     Some(key)
-}
-
-/// The path as keys hold it (escapes normalized), for matching rules; borrowed when there is
-/// nothing to normalize.
-pub(crate) fn normalized_path(path: &str) -> Cow<'_, str> {
-    if !path.contains('%') {
-        return Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
-    normalize_percent(path, &mut out, false);
-    Cow::Owned(out)
 }
 
 /// The tag that marks every entry under the path prefix `prefix_key` (a primary key's host and
@@ -540,7 +527,44 @@ mod tests {
             })
             .collect();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        Some((host, toks(path, false), pairs))
+        Some((host, canonical_path(toks(path, false))?, pairs))
+    }
+
+    /// The reference model of `path.rs`: an escaped control character has no canonical form;
+    /// empty segments merge, `.` and `..` segments go (RFC 3986 §5.2.4), a trailing `/` stays.
+    fn canonical_path(path: Vec<Tok>) -> Option<Vec<Tok>> {
+        if path
+            .iter()
+            .any(|t| matches!(t, Tok::Esc(b) if *b < 0x20 || *b == 0x7f))
+        {
+            return None;
+        }
+        let slash = Tok::Lit('/');
+        let segments: Vec<&[Tok]> = path[1..].split(|t| *t == slash).collect();
+        let (mut kept, mut trailing) = (Vec::<&[Tok]>::new(), false);
+        for (i, segment) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            match *segment {
+                [] | [Tok::Lit('.')] => trailing = last && !kept.is_empty(),
+                [Tok::Lit('.'), Tok::Lit('.')] => {
+                    kept.pop();
+                    trailing = last && !kept.is_empty();
+                }
+                s => {
+                    kept.push(s);
+                    trailing = false;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for segment in &kept {
+            out.push(slash.clone());
+            out.extend_from_slice(segment);
+        }
+        if kept.is_empty() || trailing {
+            out.push(slash);
+        }
+        Some(out)
     }
 
     /// Hosts, paths and queries from alphabets that hold every separator the key uses, escapes
@@ -556,7 +580,8 @@ mod tests {
     }
 
     fn path_part() -> impl Strategy<Value = String> {
-        "(/|%2[fF]|%41|A|a|\\?|%3[fF]|%|%z|#|\\+|&|=|\\|){0,6}".prop_map(|s| format!("/{s}"))
+        "(/|%2[fF]|%41|A|a|\\?|%3[fF]|%|%z|#|\\+|&|=|\\||\\.|%2[eE]|%00){0,6}"
+            .prop_map(|s| format!("/{s}"))
     }
 
     fn query_part() -> impl Strategy<Value = Option<String>> {

@@ -70,6 +70,7 @@ mod host;
 mod key;
 mod layer;
 mod lookup;
+mod path;
 mod policy;
 mod pump;
 mod purge;

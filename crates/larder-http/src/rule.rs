@@ -21,6 +21,9 @@ pub enum RuleError {
     /// `**` only stands for whole segments: `/a/**` or `/a/**/b`, not `/a**`.
     #[error("'**' must stand alone between slashes in {0:?}")]
     DoubleStar(String),
+    /// The pattern is longer than a rule takes, or cannot be compiled.
+    #[error("the path pattern cannot be used: {0}")]
+    Pattern(String),
 }
 
 /// Which part of the query keys an entry.
@@ -65,13 +68,72 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// The paths a rule covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum PathPattern {
     /// The path itself and everything below it: `/users` covers `/users`, `/users/` and
     /// `/users/42`, not `/usersettings`.
     Prefix(String),
     /// Whole-path glob: `*` is any run within a segment, `**` any number of whole segments.
-    Glob(Vec<String>),
+    Glob(Glob),
+}
+
+/// A glob compiled to an automaton, once as written and once ignoring ASCII case. The regex
+/// crate's engines never backtrack: a match costs time linear in the path's length for any
+/// pattern (a hand-written matcher backtracked: `/assets/*-*.js` took seconds on a 60 KB path).
+#[derive(Debug, Clone)]
+struct Glob {
+    segments: Vec<String>,
+    exact: regex::bytes::Regex,
+    folded: regex::bytes::Regex,
+}
+
+impl PartialEq for PathPattern {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Prefix(a), Self::Prefix(b)) => a == b,
+            (Self::Glob(a), Self::Glob(b)) => a.segments == b.segments,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for PathPattern {}
+
+/// The longest path pattern a rule takes, so a configuration cannot build an automaton of
+/// unbounded size.
+const MAX_PATTERN: usize = 2048;
+
+impl Glob {
+    fn new(segments: Vec<String>) -> Result<Self, RuleError> {
+        // `/a/**/b`: `**` is zero or more whole segments, each `/` and a run without `/`.
+        let mut re = String::from("^");
+        for segment in &segments {
+            if segment == "**" {
+                re.push_str("(?:/[^/]*)*");
+                continue;
+            }
+            re.push('/');
+            for (i, literal) in segment.split('*').enumerate() {
+                if i > 0 {
+                    re.push_str("[^/]*");
+                }
+                re.push_str(&regex::escape(literal));
+            }
+        }
+        re.push('$');
+        let build = |case_insensitive: bool| {
+            regex::bytes::RegexBuilder::new(&re)
+                .unicode(false)
+                .case_insensitive(case_insensitive)
+                .build()
+                .map_err(|e| RuleError::Pattern(e.to_string()))
+        };
+        Ok(Self {
+            exact: build(false)?,
+            folded: build(true)?,
+            segments,
+        })
+    }
 }
 
 /// A rule for the requests whose method and path it matches. Build one with
@@ -134,17 +196,21 @@ impl Rule {
     /// # Ok::<(), larder_http::RuleError>(())
     /// ```
     pub fn path(pattern: &str) -> Result<Self, RuleError> {
-        if !pattern.starts_with('/') {
-            return Err(RuleError::Path(pattern.to_owned()));
+        if pattern.len() > MAX_PATTERN {
+            return Err(RuleError::Pattern(format!(
+                "longer than {MAX_PATTERN} bytes"
+            )));
         }
-        let mut normalized = String::with_capacity(pattern.len());
-        crate::key::normalize_percent(pattern, &mut normalized, false);
+        // The pattern in the canonical form requests are matched in (escapes, dot segments,
+        // doubled slashes), so a rule written `/%61dmin` or `/a//b` means what it says.
+        let normalized =
+            crate::path::canonical(pattern).map_err(|_| RuleError::Path(pattern.to_owned()))?;
         let path = if normalized.contains('*') {
             let segments: Vec<String> = normalized[1..].split('/').map(str::to_owned).collect();
             if segments.iter().any(|s| s.contains("**") && s != "**") {
                 return Err(RuleError::DoubleStar(pattern.to_owned()));
             }
-            PathPattern::Glob(segments)
+            PathPattern::Glob(Glob::new(segments)?)
         } else {
             let trimmed = normalized.trim_end_matches('/');
             PathPattern::Prefix(trimmed.to_owned())
@@ -370,11 +436,13 @@ impl Rule {
     }
 
     /// Whether the rule covers a request with this method and path (the path as sent; it is
-    /// normalized first).
+    /// made canonical first, as the layer does: escapes normalized, dot segments removed,
+    /// doubled slashes merged). A path with no canonical form matches nothing.
     ///
     /// ```
     /// let rule = larder_http::Rule::path("/a/*/c")?;
     /// assert!(rule.matches(&http::Method::GET, "/a/b/c"));
+    /// assert!(rule.matches(&http::Method::GET, "/a/x/../b//c"));
     /// assert!(!rule.matches(&http::Method::GET, "/a/b/x/c"));
     /// # Ok::<(), larder_http::RuleError>(())
     /// ```
@@ -382,23 +450,25 @@ impl Rule {
         if !self.methods.contains(method) {
             return false;
         }
-        let path = crate::key::normalized_path(path);
-        self.matches_path(&path)
+        crate::path::canonical(path).is_ok_and(|path| self.matches_path(&path, false))
     }
 
-    pub(crate) fn matches_path(&self, path: &str) -> bool {
+    /// Whether the rule covers a canonical path; `fold_case` compares letters without case.
+    pub(crate) fn matches_path(&self, path: &str, fold_case: bool) -> bool {
         match &self.path {
             PathPattern::Prefix(prefix) => {
-                path.starts_with(prefix.as_str())
-                    && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
-            }
-            PathPattern::Glob(segments) => {
-                let Some(rest) = path.strip_prefix('/') else {
+                let Some(head) = path.as_bytes().get(..prefix.len()) else {
                     return false;
                 };
-                let parts: Vec<&str> = rest.split('/').collect();
-                glob_segments(segments, &parts)
+                let same = if fold_case {
+                    head.eq_ignore_ascii_case(prefix.as_bytes())
+                } else {
+                    head == prefix.as_bytes()
+                };
+                same && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
             }
+            PathPattern::Glob(glob) if fold_case => glob.folded.is_match(path.as_bytes()),
+            PathPattern::Glob(glob) => glob.exact.is_match(path.as_bytes()),
         }
     }
 
@@ -439,31 +509,6 @@ fn normalize_names(names: Vec<String>) -> Vec<String> {
     out.sort_unstable();
     out.dedup();
     out
-}
-
-/// Matches path segments against glob segments: `**` takes any number of whole segments, `*`
-/// within a segment any run of characters.
-fn glob_segments(pattern: &[String], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| glob_segments(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((segment, path_rest)) => {
-                glob_segment(first.as_bytes(), segment.as_bytes()) && glob_segments(rest, path_rest)
-            }
-            None => false,
-        },
-    }
-}
-
-fn glob_segment(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_segment(rest, &text[skip..])),
-        Some((c, rest)) => text.first() == Some(c) && glob_segment(rest, &text[1..]),
-    }
 }
 
 impl fmt::Debug for Rule {
@@ -571,6 +616,66 @@ mod tests {
             Rule::path("/a**").unwrap_err(),
             RuleError::DoubleStar("/a**".into())
         );
+    }
+
+    /// The patterns that backtracked (`/assets/*-*.js` cost 6 s of CPU on a 60 KB path), on
+    /// 64 KB paths built to make a backtracking matcher try every split. The automata answer
+    /// in time linear in the path (BENCHMARKS.md, `cargo bench -p larder-http --bench rules`,
+    /// measures it beside globset); here, that they answer right.
+    #[test]
+    fn globs_that_backtracked_answer_on_64_kb_paths() {
+        let dashes = format!("/assets/{}x", "-".repeat(64 << 10));
+        let r = Rule::path("/assets/*-*.js").unwrap();
+        assert!(!get(&r, &dashes));
+        assert!(get(&r, &format!("{}.js", &dashes[..dashes.len() - 1])));
+        let triple = Rule::path("/*-*-*").unwrap();
+        assert!(!get(&triple, &format!("/{}-", "a".repeat(64 << 10))));
+        assert!(get(&triple, &format!("/{}", "-".repeat(64 << 10))));
+        let deep = Rule::path("/**/a/**/*.js").unwrap();
+        let segments = format!("{}/x.css", "/a".repeat(32 << 10));
+        assert!(!get(&deep, &segments));
+        assert!(get(&deep, &format!("{}/x.js", "/a".repeat(32 << 10))));
+    }
+
+    /// The old matcher, kept as the reference: `**` takes whole segments, `*` a run within one.
+    fn reference(pattern: &str, path: &str) -> bool {
+        fn segments(p: &[&str], s: &[&str]) -> bool {
+            match p.split_first() {
+                None => s.is_empty(),
+                Some((&"**", rest)) => (0..=s.len()).any(|k| segments(rest, &s[k..])),
+                Some((first, rest)) => match s.split_first() {
+                    Some((seg, s_rest)) => {
+                        one(first.as_bytes(), seg.as_bytes()) && segments(rest, s_rest)
+                    }
+                    None => false,
+                },
+            }
+        }
+        fn one(p: &[u8], t: &[u8]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some((b'*', rest)) => (0..=t.len()).any(|k| one(rest, &t[k..])),
+                Some((c, rest)) => t.first() == Some(c) && one(rest, &t[1..]),
+            }
+        }
+        let p: Vec<&str> = pattern[1..].split('/').collect();
+        let s: Vec<&str> = path[1..].split('/').collect();
+        segments(&p, &s)
+    }
+
+    proptest::proptest! {
+        /// The automata accept exactly what the old matcher accepted, on short paths where it
+        /// was quick.
+        #[test]
+        fn globs_match_what_the_reference_matches(
+            pattern in "(/(\\*\\*|[ab*-]{1,3})){1,4}",
+            path in "(/[ab-]{0,3}){1,5}",
+        ) {
+            proptest::prop_assume!(pattern.contains('*'));
+            let Ok(rule) = Rule::path(&pattern) else { return Ok(()); };
+            let canonical = crate::path::canonical(&path).unwrap();
+            proptest::prop_assert_eq!(get(&rule, &path), reference(&pattern, &canonical), "{} vs {}", pattern, path);
+        }
     }
 
     #[test]

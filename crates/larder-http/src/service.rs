@@ -112,11 +112,22 @@ where
             let cfg = state.config.clone();
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
         };
-        let cfg = state.config_for(&parts.method, parts.uri.path()).clone();
+        // One canonical path for the rules, the key and the service (see `path.rs`); a path
+        // with none, or whose other spellings would get another rule, passes uncached.
+        let route = canonical_target(&mut parts)
+            .and_then(|()| state.route(&parts.method, parts.uri.path()).cloned());
+        let cfg = match &route {
+            Ok(cfg) => cfg.clone(),
+            Err(_) => state.config.clone(),
+        };
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             let unsafe_method = !matches!(parts.method, Method::OPTIONS | Method::TRACE);
             let invalidate = unsafe_method.then_some(host);
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, invalidate));
+        }
+        if route.is_err() {
+            state.counters.incr(Event::NonCanonical);
+            return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
         }
         let key = match bypass_reason(&parts) {
             None if !cfg.bypass => state.primary_key(&cfg, &parts, &host),
@@ -171,6 +182,33 @@ fn pin_host(parts: &mut Parts, fixed: &HeaderValue) {
         parts.uri = uri;
     }
     parts.headers.insert(header::HOST, fixed.clone());
+}
+
+/// Rewrites the request's path to its canonical form, so the service is sent the path the
+/// rules matched and the key names; `Err` for a path that has none (it passes uncached, as
+/// sent).
+fn canonical_target(parts: &mut Parts) -> Result<(), crate::path::Unsafe> {
+    let path = parts.uri.path();
+    if !path.starts_with('/') {
+        // `*` (OPTIONS) and authority-form targets (CONNECT): not paths, never keyed.
+        return Ok(());
+    }
+    let canonical = match crate::path::canonical(path)? {
+        std::borrow::Cow::Borrowed(_) => return Ok(()),
+        std::borrow::Cow::Owned(p) => p,
+    };
+    let target = match parts.uri.query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    let mut uri = http::uri::Parts::from(std::mem::take(&mut parts.uri));
+    uri.path_and_query = Some(
+        target
+            .parse()
+            .map_err(|_| crate::path::Unsafe("the canonical path is not a URI path"))?,
+    );
+    parts.uri = Uri::from_parts(uri).map_err(|_| crate::path::Unsafe("not a URI"))?;
+    Ok(())
 }
 
 fn warn_no_runtime() {

@@ -21,9 +21,12 @@ pub(crate) enum Event {
     ResponseTimeout,
     /// A request refused with 400 (a malformed or repeated `Host`).
     BadRequest,
+    /// A request passed uncached because its path has no canonical form, or a spelling of it
+    /// an origin may route elsewhere gets another rule.
+    NonCanonical,
 }
 
-const EVENTS: usize = 6;
+const EVENTS: usize = 7;
 
 const NAMES: [&str; EVENTS] = [
     "larder_http_fills_total",
@@ -32,6 +35,7 @@ const NAMES: [&str; EVENTS] = [
     "larder_http_fills_abandoned_total",
     "larder_http_response_timeouts_total",
     "larder_http_bad_requests_total",
+    "larder_http_non_canonical_paths_total",
 ];
 
 pub(crate) struct Counters {
@@ -84,6 +88,10 @@ pub struct LayerStats {
     pub response_timeouts: u64,
     /// Requests refused with 400 for a malformed or repeated `Host`.
     pub bad_requests: u64,
+    /// Requests passed uncached because their path has no canonical form, or a spelling of it
+    /// that an origin may route elsewhere (`;` parameters, an encoded slash, letter case) gets
+    /// another rule.
+    pub non_canonical_paths: u64,
     /// Bytes of response bodies held by recordings now.
     pub recording_bytes: u64,
     /// Responses being fetched and recorded now, shared by the requests that asked for them.
@@ -99,6 +107,7 @@ impl LayerStats {
             fills_abandoned: c.get(Event::Abandoned),
             response_timeouts: c.get(Event::ResponseTimeout),
             bad_requests: c.get(Event::BadRequest),
+            non_canonical_paths: c.get(Event::NonCanonical),
             recording_bytes,
             fetches_in_flight,
         }

@@ -6,80 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
 use http_body_util::BodyExt;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LARDER_PYTHON") {
-        return p.into();
-    }
-    let venv = repo_root().join("target/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python for the FastAPI test: run scripts/test.sh (it makes target/venv with fastapi, \
-         uvicorn and jinja2) or set LARDER_PYTHON"
-    );
-    venv
-}
-
-/// uvicorn serving the example app on a free port; killed on drop.
-struct Uvicorn {
-    child: Child,
-    port: u16,
-}
-
-impl Uvicorn {
-    fn start() -> Self {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(python())
-            .args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port"])
-            .arg(port.to_string())
-            .args(["--log-level", "warning"])
-            .current_dir(repo_root().join("examples/fastapi"))
-            .env("SLOW_SECONDS", "2")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("start uvicorn");
-        let mut uvicorn = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = uvicorn.child.try_wait() {
-                let err = std::fs::read_to_string(log.path()).unwrap_or_default();
-                panic!("uvicorn exited with {status}: {err}");
-            }
-            assert!(Instant::now() < deadline, "uvicorn did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        uvicorn
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        ([127, 0, 0, 1], self.port).into()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Uvicorn {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// How many times the app was called for `path` (its own counter, read past the cache).
 async fn origin_calls(proxy: &Proxy, path: &str) -> u64 {
@@ -94,7 +25,7 @@ fn text(b: &Bytes) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fastapi_example_behind_larder_proxy() {
-    let mut app = Uvicorn::start();
+    let mut app = Uvicorn::start("examples/fastapi", "app:app", &[("SLOW_SECONDS", "2")]);
     let config = repo_root().join("examples/fastapi/larder.toml");
     let proxy = Proxy::start(app.addr(), &["--config", config.to_str().unwrap()], &[]);
 

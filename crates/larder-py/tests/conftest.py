@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -67,3 +68,41 @@ def memcached_url():
     yield f"memcached://127.0.0.1:{port}"
     proc.kill()
     proc.wait()
+
+
+class Uvicorn:
+    """uvicorn serving `app` (`module:attribute`) from `cwd` on a loopback socket this process
+    bound and hands over (`--fd`), so no other process can take the port in between."""
+
+    def __init__(self, app, cwd, env=None, args=()):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", app, "--fd", str(sock.fileno()), "--log-level", "warning", *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            pass_fds=(sock.fileno(),),
+        )
+        sock.close()
+        deadline = time.time() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.sendall(b"GET /_calls HTTP/1.1\r\nHost: up\r\nConnection: close\r\n\r\n")
+                    if s.recv(12).startswith(b"HTTP/1.1"):
+                        break
+            except OSError:
+                pass
+            assert self.proc.poll() is None, "uvicorn exited"
+            assert time.time() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -332,3 +332,97 @@ pub fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&path, text).unwrap();
     (dir, path)
 }
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python with fastapi and uvicorn: `LARDER_PYTHON`, else the venv `scripts/test.sh` makes.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("LARDER_PYTHON") {
+        return p.into();
+    }
+    let venv = repo_root().join("target/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python for the FastAPI tests: run scripts/test.sh (it makes target/venv with fastapi, \
+         uvicorn and jinja2) or set LARDER_PYTHON"
+    );
+    venv
+}
+
+/// uvicorn serving a FastAPI app on a loopback socket this process bound (handed over as
+/// `--fd 3`, so no other process can take the port in between); killed on drop.
+pub struct Uvicorn {
+    child: Child,
+    pub port: u16,
+}
+
+impl Uvicorn {
+    /// `app` (`module:attribute`) from the folder `dir` (relative to the repository), with `env`.
+    pub fn start(dir: &str, app: &str, env: &[(&str, &str)]) -> Self {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback socket");
+        let port = listener.local_addr().unwrap().port();
+        let fd = listener.as_raw_fd();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(python());
+        cmd.args(["-m", "uvicorn", app, "--fd", "3", "--log-level", "warning"])
+            .current_dir(repo_root().join(dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // SAFETY: between fork and exec only async-signal-safe calls: dup2 the bound socket to
+        // fd 3 (dup2 clears close-on-exec on the copy).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start uvicorn");
+        drop(listener);
+        let mut uvicorn = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                // The socket accepts as soon as it is bound: wait for uvicorn to answer.
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ =
+                    s.write_all(b"GET /_calls HTTP/1.1\r\nHost: up\r\nConnection: close\r\n\r\n");
+                let mut first = [0u8; 12];
+                if s.read_exact(&mut first).is_ok() && first.starts_with(b"HTTP/1.1") {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = uvicorn.child.try_wait() {
+                let err = std::fs::read_to_string(log.path()).unwrap_or_default();
+                panic!("uvicorn exited with {status}: {err}");
+            }
+            assert!(Instant::now() < deadline, "uvicorn did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        uvicorn
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Uvicorn {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

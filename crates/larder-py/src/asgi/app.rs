@@ -119,6 +119,7 @@ impl Service<Request<AppRequest>> for AsgiApp {
                 let scope = call.scope.bind(py).copy()?;
                 scope.set_item("method", parts.method.as_str())?;
                 scope.set_item("headers", headers_to_python(py, &parts.headers)?)?;
+                canonical_path(&scope, parts.uri.path())?;
                 forget_send_extensions(&scope)?;
                 let sink = Sink {
                     state: Mutex::new(SinkState::Head(head_tx, body_tx)),
@@ -140,6 +141,44 @@ impl Service<Request<AppRequest>> for AsgiApp {
             Ok(response)
         })
     }
+}
+
+/// The path the cache matched its rules on and keyed the request by (larder-http's canonical
+/// form: escapes normalized, dot segments and doubled slashes gone) is the one the app routes
+/// on: `raw_path` as sent upstream by a proxy, and `path` decoded from it as an ASGI server
+/// decodes it.
+fn canonical_path(scope: &Bound<'_, PyDict>, path: &str) -> PyResult<()> {
+    let sent = scope.get_item("raw_path")?;
+    if sent
+        .as_ref()
+        .and_then(|raw| raw.cast::<PyBytes>().ok())
+        .is_some_and(|raw| raw.as_bytes() == path.as_bytes())
+    {
+        return Ok(());
+    }
+    scope.set_item("raw_path", PyBytes::new(scope.py(), path.as_bytes()))?;
+    scope.set_item("path", percent_decoded(path))?;
+    Ok(())
+}
+
+/// `%XX` escapes decoded, the bytes read as UTF-8 with replacement (uvicorn's `unquote`).
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The response extensions a recording cannot carry (a file sent by path, zero-copy sends):

@@ -1,0 +1,112 @@
+//! Attack suite, the Rust layer: the cases every surface runs (tests/attacks/cases.json), here
+//! against `CacheLayer` in front of an origin that reflects every request header into its body
+//! (as tests/attacks/reflect_app.py does for larder-proxy and larder.asgi). The same cases run
+//! against larder-proxy (crates/larder-proxy/tests/attacks.rs) and larder.asgi
+//! (crates/larder-py/tests/test_attack_http.py).
+
+mod common;
+
+use common::*;
+use larder_http::{CacheLayer, Rule};
+
+fn cases() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/attacks/cases.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The cases' rules and cookie settings on a shared (RFC 9111) layer.
+fn layer(cases: &serde_json::Value) -> CacheLayer {
+    let rules: Vec<Rule> = cases["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_value(r.clone()).unwrap())
+        .collect();
+    let ignored: Vec<String> = cases["ignore_cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    CacheLayer::shared(larder::Cache::new())
+        .rules(rules)
+        .ignore_cookies(ignored)
+}
+
+/// Every header back in the body, and a count per call, with no Cache-Control (the rules
+/// decide); `/admin/...` answers for itself.
+fn reflect(req: &http::Request<axum::body::Body>, n: usize) -> http::Response<axum::body::Body> {
+    let mut body = format!("{} #{n}\n", req.uri().path());
+    for (name, value) in req.headers() {
+        body.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    reply(200, &[("content-type", "text/plain")], &body)
+}
+
+#[tokio::test]
+async fn no_request_header_poisons_what_the_next_client_gets() {
+    let cases = cases();
+    let mut h = harness(layer(&cases), reflect);
+    for (i, case) in cases["poisoning"].as_array().unwrap().iter().enumerate() {
+        let name = case["name"].as_str().unwrap();
+        let evil = case["evil"].as_str().unwrap_or("evil");
+        let url = format!("http://api.test/poison/{i}");
+        let mut attacker: Vec<(&str, &str)> = case["attacker"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+            .collect();
+        // An absolute target's host wins over a `Host` field that disagrees (refused, 400):
+        // send the attacker's `Host` with a path.
+        let target = if attacker.iter().any(|(k, _)| *k == "host") {
+            format!("/poison/{i}")
+        } else {
+            attacker.push(("host", "api.test"));
+            url.clone()
+        };
+        let a = h.send(get(&target, &attacker)).await;
+        assert_eq!(a.status, 200, "{name}: the attacker's request");
+        let v = h.get(&url).await;
+        assert_eq!(v.status, 200, "{name}");
+        assert!(
+            !v.text().contains(evil),
+            "{name}: the victim got the attacker's value ({}): {}",
+            v.cache(),
+            v.text()
+        );
+        assert_eq!(
+            h.get(&url).await.cache(),
+            "HIT",
+            "{name}: plain requests share"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_spelling_of_a_bypassed_route_is_cached() {
+    let cases = cases();
+    let mut h = harness(layer(&cases), reflect);
+    for spelling in cases["bypassed_spellings"].as_array().unwrap() {
+        let spelling = spelling.as_str().unwrap();
+        for round in 0..2 {
+            let got = h.get(&format!("http://api.test{spelling}")).await;
+            assert!(
+                !matches!(got.cache(), "HIT" | "STALE" | "REVALIDATED"),
+                "{spelling} (round {round}) came from the cache"
+            );
+        }
+    }
+    // Spellings of one path share its entry, and the origin is sent the canonical path.
+    let first = h.get("http://api.test/x/./y//z").await;
+    assert_eq!(first.cache(), "MISS");
+    assert!(first.text().starts_with("/x/y/z #"), "{}", first.text());
+    assert_eq!(h.get("http://api.test/x/y/%7a").await.cache(), "HIT");
+    assert_eq!(h.get("http://api.test/q/../x/y/z").await.cache(), "HIT");
+}

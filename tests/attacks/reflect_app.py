@@ -1,0 +1,48 @@
+"""The origin the HTTP attack suite caches (tests/attacks/cases.json): a FastAPI app that reflects
+every request header into its body, as origins reflect forwarding headers into links, and an
+`/admin` route that a bypass rule keeps out of the cache. It sends no Cache-Control: the rules
+decide. Every call is counted, per path, in `/_calls`.
+
+Run behind larder-proxy as it is (`uvicorn reflect_app:app`), or with `LARDER_ASGI=1` wrapped in
+larder.asgi's CacheMiddleware with the cases' rules."""
+
+import collections
+import json
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+
+CASES = json.loads((Path(__file__).parent / "cases.json").read_text())
+
+app = FastAPI()
+calls = collections.Counter()
+
+
+@app.get("/_calls")
+async def read_calls():
+    return dict(calls)
+
+
+@app.get("/admin/{rest:path}")
+async def admin(rest: str):
+    calls["admin"] += 1
+    return {"admin": rest, "n": calls["admin"]}
+
+
+@app.get("/{rest:path}")
+async def reflect(rest: str, request: Request):
+    calls[request.url.path] += 1
+    return {"path": request.url.path, "headers": dict(request.headers), "n": calls[request.url.path]}
+
+
+if os.environ.get("LARDER_ASGI"):
+    import larder
+    from larder.asgi import CacheMiddleware
+
+    app.add_middleware(
+        CacheMiddleware,
+        cache=larder.Cache.from_url("memory://"),
+        rules=CASES["rules"],
+        ignore_cookies=CASES["ignore_cookies"],
+    )

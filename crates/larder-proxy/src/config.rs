@@ -176,6 +176,8 @@ pub struct LimitsSection {
     /// How long shutdown waits for requests in flight.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub shutdown_grace: Option<Duration>,
+    /// HTTP/2 streams in flight per connection (default 128).
+    pub max_h2_streams: Option<u32>,
 }
 
 /// `[upstream]`.
@@ -195,8 +197,15 @@ pub struct UpstreamSection {
     /// How long an unused pooled connection is kept.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub pool_idle_timeout: Option<Duration>,
-    /// Idle connections kept per host.
+    /// Idle connections kept per host (default: 256, within the descriptor budget).
     pub pool_max_idle: Option<usize>,
+    /// Connections to the upstream busy at once, tunnels included (default: from the descriptor
+    /// limit); a request that finds them all busy waits, within its response timeout.
+    pub max_connections: Option<usize>,
+    /// Requests waiting for a connection to the upstream (default 1,024); past it, 503.
+    pub max_waiting: Option<usize>,
+    /// Tunnels (WebSocket) open at once (default: a quarter of the descriptor limit).
+    pub max_tunnels: Option<usize>,
     /// A PEM file of CA certificates to trust for an https upstream instead of the system's.
     pub ca_file: Option<String>,
 }

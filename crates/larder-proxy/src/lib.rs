@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod budget;
 pub mod config;
 pub mod front;
 pub mod server;

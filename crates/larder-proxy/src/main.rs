@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use http::Uri;
 use larder::Cache;
 use larder_proxy::admin::Admin;
+use larder_proxy::budget::Budget;
 use larder_proxy::config::{File, LogFormat, parse_duration};
 use larder_proxy::front::FrontLayer;
 use larder_proxy::server::{Limits, Server};
@@ -219,8 +220,20 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(settings: Settings) -> ExitCode {
+async fn run(mut settings: Settings) -> ExitCode {
     let descriptors = raise_descriptor_limit();
+    // One budget of descriptors for clients, tunnels and the origin's connections.
+    let budget = Budget::share(descriptors, &settings.budget);
+    if budget.descriptors_needed() > descriptors {
+        tracing::warn!(
+            descriptors,
+            needed = budget.descriptors_needed(),
+            "the configured connection limits need more descriptors than the process may open"
+        );
+    }
+    settings.timeouts.max_connections = budget.upstream_connections;
+    settings.timeouts.max_tunnels = budget.tunnels;
+    settings.timeouts.pool_max_idle = budget.upstream_idle;
     let Some(upstream_url) = settings.upstream.clone() else {
         eprintln!(
             "larder-proxy: {}",
@@ -272,9 +285,7 @@ async fn run(settings: Settings) -> ExitCode {
     let front = FrontLayer::new(settings.x_cache, settings.access_log != LogFormat::Off);
     let service = front.layer(layer.layer(upstream));
     let limits = Limits {
-        max_connections: settings
-            .max_connections
-            .unwrap_or_else(|| (descriptors.saturating_sub(64) / 2).clamp(16, 4096) as usize),
+        max_connections: budget.client_connections,
         ..settings.limits
     };
     let listener = match tokio::net::TcpListener::bind(settings.listen).await {
@@ -317,7 +328,15 @@ async fn run(settings: Settings) -> ExitCode {
     for line in settings.describe().lines() {
         tracing::info!("{line}");
     }
-    tracing::info!(%listen, max_connections = limits.max_connections, "larder-proxy: ready");
+    tracing::info!(
+        %listen,
+        descriptors,
+        max_connections = budget.client_connections,
+        max_tunnels = budget.tunnels,
+        upstream_connections = budget.upstream_connections,
+        upstream_idle = budget.upstream_idle,
+        "larder-proxy: ready"
+    );
     match admin_addr {
         Some(admin) => {
             println!("caching proxy on http://{listen} -> {upstream_url} (admin on http://{admin})")

@@ -99,6 +99,8 @@ pub struct Settings {
     pub limits: Limits,
     /// `max_connections` as given, if it was.
     pub max_connections: Option<usize>,
+    /// The descriptor budget's shares the configuration sets (the rest come from the limit).
+    pub budget: crate::budget::Given,
     /// The upstream's timeouts and bounds.
     pub timeouts: Timeouts,
     /// The CA roots for an https upstream.
@@ -156,7 +158,14 @@ impl Settings {
                 .or(l.idle_timeout)
                 .unwrap_or(defaults.idle_timeout),
             shutdown_grace: l.shutdown_grace.unwrap_or(defaults.shutdown_grace),
+            max_h2_streams: l.max_h2_streams.unwrap_or(defaults.max_h2_streams),
             ..defaults
+        };
+        let budget = crate::budget::Given {
+            client_connections: o.max_connections.or(l.max_connections),
+            tunnels: u.max_tunnels,
+            upstream_connections: u.max_connections,
+            upstream_idle: u.pool_max_idle,
         };
         // What larder-http sets is its to default: one source for the proxy, Python and Rust.
         let d = larder_http::LayerSettings::default();
@@ -175,6 +184,7 @@ impl Settings {
             pool_idle: u.pool_idle_timeout.unwrap_or(t.pool_idle),
             pool_max_idle: u.pool_max_idle.unwrap_or(t.pool_max_idle),
             max_request_body: p.max_request_body.unwrap_or(t.max_request_body),
+            max_waiting: u.max_waiting.unwrap_or(t.max_waiting),
             ..t
         };
         Ok(Self {
@@ -196,6 +206,7 @@ impl Settings {
             key_cookies: c.key_cookies.unwrap_or(d.key_cookies),
             ignore_cookies: c.ignore_cookies.unwrap_or(d.ignore_cookies),
             max_connections: o.max_connections.or(l.max_connections),
+            budget,
             limits,
             timeouts,
             roots: u

@@ -100,8 +100,16 @@ pub struct Timeouts {
     /// A tunnel (an upgraded connection) with no bytes either way for this long is closed
     /// (default 5 minutes).
     pub tunnel_idle: Duration,
-    /// Tunnels open at once (default 1,024); past it an upgrade is answered 503.
+    /// Tunnels open at once (default 1,024; the proxy derives a lower one from its descriptor
+    /// limit); past it an upgrade is answered 503.
     pub max_tunnels: usize,
+    /// Connections to the origin busy at once, tunnels included (default 256; the proxy derives
+    /// it from its descriptor limit). A request that finds them all busy waits its turn, within
+    /// its response timeout.
+    pub max_connections: usize,
+    /// Requests waiting for a connection to the origin at once (default 1,024); past it a
+    /// request is answered 503 at once instead of queueing.
+    pub max_waiting: usize,
 }
 
 impl Default for Timeouts {
@@ -118,6 +126,8 @@ impl Default for Timeouts {
             max_request_body: 10 << 20,
             tunnel_idle: Duration::from_secs(300),
             max_tunnels: 1024,
+            max_connections: 256,
+            max_waiting: 1024,
         }
     }
 }
@@ -149,6 +159,10 @@ struct Inner {
     pass_host: bool,
     via: HeaderValue,
     tunnels: Arc<tokio::sync::Semaphore>,
+    /// One permit per connection to the origin that may be busy at once.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for a slot now.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -214,7 +228,8 @@ impl Upstream {
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(timeouts.pool_idle)
-            .pool_max_idle_per_host(timeouts.pool_max_idle)
+            // Idle connections hold descriptors too: never more than may be busy.
+            .pool_max_idle_per_host(timeouts.pool_max_idle.min(timeouts.max_connections.max(1)))
             .pool_timer(TokioTimer::new())
             .http1_max_buf_size(timeouts.max_buffer.max(8192))
             .build(connector);
@@ -228,6 +243,8 @@ impl Upstream {
                 pass_host: false,
                 via: HeaderValue::from_static("1.1 larder"),
                 tunnels: Arc::new(tokio::sync::Semaphore::new(timeouts.max_tunnels.max(1))),
+                slots: Arc::new(tokio::sync::Semaphore::new(timeouts.max_connections.max(1))),
+                waiting: Arc::default(),
             }),
         })
     }
@@ -311,30 +328,48 @@ impl Upstream {
                 HeaderValue::from_static("chunked"),
             );
         }
+        // The client's slot goes with the tunnel, if this becomes one; no request keeps it.
+        let client_slot = parts
+            .extensions
+            .remove::<Arc<crate::server::ConnectionSlot>>();
+        // One deadline for the wait for a connection and the response head.
+        let deadline = tokio::time::Instant::now() + self.inner.timeouts.response;
+        let slot = match self.slot(deadline).await {
+            Ok(slot) => slot,
+            Err(response) => return response,
+        };
         let state = Arc::new(BodyState::default());
         let body = WatchedBody {
             inner: body,
             state: state.clone(),
             limit: self.inner.timeouts.max_request_body,
             seen: 0,
+            idle: self.inner.timeouts.body_idle,
+            stall: None,
         };
         let sent = self.inner.client.request(Request::from_parts(parts, body));
-        let result = tokio::time::timeout(self.inner.timeouts.response, sent).await;
+        let result = tokio::time::timeout_at(deadline, sent).await;
         metrics::histogram!("larder_proxy_origin_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(Ok(resp)) => {
                 if let Some(client) = client_upgrade
                     && resp.status() == StatusCode::SWITCHING_PROTOCOLS
                 {
-                    return self.tunnel(client, resp);
+                    return self.tunnel(client, resp, slot, client_slot);
                 }
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
                 parts.headers.append(header::VIA, self.inner.via.clone());
-                let body = TimeoutBody::new(self.inner.timeouts.body_idle, body)
-                    .map_err(|e| -> BoxError { e })
-                    .boxed_unsync();
+                // The connection is busy until its body is read or dropped: the slot with it.
+                let body = Holding {
+                    inner: TimeoutBody::new(self.inner.timeouts.body_idle, body),
+                    _slot: slot,
+                }
+                .boxed_unsync();
                 Response::from_parts(parts, body)
+            }
+            Ok(Err(_)) if state.stalled.load(Ordering::Relaxed) => {
+                error(StatusCode::REQUEST_TIMEOUT, "the request body stalled")
             }
             Ok(Err(_)) if state.too_large.load(Ordering::Relaxed) => {
                 error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
@@ -348,6 +383,35 @@ impl Upstream {
                 error(StatusCode::BAD_GATEWAY, "the upstream failed")
             }
             Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "the upstream timed out"),
+        }
+    }
+
+    /// A connection slot to the origin, waited for until `deadline` in a queue of bounded
+    /// length: `Err` is the response to give instead (503 when the queue is full, 504 when the
+    /// wait ran out).
+    async fn slot(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Response<UpstreamBody>> {
+        if let Ok(slot) = self.inner.slots.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        let waiting = &self.inner.waiting;
+        if waiting.fetch_add(1, Ordering::Relaxed) >= self.inner.timeouts.max_waiting {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many requests waiting for the upstream",
+            ));
+        }
+        let got = tokio::time::timeout_at(deadline, self.inner.slots.clone().acquire_owned()).await;
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        match got {
+            Ok(Ok(slot)) => Ok(slot),
+            _ => Err(error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the upstream's connections stayed busy",
+            )),
         }
     }
 
@@ -388,14 +452,19 @@ impl Upstream {
 
     /// The origin switched protocols: join the client's connection and the origin's, both ways,
     /// until either closes or neither moves for the tunnel idle timeout.
+    /// The tunnel holds, for as long as it lives, its place among the tunnels, its connection
+    /// to the origin's slot, and its client connection's slot.
     fn tunnel(
         &self,
         client: hyper::upgrade::OnUpgrade,
         resp: Response<Incoming>,
+        origin_slot: tokio::sync::OwnedSemaphorePermit,
+        client_slot: Option<Arc<crate::server::ConnectionSlot>>,
     ) -> Response<UpstreamBody> {
         let Ok(permit) = self.inner.tunnels.clone().try_acquire_owned() else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "too many tunnels open");
         };
+        let held = (permit, origin_slot, client_slot);
         let (mut parts, body) = resp.into_parts();
         let origin = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
         let idle = self.inner.timeouts.tunnel_idle;
@@ -404,7 +473,7 @@ impl Upstream {
                 return;
             };
             crate::tunnel::join(TokioIo::new(client), TokioIo::new(origin), idle).await;
-            drop(permit);
+            drop(held);
         });
         // The switch's own headers go back to the client as the origin sent them.
         parts.headers.remove(header::TRANSFER_ENCODING);
@@ -503,16 +572,23 @@ struct BodyState {
     broken: AtomicBool,
     /// It grew past the request-body limit.
     too_large: AtomicBool,
+    /// The client sent none of it for the body idle timeout.
+    stalled: AtomicBool,
 }
 
 pin_project! {
-    /// The client's request body, cut at the limit, noting whether reading it failed.
+    /// The client's request body, cut at the limit, or when the client sends none of it for
+    /// the body idle timeout (an upload that stalls must not hold a connection to the origin
+    /// for the whole response timeout), noting why it failed.
     struct WatchedBody {
         #[pin]
         inner: Incoming,
         state: Arc<BodyState>,
         limit: u64,
         seen: u64,
+        idle: Duration,
+        // Boxed: hyper's client wants the body `Unpin`.
+        stall: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
@@ -532,8 +608,19 @@ impl Body for WatchedBody {
             }
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                // The timer runs only while the origin waits on the client.
+                let stall = this
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(*this.idle)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    this.state.stalled.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err("the request body stalled".into())));
+                }
+                return Poll::Pending;
+            }
         };
+        *this.stall = None;
         if let Some(data) = frame.data_ref() {
             *this.seen += data.len() as u64;
             if *this.seen > *this.limit {
@@ -542,6 +629,38 @@ impl Body for WatchedBody {
             }
         }
         Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project! {
+    /// A response body that holds its connection's slot until it ends or is dropped.
+    struct Holding<B> {
+        #[pin]
+        inner: B,
+        _slot: tokio::sync::OwnedSemaphorePermit,
+    }
+}
+
+impl<B> Body for Holding<B>
+where
+    B: Body<Data = Bytes, Error = BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

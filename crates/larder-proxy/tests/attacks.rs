@@ -5,6 +5,10 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use common::*;
 
 fn cases() -> serde_json::Value {
@@ -104,4 +108,220 @@ async fn no_spelling_of_a_bypassed_route_is_cached() {
     let (_, _, one) = get(&proxy.url("/admin/secret"), &[]).await;
     let (_, _, two) = get(&proxy.url("/admin/secret"), &[]).await;
     assert_ne!(one, two, "the admin route is called every time");
+}
+
+/// An origin for the descriptor test: `/ws` switches to an echo protocol, `/slow/...` answers
+/// after a second, `/hot` is cacheable. It counts the connections open to it now, and the most
+/// ever.
+struct CountingOrigin {
+    addr: std::net::SocketAddr,
+    most_open: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingOrigin {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (open, most_open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let most = most_open.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let open = open.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        |mut req: http::Request<hyper::body::Incoming>| async move {
+                            let path = req.uri().path().to_owned();
+                            let resp = if path == "/ws" {
+                                let on = hyper::upgrade::on(&mut req);
+                                tokio::spawn(async move {
+                                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                                    let Ok(up) = on.await else { return };
+                                    let mut io = hyper_util::rt::TokioIo::new(up);
+                                    let mut buf = [0u8; 64];
+                                    while let Ok(n) = io.read(&mut buf).await {
+                                        if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                });
+                                full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+                            } else if path.starts_with("/slow/") {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                full(200, &[("cache-control", "max-age=600")], "slow")
+                            } else {
+                                full(200, &[("cache-control", "max-age=600")], "hot")
+                            };
+                            Ok::<_, std::convert::Infallible>(resp)
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Self {
+            addr,
+            most_open,
+            task,
+        }
+    }
+}
+
+impl Drop for CountingOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Raises this test process's own descriptor limit to its hard limit: it holds both ends of
+/// hundreds of connections.
+fn raise_own_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct they are given and nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+/// Opens a tunnel through the proxy: `Some(stream)` once it switched, `None` if refused.
+fn open_tunnel(port: u16) -> Option<std::net::TcpStream> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n")
+        .ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).ok()?;
+        head.push(byte[0]);
+    }
+    head.starts_with(b"HTTP/1.1 101").then_some(s)
+}
+
+/// One descriptor budget (issue 23, point 4). Under `ulimit -n 1024`, before: ~500 WebSocket
+/// tunnels, or 6 h2c connections x 200 streams to distinct slow URLs (each opening its own
+/// origin connection), or silent sockets held for the idle timeout, took every descriptor and
+/// normal requests failed until they closed. Now tunnels keep their client slot and have a cap
+/// below the client cap, origin connections are capped with a bounded queue, h2 streams per
+/// connection are capped, and a socket that sends nothing is closed at the header timeout: the
+/// proxy never runs out of descriptors and a cached URL keeps being served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnels_streams_and_silent_sockets_past_every_limit_leave_room_for_normal_requests() {
+    raise_own_limit();
+    let origin = CountingOrigin::start().await;
+    let proxy = Proxy::start_with(
+        origin.addr,
+        &["--header-read-timeout", "2s", "--upstream-timeout", "5s"],
+        &[],
+        Some(1024),
+    );
+    let log = proxy.log_text();
+    let budget = |name: &str| -> usize {
+        log.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in the startup log: {log}"))
+    };
+    let (tunnels_cap, upstream_cap, idle_cap) = (
+        budget("max_tunnels"),
+        budget("upstream_connections"),
+        budget("upstream_idle"),
+    );
+    assert!(tunnels_cap < budget("max_connections"));
+    let hot = proxy.url("/hot");
+    assert_eq!(get(&hot, &[]).await.0, 200);
+    assert_eq!(get(&hot, &[]).await.1["x-cache"], "HIT");
+
+    // 300 tunnels: past the tunnel cap, upgrades are refused; those open keep their slots.
+    let port = proxy.port;
+    let tunnels: Vec<std::net::TcpStream> =
+        tokio::task::spawn_blocking(move || (0..300).filter_map(|_| open_tunnel(port)).collect())
+            .await
+            .unwrap();
+    assert_eq!(
+        tunnels.len(),
+        tunnels_cap,
+        "tunnels past the cap are refused"
+    );
+
+    // 6 h2c connections x 200 streams to distinct slow URLs.
+    let mut streams = tokio::task::JoinSet::new();
+    for c in 0..6 {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        for s in 0..200 {
+            let mut sender = sender.clone();
+            streams.spawn(async move {
+                let req = http::Request::get(format!("http://x/slow/{c}/{s}"))
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                match sender.send_request(req).await {
+                    Ok(resp) => resp.status().as_u16(),
+                    Err(_) => 0,
+                }
+            });
+        }
+    }
+    // 600 sockets that never send a byte.
+    let silent: Vec<std::net::TcpStream> = (0..600)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+
+    // Meanwhile, a cached URL keeps being served on new connections.
+    for round in 0..20 {
+        let got = tokio::time::timeout(Duration::from_secs(30), get(&hot, &[])).await;
+        let (status, headers, _) = got.unwrap_or_else(|_| panic!("round {round}: no answer"));
+        assert_eq!(status, 200, "round {round}");
+        assert_eq!(headers["x-cache"], "HIT", "round {round}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    while let Some(status) = streams.join_next().await {
+        *statuses.entry(status.unwrap()).or_default() += 1;
+    }
+    assert!(statuses.get(&200).copied().unwrap_or(0) > 0, "{statuses:?}");
+    assert!(
+        statuses.keys().all(|s| [200, 503, 504].contains(s)),
+        "streams get an answer or a clear refusal: {statuses:?}"
+    );
+    let most = origin.most_open.load(Ordering::SeqCst);
+    eprintln!(
+        "tunnels {} (cap {tunnels_cap}), h2 streams {statuses:?}, origin connections at most {most} (cap {upstream_cap} + {idle_cap} idle)",
+        tunnels.len()
+    );
+    assert!(
+        most <= upstream_cap + idle_cap,
+        "{most} connections to the origin, past the cap {upstream_cap} (+{idle_cap} idle)"
+    );
+    let log = proxy.log_text();
+    assert!(
+        !log.contains("cannot accept connections"),
+        "the proxy ran out of descriptors:\n{log}"
+    );
+    drop((silent, tunnels));
 }

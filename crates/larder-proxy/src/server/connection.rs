@@ -45,6 +45,7 @@ pub(super) async fn serve<S, B>(
     service: S,
     limits: &Limits,
     mut stopping: watch::Receiver<bool>,
+    slot: Arc<super::ConnectionSlot>,
 ) where
     S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -62,6 +63,7 @@ pub(super) async fn serve<S, B>(
         inner: service,
         activity: activity.clone(),
         peer,
+        slot,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -71,6 +73,7 @@ pub(super) async fn serve<S, B>(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_h2_streams.max(1))
         .max_header_list_size(u32::try_from(limits.max_buffer).unwrap_or(u32::MAX));
     // Upgrades (WebSocket) hand the socket to the service once the origin agreed; the
     // connection's watch ends with the HTTP exchange, and the tunnel bounds itself.
@@ -172,7 +175,9 @@ impl Activity {
             opened: Instant::now(),
             moved: AtomicBool::new(false),
             quiet_since: AtomicU64::new(0),
-            head_started: AtomicU64::new(0),
+            // A new connection owes its first head from the start: one that never sends a byte
+            // is closed at the header-read timeout, not held for the idle timeout.
+            head_started: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
             sending: AtomicUsize::new(0),
         }
@@ -332,6 +337,8 @@ struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
     peer: Option<ClientAddr>,
+    /// The connection's slot, handed to a request that may become a tunnel.
+    slot: Arc<super::ConnectionSlot>,
 }
 
 /// A request in flight, and once its body is out, a response sending; its drop ends both.
@@ -373,6 +380,9 @@ where
         self.activity.request_started();
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
+        }
+        if req.headers().contains_key(http::header::UPGRADE) {
+            req.extensions_mut().insert(self.slot.clone());
         }
         TrackedCall {
             call: self.inner.clone().oneshot(req),
@@ -466,9 +476,16 @@ mod tests {
         let l = limits();
         a.look();
         assert_eq!(a.phase(&l), Phase::Busy, "just opened");
+        tokio::time::advance(Duration::from_millis(101)).await;
+        a.look();
+        assert_eq!(a.phase(&l), Phase::SlowHead, "opened and never spoke");
+
+        a.request_started();
+        a.request_ended();
+        a.look();
         tokio::time::advance(Duration::from_millis(301)).await;
         a.look();
-        assert_eq!(a.phase(&l), Phase::Idle, "opened and never spoke");
+        assert_eq!(a.phase(&l), Phase::Idle, "a request, then silence");
 
         a.read();
         assert_eq!(a.deadline(&l), Some(a.at(a.now() + 100)));

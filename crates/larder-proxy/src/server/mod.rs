@@ -2,9 +2,14 @@
 //! here, once.
 //!
 //! - **A cap on connections**: past [`Limits::max_connections`] the accept loop waits for one to
-//!   close; new clients queue in the kernel's backlog instead of taking descriptors.
-//! - **Header-read timeout**: a client that starts a request must finish its head within
-//!   [`Limits::header_read_timeout`], or its connection is closed (slowloris).
+//!   close; new clients queue in the kernel's backlog instead of taking descriptors. A
+//!   connection keeps its slot while it lives on as a tunnel (WebSocket): each request that asks
+//!   to upgrade carries the connection's [`ConnectionSlot`], and the tunnel holds it.
+//! - **Header-read timeout**: a client must finish a request head within
+//!   [`Limits::header_read_timeout`] of starting it, or of connecting (a socket that never sends
+//!   a byte is closed then, not after the idle timeout), or its connection is closed
+//!   (slowloris).
+//! - **HTTP/2 streams**: at most [`Limits::max_h2_streams`] in flight per connection.
 //! - **Idle timeout**: a connection with no request in flight and no bytes either way for
 //!   [`Limits::idle_timeout`] is closed (HTTP/1.1 keep-alive, HTTP/2 with a GOAWAY).
 //! - **An accept loop that backs off** when the process or the system is out of descriptors
@@ -31,6 +36,12 @@ mod accept;
 mod connection;
 
 pub use connection::ClientAddr;
+
+/// A client connection's place under [`Limits::max_connections`], released when the last holder
+/// drops it: the connection, and, for a connection that became a tunnel, the tunnel. A request
+/// that asks to upgrade carries it in its extensions (as `Arc<ConnectionSlot>`).
+#[derive(Debug)]
+pub struct ConnectionSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,6 +82,9 @@ pub struct Limits {
     /// The largest request head, and each connection's read and write buffer bound (default
     /// 64 KiB; at least 8 KiB).
     pub max_buffer: usize,
+    /// HTTP/2 streams in flight on one connection (default 128, nginx's): a client that opens
+    /// more waits for one to end (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_h2_streams: u32,
 }
 
 impl Default for Limits {
@@ -81,6 +95,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             max_buffer: 64 << 10,
+            max_h2_streams: 128,
         }
     }
 }
@@ -122,9 +137,9 @@ impl Server {
                     let service = service.clone();
                     let limits = limits.clone();
                     let stopping = stopping.clone();
+                    let slot = Arc::new(ConnectionSlot(permit));
                     connections.spawn(async move {
-                        connection::serve(stream, service, &limits, stopping).await;
-                        drop(permit);
+                        connection::serve(stream, service, &limits, stopping, slot).await;
                     });
                 }
                 // Reap finished connections as they go, so the set stays the size of the live ones.

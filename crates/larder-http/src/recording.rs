@@ -206,9 +206,16 @@ pub(crate) struct Recording {
     /// The core's flag for the fill this recording is the value of: set by a purge or write of
     /// the key (here or on another process), after which nothing of it is stored.
     changed: larder::Superseded,
+    /// When the fill began: requests that follow it share its deadline.
+    started: tokio::time::Instant,
 }
 
 impl Recording {
+    /// When the fill this records began.
+    pub fn started(&self) -> tokio::time::Instant {
+        self.started
+    }
+
     /// A recording that streams only, until [`keep`](Self::keep) gives it a hold.
     pub fn new(limits: Limits) -> Arc<Self> {
         Self::following(limits, larder::Superseded::never())
@@ -233,6 +240,7 @@ impl Recording {
             }),
             limits,
             changed,
+            started: tokio::time::Instant::now(),
         })
     }
 

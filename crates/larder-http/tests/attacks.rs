@@ -110,3 +110,50 @@ async fn no_spelling_of_a_bypassed_route_is_cached() {
     assert_eq!(h.get("http://api.test/x/y/%7a").await.cache(), "HIT");
     assert_eq!(h.get("http://api.test/q/../x/y/z").await.cache(), "HIT");
 }
+
+/// Followers share their leader's deadline (issue 23, point 9). Before: the origin's answer to
+/// the leader came just inside the response timeout but was not for sharing (an error marked
+/// `no-store`, as a proxy's own 504 is), so each follower fetched alone with a fresh timeout
+/// and waited twice as long. Now a follower that must fetch alone gets what is left of the
+/// fill's deadline. Virtual time: the durations are exact.
+#[tokio::test(start_paused = true)]
+async fn a_follower_waits_no_longer_than_its_leaders_deadline() {
+    use std::time::Duration;
+    use tower::{Service, ServiceExt};
+    let timeout = Duration::from_secs(10);
+    let layer = CacheLayer::shared(larder::Cache::new()).response_timeout(timeout);
+    let origin = tower::service_fn(|_req: http::Request<axum::body::Body>| async {
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        Ok::<_, std::convert::Infallible>(reply(502, &[("cache-control", "no-store")], "down"))
+    });
+    let svc = tower::Layer::layer(&layer, origin);
+    let started = tokio::time::Instant::now();
+    let mut leader = svc.clone();
+    let lead = tokio::spawn(async move {
+        leader
+            .ready()
+            .await
+            .unwrap()
+            .call(get("http://a.test/x", &[]))
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut follower = svc.clone();
+    let status = follower
+        .ready()
+        .await
+        .unwrap()
+        .call(get("http://a.test/x", &[]))
+        .await
+        .unwrap()
+        .status();
+    let waited = started.elapsed();
+    assert_eq!(lead.await.unwrap(), 502);
+    assert!(status == 502 || status == 504, "{status}");
+    assert!(
+        waited <= timeout,
+        "the follower waited {waited:?}, past the fill's deadline of {timeout:?}"
+    );
+}

@@ -91,20 +91,22 @@ pub struct File {
 #[non_exhaustive]
 pub struct ProxySection {
     /// The origin: `http://host:port` or `https://host`.
-    #[serde(default, deserialize_with = "uri")]
+    #[serde(default, deserialize_with = "upstream_uri")]
     pub upstream: Option<Uri>,
     /// Where clients connect (default 127.0.0.1:8080).
     pub listen: Option<SocketAddr>,
     /// The admin listener: purge, stats, metrics, health (default 127.0.0.1:8081; `"off"`
     /// for none).
+    #[serde(default, deserialize_with = "admin_listen")]
     pub admin_listen: Option<String>,
     /// The bearer token the admin listener requires (required when it binds a non-loopback
-    /// address). `LARDER_ADMIN_TOKEN` in the environment takes its place.
+    /// address; never blank). `LARDER_ADMIN_TOKEN` in the environment takes its place.
+    #[serde(default, deserialize_with = "token")]
     pub admin_token: Option<String>,
     /// Pass the client's `Host` to the origin (and key on it) instead of the upstream's.
     pub pass_host: Option<bool>,
-    /// The largest request body forwarded (default 10 MiB); a larger one gets 413.
-    #[serde(default, deserialize_with = "size")]
+    /// The largest request body forwarded (default 10 MiB, more than 0); a larger one gets 413.
+    #[serde(default, deserialize_with = "request_body_size")]
     pub max_request_body: Option<u64>,
     /// The access log: `"text"` (default), `"json"` or `"off"`.
     pub access_log: Option<LogFormat>,
@@ -132,23 +134,28 @@ pub enum LogFormat {
 #[non_exhaustive]
 pub struct CacheSection {
     /// `memory://`, `redis://…`, `rediss://…`, `redis+cluster://…`, `memcached://…`.
+    #[serde(default, deserialize_with = "store_url")]
     pub store: Option<String>,
-    /// The memory tier's bound in MiB (stored responses and bodies being recorded).
+    /// The memory tier's bound in MiB (stored responses and bodies being recorded; 1 to
+    /// 1,048,576).
+    #[serde(default, deserialize_with = "memory_mib")]
     pub memory_mib: Option<u64>,
-    /// The largest response body stored (default 8 MiB).
-    #[serde(default, deserialize_with = "size")]
+    /// The largest response body stored (default 8 MiB; more than 0, at most 1 GiB).
+    #[serde(default, deserialize_with = "body_size")]
     pub max_body: Option<u64>,
     /// The response header that tags responses for purges (default `surrogate-key`).
     #[serde(default, deserialize_with = "header_name")]
     pub tag_header: Option<HeaderName>,
-    /// How many leading path segments entries are tagged with, for purges by prefix (default 4).
+    /// How many leading path segments entries are tagged with, for purges by prefix (default 4;
+    /// 0 turns purges by prefix off; at most 16, since each is a tag every hit checks).
+    #[serde(default, deserialize_with = "prefix_depth")]
     pub purge_prefix_depth: Option<usize>,
     /// With a shared store, how long a proxy that misses waits for another proxy already
     /// fetching the same URL (default 10 s; `"0s"` turns the lock off).
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub lock_wait: Option<Duration>,
-    /// How long a fill's lock outlives a proxy that died holding it (default 30 s).
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    /// How long a fill's lock outlives a proxy that died holding it (default 30 s; more than 0).
+    #[serde(default, deserialize_with = "positive_duration")]
     pub lock_expiry: Option<Duration>,
     /// After the upstream failed and a rule's stale copy answered, how long that copy answers
     /// without asking the upstream again (default 30 s; `"0s"` asks every time).
@@ -165,18 +172,20 @@ pub struct CacheSection {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LimitsSection {
-    /// Client connections open at once.
+    /// Client connections open at once (default: from the descriptor limit; at least 1).
+    #[serde(default, deserialize_with = "count")]
     pub max_connections: Option<usize>,
-    /// Time a client has to send a request head once it starts one.
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    /// Time a client has to send a request head once it starts one, or once it connects.
+    #[serde(default, deserialize_with = "positive_duration")]
     pub header_read_timeout: Option<Duration>,
     /// Time a connection may sit idle or stall.
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for requests in flight.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub shutdown_grace: Option<Duration>,
-    /// HTTP/2 streams in flight per connection (default 128).
+    /// HTTP/2 streams in flight per connection (default 128; at least 1).
+    #[serde(default, deserialize_with = "stream_count")]
     pub max_h2_streams: Option<u32>,
 }
 
@@ -186,25 +195,30 @@ pub struct LimitsSection {
 #[non_exhaustive]
 pub struct UpstreamSection {
     /// Time to open a connection (and finish TLS).
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub connect_timeout: Option<Duration>,
     /// Time to the response head.
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub response_timeout: Option<Duration>,
-    /// Time between two chunks of a response body.
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    /// Time between two chunks of a body, the origin's response or the client's upload.
+    #[serde(default, deserialize_with = "positive_duration")]
     pub body_idle_timeout: Option<Duration>,
     /// How long an unused pooled connection is kept.
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub pool_idle_timeout: Option<Duration>,
     /// Idle connections kept per host (default: 256, within the descriptor budget).
     pub pool_max_idle: Option<usize>,
     /// Connections to the upstream busy at once, tunnels included (default: from the descriptor
-    /// limit); a request that finds them all busy waits, within its response timeout.
+    /// limit; at least 1); a request that finds them all busy waits, within its response
+    /// timeout.
+    #[serde(default, deserialize_with = "count")]
     pub max_connections: Option<usize>,
-    /// Requests waiting for a connection to the upstream (default 1,024); past it, 503.
+    /// Requests waiting for a connection to the upstream (default 1,024; at least 1); past it,
+    /// 503.
+    #[serde(default, deserialize_with = "count")]
     pub max_waiting: Option<usize>,
-    /// Tunnels (WebSocket) open at once (default: a quarter of the descriptor limit).
+    /// Tunnels (WebSocket) open at once (default: a quarter of the descriptor limit; at least 1).
+    #[serde(default, deserialize_with = "count")]
     pub max_tunnels: Option<usize>,
     /// A PEM file of CA certificates to trust for an https upstream instead of the system's.
     pub ca_file: Option<String>,
@@ -213,11 +227,23 @@ pub struct UpstreamSection {
 impl File {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            // The valid prefix is UTF-8: the position of the first bad byte in it.
+            let prefix = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+            let (line, column) = line_and_column(prefix, at);
+            ConfigError::Invalid {
+                path: path.display().to_string(),
+                line,
+                column,
+                message: format!("not UTF-8: byte {at} (0x{:02x})", bytes[at]),
+            }
+        })?;
+        Self::parse(text, &path.display().to_string())
     }
 
     /// Parses and checks configuration text; `origin` names it in errors.
@@ -293,11 +319,133 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("too large: {text:?}"))
 }
 
-fn uri<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uri>, D::Error> {
+/// The largest `purge_prefix_depth`.
+pub const MAX_PREFIX_DEPTH: usize = 16;
+/// The largest `max_body`.
+pub const MAX_BODY: u64 = 1 << 30;
+/// The largest `memory_mib` (1 TiB).
+pub const MAX_MEMORY_MIB: u64 = 1 << 20;
+
+/// An upstream the binary can serve: `http://` or `https://` with a host.
+fn upstream_uri<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uri>, D::Error> {
     let s = String::deserialize(d)?;
-    s.parse()
-        .map(Some)
-        .map_err(|_| de::Error::custom(format!("not a URL: {s:?}")))
+    check_upstream(&s).map(Some).map_err(de::Error::custom)
+}
+
+/// The upstream URL, or why the binary cannot serve it.
+pub fn check_upstream(s: &str) -> Result<Uri, String> {
+    let uri: Uri = s.parse().map_err(|_| format!("not a URL: {s:?}"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(uri),
+        _ => Err(format!(
+            "the upstream must be http://host[:port] or https://host[:port], not {s:?}"
+        )),
+    }
+}
+
+/// A store URL the binary can open (no connection is made).
+fn store_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    check_store(&s).map(|()| Some(s)).map_err(de::Error::custom)
+}
+
+/// Whether the binary can open the store `url` names (nothing connects).
+pub fn check_store(url: &str) -> Result<(), String> {
+    if !url.contains("://") {
+        return Err(format!(
+            "not a store URL: {url:?}; write memory://, redis://host:port, rediss://, redis+cluster://host:port,... or memcached://host:port"
+        ));
+    }
+    larder::Cache::builder()
+        .remote_url(url)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// `host:port`, or `"off"`.
+fn admin_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s != "off" && s.parse::<SocketAddr>().is_err() {
+        return Err(de::Error::custom(format!(
+            "admin_listen: {s:?} is neither host:port (127.0.0.1:8081) nor \"off\""
+        )));
+    }
+    Ok(Some(s))
+}
+
+/// A token that is not blank.
+fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(de::Error::custom(
+            "a blank admin token would let anyone purge: give one, or leave the key out",
+        ));
+    }
+    Ok(Some(s))
+}
+
+/// A duration of more than zero.
+fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match deserialize_duration(d)? {
+        Some(t) if t.is_zero() => Err(de::Error::custom(
+            "must be more than 0 (a zero timeout or expiry cannot work)",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A count of at least 1.
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(de::Error::custom(
+            "must be at least 1 (a zero cap serves nothing)",
+        )),
+        n => Ok(Some(n)),
+    }
+}
+
+fn stream_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match u32::deserialize(d)? {
+        0 => Err(de::Error::custom(
+            "must be at least 1 (a zero cap serves nothing)",
+        )),
+        n => Ok(Some(n)),
+    }
+}
+
+fn prefix_depth<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n > MAX_PREFIX_DEPTH {
+        return Err(de::Error::custom(format!(
+            "at most {MAX_PREFIX_DEPTH} (each segment is a tag every hit checks)"
+        )));
+    }
+    Ok(Some(n))
+}
+
+fn memory_mib<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = u64::deserialize(d)?;
+    if !(1..=MAX_MEMORY_MIB).contains(&n) {
+        return Err(de::Error::custom(format!(
+            "must be from 1 to {MAX_MEMORY_MIB} (MiB)"
+        )));
+    }
+    Ok(Some(n))
+}
+
+fn body_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match size(d)? {
+        Some(0) => Err(de::Error::custom("must be more than 0")),
+        Some(n) if n > MAX_BODY => Err(de::Error::custom("at most 1GiB")),
+        other => Ok(other),
+    }
+}
+
+fn request_body_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match size(d)? {
+        Some(0) => Err(de::Error::custom("must be more than 0")),
+        other => Ok(other),
+    }
 }
 
 fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HeaderName>, D::Error> {

@@ -23,6 +23,15 @@ pub enum SettingsError {
     /// The admin listener's address is not an address.
     #[error("admin_listen: {0:?} is neither host:port nor \"off\"")]
     AdminListen(String),
+    /// A flag or environment value that cannot work (a zero cap or timeout, a blank token, a
+    /// store or upstream the binary cannot serve).
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// The flag or variable.
+        what: &'static str,
+        /// Why not.
+        reason: String,
+    },
     /// The admin listener would be reachable from other hosts without a token.
     #[error(
         "the admin listener on {0} is reachable from other hosts: set admin_token (or LARDER_ADMIN_TOKEN), or listen on a loopback address"
@@ -117,6 +126,63 @@ pub struct Settings {
     pub rules: Vec<Rule>,
 }
 
+impl Overrides {
+    /// What the file's checks refuse, refused from flags and the environment too.
+    fn check(&self) -> Result<(), SettingsError> {
+        let bad = |what, reason: &str| {
+            Err(SettingsError::Invalid {
+                what,
+                reason: reason.to_owned(),
+            })
+        };
+        if let Some(u) = &self.upstream {
+            crate::config::check_upstream(&u.to_string()).map_err(|reason| {
+                SettingsError::Invalid {
+                    what: "--upstream",
+                    reason,
+                }
+            })?;
+        }
+        if let Some(store) = &self.store {
+            crate::config::check_store(store).map_err(|reason| SettingsError::Invalid {
+                what: "--store / LARDER_URL",
+                reason,
+            })?;
+        }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return bad(
+                "--admin-token / LARDER_ADMIN_TOKEN",
+                "a blank admin token would let anyone purge: give one, or leave it unset",
+            );
+        }
+        if self.max_connections == Some(0) {
+            return bad("--max-connections", "must be at least 1");
+        }
+        if self
+            .memory_mib
+            .is_some_and(|m| !(1..=crate::config::MAX_MEMORY_MIB).contains(&m))
+        {
+            return bad("--memory-mib", "must be from 1 to 1048576");
+        }
+        for (what, t) in [
+            ("--header-read-timeout", self.header_read_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--upstream-timeout", self.response_timeout),
+            ("--body-idle-timeout", self.body_idle_timeout),
+            ("--connect-timeout", self.connect_timeout),
+        ] {
+            if t.is_some_and(|t| t.is_zero()) {
+                return bad(what, "must be more than 0");
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// The file's settings under the overrides, over the defaults.
     ///
@@ -127,6 +193,7 @@ impl Settings {
     /// assert_eq!(settings.listen.port(), 8080);
     /// ```
     pub fn resolve(file: File, o: Overrides) -> Result<Self, SettingsError> {
+        o.check()?;
         let p = file.proxy;
         let c = file.cache;
         let l = file.limits;
@@ -136,7 +203,8 @@ impl Settings {
             Some(s) if s == "off" => None,
             Some(s) => Some(s.parse().map_err(|_| SettingsError::AdminListen(s))?),
         };
-        let admin_token = o.admin_token.or(p.admin_token).filter(|t| !t.is_empty());
+
+        let admin_token = o.admin_token.or(p.admin_token);
         if let Some(addr) = admin_listen
             && !addr.ip().is_loopback()
             && admin_token.is_none()

@@ -110,8 +110,8 @@ async fn no_spelling_of_a_bypassed_route_is_cached() {
     assert_ne!(one, two, "the admin route is called every time");
 }
 
-/// An origin for the descriptor test: `/ws` switches to an echo protocol, `/slow/...` answers
-/// after a second, `/hot` is cacheable. It counts the connections open to it now, and the most
+/// An origin for the descriptor tests: `/ws` switches to an echo protocol, a POST reads its whole
+/// body, `/slow/...` answers after a second, `/hot` is cacheable. It counts the connections open to it now, and the most
 /// ever.
 struct CountingOrigin {
     addr: std::net::SocketAddr,
@@ -151,6 +151,12 @@ impl CountingOrigin {
                                     }
                                 });
                                 full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+                            } else if req.method() == http::Method::POST {
+                                use http_body_util::BodyExt;
+                                match req.into_body().collect().await {
+                                    Ok(body) => full(200, &[], body.to_bytes()),
+                                    Err(_) => full(400, &[], "cut"),
+                                }
                             } else if path.starts_with("/slow/") {
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                                 full(200, &[("cache-control", "max-age=600")], "slow")
@@ -324,4 +330,133 @@ async fn tunnels_streams_and_silent_sockets_past_every_limit_leave_room_for_norm
         "the proxy ran out of descriptors:\n{log}"
     );
     drop((silent, tunnels));
+}
+
+/// Configuration that cannot work is refused by `check` (exit 2), each with the file, line and
+/// column of the value at fault; before, all of these were accepted (and some made the proxy
+/// exit at start, or answer 200 with an empty body).
+#[test]
+fn check_refuses_configuration_that_cannot_work_at_its_line_and_column() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("[limits]\nmax_connections = 0\n", "2:19", "at least 1"),
+        ("[limits]\nidle_timeout = 0\n", "2:16", "more than 0"),
+        (
+            "[limits]\nheader_read_timeout = \"0s\"\n",
+            "2:23",
+            "more than 0",
+        ),
+        ("[upstream]\nresponse_timeout = 0\n", "2:20", "more than 0"),
+        ("[upstream]\nmax_connections = 0\n", "2:19", "at least 1"),
+        ("[limits]\nmax_h2_streams = 0\n", "2:18", "at least 1"),
+        (
+            "[cache]\npurge_prefix_depth = 18446744073709551615\n",
+            "2:22",
+            "at most 16",
+        ),
+        ("[cache]\nmemory_mib = 0\n", "2:14", "from 1"),
+        ("[cache]\nmax_body = \"2GiB\"\n", "2:12", "at most 1GiB"),
+        (
+            "[cache]\nstore = \"postgres://db\"\n",
+            "2:9",
+            "unknown scheme",
+        ),
+        ("[cache]\nstore = \"memory\"\n", "2:9", "not a store URL"),
+        ("[proxy]\nupstream = \"ftp://origin\"\n", "2:12", "http://"),
+        ("[proxy]\nadmin_token = \"  \"\n", "2:15", "blank"),
+        (
+            "[proxy]\nadmin_listen = \"everywhere\"\n",
+            "2:16",
+            "admin_listen",
+        ),
+    ];
+    for (text, at, says) in cases {
+        let (_dir, file) = config_file(text);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_larder-proxy"))
+            .args(["check", "--config", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?} was accepted");
+        assert!(
+            err.contains(&format!("larder.toml:{at}:")) && err.contains(says),
+            "{text:?}: {err}"
+        );
+    }
+    // Bytes that are not UTF-8: the offset of the first.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("larder.toml");
+    std::fs::write(&path, b"[cache]\nmemory_mib = 1 # \xff\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_larder-proxy"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("larder.toml:2:18:") && err.contains("byte 25"),
+        "{err}"
+    );
+    // And the same values from flags.
+    for flags in [
+        &["--max-connections", "0"][..],
+        &["--idle-timeout", "0s"],
+        &["--store", "postgres://db"],
+        &["--admin-token", ""],
+        &["--upstream", "ftp://x"],
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_larder-proxy"));
+        cmd.args(flags)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "off"])
+            .env_remove("LARDER_URL");
+        if !flags.contains(&"--upstream") {
+            cmd.args(["--upstream", "http://127.0.0.1:9"]);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(
+            err.starts_with("larder-proxy: ") && err.contains(flags[0]),
+            "{flags:?}: {err}"
+        );
+    }
+}
+
+/// An upload toward the origin that stalls is cut at the body idle timeout (408), freeing its
+/// connection to the origin. Before: 200 slow upload bodies held 200 origin connections for the
+/// whole response timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_are_cut_at_the_body_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raise_own_limit();
+    let origin = CountingOrigin::start().await;
+    let proxy = Proxy::start(
+        origin.addr,
+        &["--body-idle-timeout", "1s", "--upstream-timeout", "60s"],
+        &[],
+    );
+    let mut uploads = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let port = proxy.port;
+        uploads.spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(
+                b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789",
+            )
+            .await
+            .unwrap();
+            let mut reply = vec![0u8; 12];
+            // Bounded only so a regression fails instead of hanging: the response timeout is 60 s.
+            match tokio::time::timeout(Duration::from_secs(30), s.read_exact(&mut reply)).await {
+                Ok(Ok(_)) => String::from_utf8_lossy(&reply).into_owned(),
+                Ok(Err(e)) => format!("error: {e}"),
+                Err(_) => "no answer in 30 s".to_owned(),
+            }
+        });
+    }
+    while let Some(reply) = uploads.join_next().await {
+        let reply = reply.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    }
 }

@@ -108,7 +108,9 @@ impl Fill {
             let request_ms = cfg.now_ms();
             larder::private::count(&state.cache, ReadEvent::FactoryRun);
             let call = inner.call(Request::from_parts(origin, body));
-            let Ok(result) = tokio::time::timeout(cfg.response_timeout, call).await else {
+            let due = tokio::time::Instant::now() + cfg.response_timeout;
+            let due = self.deadline.map_or(due, |d| d.min(due));
+            let Ok(result) = tokio::time::timeout_at(due, call).await else {
                 // Requests waiting on this fetch waited as long: they give up with it.
                 state.counters.incr(Event::ResponseTimeout);
                 larder::private::count(&state.cache, ReadEvent::FactoryError);

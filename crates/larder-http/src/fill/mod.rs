@@ -84,6 +84,7 @@ pub(crate) fn refresh_early<S, ReqB, ResB>(
         rt: rt.clone(),
         key,
         index,
+        deadline: None,
     };
     if fill.refresh_in_background(inner, parts, body, stored) {
         larder::private::count(&cache, larder::private::ReadEvent::EagerRefresh);
@@ -124,6 +125,7 @@ where
             rt: rt.clone(),
             key: key.clone(),
             index: found.index,
+            deadline: None,
         };
         if let Some(stored) = found.response {
             match policy::judge(&stored, &request_cc, credentials, now) {
@@ -182,6 +184,10 @@ struct Fill {
     rt: Handle,
     key: String,
     index: Option<VaryIndex>,
+    /// When the origin's answer is due: a request that followed a fill and must now fetch
+    /// alone (the response was not for it, or its leader left) shares the deadline of the fill
+    /// it waited on, so no request waits more than one response timeout for a head.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl Fill {
@@ -219,7 +225,7 @@ impl Fill {
     /// Joins the fetch in flight for the key, or starts one. A request that may not join (a
     /// `no-cache` one) leads a fetch of its own.
     pub(super) async fn lead_or_follow<S, ReqB, ResB>(
-        self,
+        mut self,
         inner: S,
         parts: Parts,
         body: ReqB,
@@ -254,6 +260,8 @@ impl Fill {
                         .await;
                 }
                 Role::Follow(recording) => {
+                    let due = recording.started() + self.cfg.response_timeout;
+                    self.deadline = Some(self.deadline.map_or(due, |d| d.min(due)));
                     let following = follow(&self.state, &self.cfg, &recording, &parts);
                     // Like the leader, and like every caller of `get_or_fetch`: no longer than
                     // the soft timeout when a stale copy may stand in.

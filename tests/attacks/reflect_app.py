@@ -6,6 +6,7 @@ decide. Every call is counted, per path, in `/_calls`.
 Run behind larder-proxy as it is (`uvicorn reflect_app:app`), or with `LARDER_ASGI=1` wrapped in
 larder.asgi's CacheMiddleware with the cases' rules."""
 
+import asyncio
 import collections
 import json
 import os
@@ -22,6 +23,14 @@ calls = collections.Counter()
 @app.get("/_calls")
 async def read_calls():
     return dict(calls)
+
+
+@app.get("/reload")
+async def reload():
+    """A hot page the reload flood asks for: 100 ms of work per call."""
+    calls["reload"] += 1
+    await asyncio.sleep(0.1)
+    return {"reload": calls["reload"]}
 
 
 @app.get("/admin/{rest:path}")

@@ -111,6 +111,8 @@ pub(crate) struct Config {
     pub bypass: bool,
     /// Path prefixes purged after a successful unsafe request (`{path}`: its own path).
     pub invalidate: Vec<String>,
+    /// The request's `no-cache` (and `max-age=0`, `Pragma: no-cache`) is not heeded.
+    pub ignore_client_no_cache: bool,
 }
 
 impl Config {
@@ -155,6 +157,7 @@ impl Config {
             vary: Vec::new(),
             bypass: false,
             invalidate: Vec::new(),
+            ignore_client_no_cache: false,
         }
     }
 
@@ -178,6 +181,7 @@ impl Config {
         c.cookies.keyed.dedup();
         c.bypass = rule.bypass;
         c.invalidate = rule.invalidate.clone();
+        c.ignore_client_no_cache = rule.ignore_client_no_cache;
         c
     }
 

@@ -52,6 +52,19 @@ impl CacheControl {
         Self::parse(headers)
     }
 
+    /// The directives of a request as `cfg` heeds them: a rule that ignores the client's
+    /// `no-cache` drops it, and `max-age=0`, a reload's other spelling.
+    pub fn of_request_under(cfg: &crate::config::Config, headers: &HeaderMap) -> Self {
+        let mut cc = Self::of_request(headers);
+        if cfg.ignore_client_no_cache {
+            cc.no_cache = false;
+            if cc.max_age == Some(0) {
+                cc.max_age = None;
+            }
+        }
+        cc
+    }
+
     /// The directives of a response.
     pub fn of_response(headers: &HeaderMap) -> Self {
         Self::parse(headers)

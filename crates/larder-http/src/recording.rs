@@ -192,6 +192,8 @@ struct State {
     readers: Vec<Option<usize>>,
     waiters: Vec<Waker>,
     pump: Option<Waker>,
+    /// The fill's leader is gone (its fill ended and left the registry).
+    lead_gone: bool,
 }
 
 impl State {
@@ -237,6 +239,7 @@ impl Recording {
                 readers: Vec::new(),
                 waiters: Vec::new(),
                 pump: None,
+                lead_gone: false,
             }),
             limits,
             changed,
@@ -284,6 +287,7 @@ impl Recording {
     /// readers of an unfinished body get an error.
     pub fn abandon(&self) {
         let mut s = self.state.lock();
+        s.lead_gone = true;
         match s.head {
             HeadState::Pending => s.head = HeadState::Gone,
             HeadState::Ready(_) if s.end.is_none() => s.end = Some(Err(BodyError::Abandoned)),
@@ -297,6 +301,17 @@ impl Recording {
             Self::release_unread(&mut s);
         }
         Self::wake_all(&mut s);
+    }
+
+    /// Ready once the fill's leader is gone: the fill has ended (stored or not) and a request
+    /// for the key now starts or joins another.
+    pub fn poll_lead_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.state.lock();
+        if s.lead_gone {
+            return Poll::Ready(());
+        }
+        s.waiters.push(cx.waker().clone());
+        Poll::Pending
     }
 
     /// The head once known, or why there will be none.

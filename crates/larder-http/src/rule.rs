@@ -177,6 +177,7 @@ pub struct Rule {
     pub(crate) statuses: Vec<StatusCode>,
     pub(crate) bypass: bool,
     pub(crate) invalidate: Vec<String>,
+    pub(crate) ignore_client_no_cache: bool,
 }
 
 /// The statuses a rule's ttl applies to unless it names its own: those nginx and Varnish cache
@@ -231,6 +232,7 @@ impl Rule {
             statuses: Vec::new(),
             bypass: false,
             invalidate: Vec::new(),
+            ignore_client_no_cache: false,
         })
     }
 
@@ -413,6 +415,21 @@ impl Rule {
         self
     }
 
+    /// Answers requests that say `Cache-Control: no-cache`, `max-age=0` or `Pragma: no-cache`
+    /// (a browser's reload) from the cache as if they said nothing, as nginx does by default:
+    /// for URLs whose clients cannot be allowed to make the origin work (a hot page under a
+    /// reload flood). Without it, such a request gets a response the origin made after it
+    /// arrived, shared with the other requests waiting for one.
+    ///
+    /// ```
+    /// let rule = larder_http::Rule::path("/")?.ttl(std::time::Duration::from_secs(60)).ignore_client_no_cache(true);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn ignore_client_no_cache(mut self, enabled: bool) -> Self {
+        self.ignore_client_no_cache = enabled;
+        self
+    }
+
     /// Path prefixes whose stored responses a successful unsafe request (POST, PUT, PATCH,
     /// DELETE) matching this rule purges, beside its own URL (which RFC 9111 §4.4 purges
     /// anyway). `{path}` stands for the request's path. Needs the layer's
@@ -563,6 +580,9 @@ impl fmt::Display for Rule {
         }
         if !self.invalidate.is_empty() {
             write!(f, ", invalidates [{}]", self.invalidate.join(", "))?;
+        }
+        if self.ignore_client_no_cache {
+            write!(f, ", ignores the client's no-cache")?;
         }
         Ok(())
     }

@@ -37,6 +37,8 @@ pub(crate) struct RuleFields {
     bypass: bool,
     #[serde(default)]
     invalidate: Vec<String>,
+    #[serde(default)]
+    ignore_client_no_cache: bool,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +70,12 @@ impl TryFrom<RuleFields> for Rule {
         if let Some(ttl) = f.ttl {
             rule = rule.ttl(ttl).override_origin(f.override_origin);
         }
+        if f.ignore_client_no_cache && f.bypass {
+            return Err(
+                "a bypass rule answers nothing from the cache: drop ignore_client_no_cache".into(),
+            );
+        }
+        rule = rule.ignore_client_no_cache(f.ignore_client_no_cache);
         if let Some(stale) = f.stale {
             rule = rule.stale(stale);
         }

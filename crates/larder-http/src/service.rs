@@ -137,7 +137,7 @@ where
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
         };
 
-        let request_cc = CacheControl::of_request(&parts.headers);
+        let request_cc = CacheControl::of_request_under(&cfg, &parts.headers);
         if let Some(hit) = fresh_memory_hit(&state, &cfg, &key, &parts, &request_cc) {
             if let Some((stored, index)) = hit.refresh {
                 fill::refresh_early(state, cfg, &rt, inner, parts, body, key, stored, index);

@@ -157,3 +157,73 @@ async fn a_follower_waits_no_longer_than_its_leaders_deadline() {
         "the follower waited {waited:?}, past the fill's deadline of {timeout:?}"
     );
 }
+
+/// A `no-cache` flood on a hot URL collapses (issue 23, point 8). Before: each `no-cache`
+/// request made its own origin call (100 clients, 10 s: 1,000 calls; nginx 0). Now a
+/// `no-cache` request shares a fill that began after it arrived: about one call per response
+/// time. Virtual time: the origin takes 100 ms, 100 clients reload for 2 s.
+#[tokio::test(start_paused = true)]
+async fn a_no_cache_flood_costs_one_origin_call_per_response_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tower::{Service, ServiceExt};
+    for (ignore, most) in [(false, 2 * 20 + 2), (true, 1)] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let origin = tower::service_fn(move |_req: http::Request<axum::body::Body>| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok::<_, std::convert::Infallible>(reply(
+                    200,
+                    &[("cache-control", "max-age=600")],
+                    &format!("version {n}"),
+                ))
+            }
+        });
+        let rule = Rule::path("/").unwrap().ignore_client_no_cache(ignore);
+        let layer = CacheLayer::shared(larder::Cache::new()).rules([rule]);
+        let svc = tower::Layer::layer(&layer, origin);
+        let end = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut clients = tokio::task::JoinSet::new();
+        for c in 0..100 {
+            let mut svc = svc.clone();
+            clients.spawn(async move {
+                let mut answered = 0;
+                while tokio::time::Instant::now() < end {
+                    let headers: &[(&str, &str)] = if c % 2 == 0 {
+                        &[("cache-control", "no-cache")]
+                    } else {
+                        &[("pragma", "no-cache")]
+                    };
+                    let resp = svc
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(get("http://a.test/hot", headers))
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200);
+                    let _ =
+                        axum::body::to_bytes(axum::body::Body::new(resp.into_body()), usize::MAX)
+                            .await;
+                    answered += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                answered
+            });
+        }
+        let mut answered = 0;
+        while let Some(n) = clients.join_next().await {
+            answered += n.unwrap();
+        }
+        let calls = calls.load(Ordering::SeqCst);
+        eprintln!("ignore_client_no_cache {ignore}: {calls} origin calls for {answered} reloads");
+        assert!(
+            calls <= most,
+            "ignore_client_no_cache {ignore}: {calls} origin calls for {answered} reloads in 2 s"
+        );
+        assert!(answered >= 100 * 2, "{answered}");
+    }
+}

@@ -116,6 +116,8 @@ async fn no_spelling_of_a_bypassed_route_is_cached() {
 struct CountingOrigin {
     addr: std::net::SocketAddr,
     most_open: Arc<AtomicUsize>,
+    /// Requests for `/reload` (answered after 100 ms).
+    reloads: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -125,6 +127,8 @@ impl CountingOrigin {
         let addr = listener.local_addr().unwrap();
         let (open, most_open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let most = most_open.clone();
+        let reloads = Arc::new(AtomicUsize::new(0));
+        let counted = reloads.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -133,37 +137,45 @@ impl CountingOrigin {
                 let now = open.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
                 let open = open.clone();
+                let counted = counted.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
-                        |mut req: http::Request<hyper::body::Incoming>| async move {
-                            let path = req.uri().path().to_owned();
-                            let resp = if path == "/ws" {
-                                let on = hyper::upgrade::on(&mut req);
-                                tokio::spawn(async move {
-                                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                                    let Ok(up) = on.await else { return };
-                                    let mut io = hyper_util::rt::TokioIo::new(up);
-                                    let mut buf = [0u8; 64];
-                                    while let Ok(n) = io.read(&mut buf).await {
-                                        if n == 0 || io.write_all(&buf[..n]).await.is_err() {
-                                            break;
+                        move |mut req: http::Request<hyper::body::Incoming>| {
+                            let counted = counted.clone();
+                            async move {
+                                let path = req.uri().path().to_owned();
+                                let resp = if path == "/reload" {
+                                    counted.fetch_add(1, Ordering::SeqCst);
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                    full(200, &[("cache-control", "max-age=600")], "reloaded")
+                                } else if path == "/ws" {
+                                    let on = hyper::upgrade::on(&mut req);
+                                    tokio::spawn(async move {
+                                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                                        let Ok(up) = on.await else { return };
+                                        let mut io = hyper_util::rt::TokioIo::new(up);
+                                        let mut buf = [0u8; 64];
+                                        while let Ok(n) = io.read(&mut buf).await {
+                                            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                                                break;
+                                            }
                                         }
+                                    });
+                                    full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+                                } else if req.method() == http::Method::POST {
+                                    use http_body_util::BodyExt;
+                                    match req.into_body().collect().await {
+                                        Ok(body) => full(200, &[], body.to_bytes()),
+                                        Err(_) => full(400, &[], "cut"),
                                     }
-                                });
-                                full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
-                            } else if req.method() == http::Method::POST {
-                                use http_body_util::BodyExt;
-                                match req.into_body().collect().await {
-                                    Ok(body) => full(200, &[], body.to_bytes()),
-                                    Err(_) => full(400, &[], "cut"),
-                                }
-                            } else if path.starts_with("/slow/") {
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                full(200, &[("cache-control", "max-age=600")], "slow")
-                            } else {
-                                full(200, &[("cache-control", "max-age=600")], "hot")
-                            };
-                            Ok::<_, std::convert::Infallible>(resp)
+                                } else if path.starts_with("/slow/") {
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    full(200, &[("cache-control", "max-age=600")], "slow")
+                                } else {
+                                    full(200, &[("cache-control", "max-age=600")], "hot")
+                                };
+                                Ok::<_, std::convert::Infallible>(resp)
+                            }
                         },
                     );
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -177,6 +189,7 @@ impl CountingOrigin {
         Self {
             addr,
             most_open,
+            reloads,
             task,
         }
     }
@@ -458,5 +471,59 @@ async fn stalled_uploads_are_cut_at_the_body_idle_timeout() {
     while let Some(reply) = uploads.join_next().await {
         let reply = reply.unwrap();
         assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    }
+}
+
+/// A reload flood collapses (issue 23, point 8): 100 clients sending `Cache-Control: no-cache`
+/// or `Pragma: no-cache` to one hot URL for 3 s. Before: one origin call per request (1,000 in
+/// 10 s; nginx `proxy_cache` 0). Now about one per response time (the origin takes 100 ms, so
+/// at most one call per 100 ms of the flood, and a few at its edges); with the rule's
+/// `ignore_client_no_cache`, none after the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_flood_costs_about_one_origin_call_per_response_time() {
+    for (ignore, label) in [(false, "no-cache heeded"), (true, "ignore_client_no_cache")] {
+        let origin = CountingOrigin::start().await;
+        let (_dir, file) = config_file(&format!(
+            "[[rule]]\npath = \"/\"\nignore_client_no_cache = {ignore}\n"
+        ));
+        let proxy = Proxy::start(origin.addr, &["--config", file.to_str().unwrap()], &[]);
+        let url = proxy.url("/reload");
+        assert_eq!(get(&url, &[]).await.0, 200);
+        let started = std::time::Instant::now();
+        let mut clients = tokio::task::JoinSet::new();
+        for c in 0..100 {
+            let url = url.clone();
+            clients.spawn(async move {
+                let header = if c % 2 == 0 {
+                    ("cache-control", "no-cache")
+                } else {
+                    ("pragma", "no-cache")
+                };
+                let mut answered = 0;
+                while started.elapsed() < Duration::from_secs(3) {
+                    assert_eq!(get(&url, &[header]).await.0, 200);
+                    answered += 1;
+                }
+                answered
+            });
+        }
+        let mut answered = 0;
+        while let Some(n) = clients.join_next().await {
+            answered += n.unwrap();
+        }
+        // Each call takes the origin 100 ms and calls do not overlap: the flood's length
+        // bounds them (twice over, for calls at its edges).
+        let calls = origin.reloads.load(Ordering::SeqCst) - 1;
+        let bound = if ignore {
+            0
+        } else {
+            2 * (started.elapsed().as_millis() / 100) as usize + 2
+        };
+        eprintln!("{label}: {calls} origin calls for {answered} reloads");
+        assert!(
+            calls <= bound,
+            "{label}: {calls} origin calls for {answered} reloads (bound {bound})"
+        );
+        assert!(answered > 200, "{label}: {answered}");
     }
 }

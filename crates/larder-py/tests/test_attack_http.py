@@ -64,3 +64,34 @@ def test_the_app_routes_on_the_path_the_cache_matched(server):
     assert json.loads(body)["path"] == "/x/y/z"
     assert get(server, "/x/y/%7a")[1]["x-cache"] == "HIT"
     assert get(server, "/q/../x/y/z")[1]["x-cache"] == "HIT"
+
+
+def test_a_reload_flood_costs_about_one_app_call_per_response_time(server):
+    """50 clients sending `Cache-Control: no-cache` / `Pragma: no-cache` to one hot URL for 2 s.
+    Before: one app call per request. Now a reload shares a response the app made after it
+    arrived: at most one call per 100 ms the app takes (twice over for the flood's edges)."""
+    import threading
+    import time
+
+    get(server, "/reload")
+    before = json.loads(get(server, "/_calls")[2]).get("reload", 0)
+    started = time.monotonic()
+    answered = []
+
+    def client(i):
+        headers = {"cache-control": "no-cache"} if i % 2 == 0 else {"pragma": "no-cache"}
+        n = 0
+        while time.monotonic() - started < 2:
+            assert get(server, "/reload", headers)[0] == 200
+            n += 1
+        answered.append(n)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    calls = json.loads(get(server, "/_calls")[2])["reload"] - before
+    assert sum(answered) > 100
+    assert calls <= 2 * int(elapsed / 0.1) + 2, f"{calls} app calls for {sum(answered)} reloads"

@@ -35,6 +35,7 @@ use crate::lookup::lookup;
 use across::Across;
 use follow::{Followed, follow};
 
+use std::future::poll_fn;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -161,7 +162,9 @@ where
         if request_cc.only_if_cached {
             return Ok(gateway_timeout(&state, "only-if-cached"));
         }
-        fill.lead_or_follow(inner, parts, body, prior, !request_cc.no_cache)
+        // A `no-cache` request may share only a response the origin made after it arrived.
+        let arrived = request_cc.no_cache.then(tokio::time::Instant::now);
+        fill.lead_or_follow(inner, parts, body, prior, arrived)
             .await
     })
 }
@@ -222,15 +225,17 @@ impl Fill {
         true
     }
 
-    /// Joins the fetch in flight for the key, or starts one. A request that may not join (a
-    /// `no-cache` one) leads a fetch of its own.
+    /// Joins the fetch in flight for the key, or starts one. A `no-cache` request (`arrived`
+    /// when it came) joins only a fetch that began after it arrived: it waits for one that
+    /// began before to end, then leads the next or joins it, so a flood of reloads costs the
+    /// origin about one call per response time rather than one per request.
     pub(super) async fn lead_or_follow<S, ReqB, ResB>(
         mut self,
         inner: S,
         parts: Parts,
         body: ReqB,
         prior: Option<Arc<CachedResponse>>,
-        may_join: bool,
+        arrived: Option<tokio::time::Instant>,
     ) -> Reply<ResB, S::Error>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
@@ -241,7 +246,7 @@ impl Fill {
         ResB::Error: Into<BoxError>,
     {
         let limits = self.state.limits();
-        if !may_join || self.state.passes.holds(&self.key, self.cfg.now_ms()) {
+        if self.state.passes.holds(&self.key, self.cfg.now_ms()) {
             let guard = self.state.recordings.lead_or_detach(&self.key, limits);
             return self.fetch(inner, parts, body, prior, guard).await;
         }
@@ -258,6 +263,15 @@ impl Fill {
                     return self
                         .fetch_within_soft_timeout(inner, parts, body, prior, guard)
                         .await;
+                }
+                Role::Follow(recording) if arrived.is_some_and(|t| recording.started() < t) => {
+                    // Made for requests before this one: wait for it to end (within its
+                    // deadline), then take the next.
+                    let due = recording.started() + self.cfg.response_timeout;
+                    let ended = poll_fn(|cx| recording.poll_lead_gone(cx));
+                    if tokio::time::timeout_at(due, ended).await.is_err() {
+                        return Ok(self.no_response(prior.as_deref(), &parts));
+                    }
                 }
                 Role::Follow(recording) => {
                     let due = recording.started() + self.cfg.response_timeout;

@@ -9,13 +9,13 @@ use larder::private::ReadEvent;
 use crate::body::CacheBody;
 use crate::headers::{CacheStatus, Outcome};
 use crate::state::LayerState;
-use crate::stored::CachedResponse;
+use crate::stored::Kept;
 
 /// A stored response as it answers `parts`: a 304 when the client's validators match, no body
 /// for HEAD, `Age` and the status header set.
 pub(crate) fn serve<B>(
     state: &LayerState,
-    stored: &CachedResponse,
+    stored: &Kept,
     parts: &Parts,
     outcome: impl Into<Outcome>,
     now_ms: u64,
@@ -29,7 +29,7 @@ pub(crate) fn serve<B>(
     } else if parts.method == Method::HEAD {
         (stored.status, stored.headers.clone(), Bytes::new())
     } else {
-        (stored.status, stored.headers.clone(), stored.body.clone())
+        (stored.status, stored.headers.clone(), stored.body())
     };
     let age = stored.age(now_ms);
     let outcome: Outcome = outcome.into();
@@ -42,7 +42,12 @@ pub(crate) fn serve<B>(
         ..outcome
     };
     crate::headers::mark(&mut headers, &state.config, outcome);
-    let mut response = Response::new(CacheBody::full(body));
+    let body = if body.len() >= crate::deliver::LARGE {
+        CacheBody::delivered(crate::deliver::Delivery::new(body))
+    } else {
+        CacheBody::full(body)
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = code;
     *response.headers_mut() = headers;
     response

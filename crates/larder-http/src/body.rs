@@ -32,6 +32,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Full { data: Option<Bytes> },
+        Delivered { delivery: crate::deliver::Delivery },
         Passthrough { #[pin] body: B },
         Recorded { reader: Reader },
     }
@@ -44,6 +45,13 @@ impl<B> CacheBody<B> {
             kind: Kind::Full {
                 data: (!data.is_empty()).then_some(data),
             },
+        }
+    }
+
+    /// A large stored body, sent in slices that keep its response held (see `deliver.rs`).
+    pub(crate) fn delivered(delivery: crate::deliver::Delivery) -> Self {
+        Self {
+            kind: Kind::Delivered { delivery },
         }
     }
 
@@ -74,6 +82,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Delivered { delivery } => delivery
+                .poll_piece(cx)
+                .map(|piece| piece.map(|p| Ok(Frame::data(p)))),
             KindProj::Passthrough { body } => body.poll_frame(cx).map_err(Into::into),
             KindProj::Recorded { reader } => reader
                 .poll_chunk(cx)
@@ -84,6 +95,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full { data } => data.is_none(),
+            Kind::Delivered { delivery } => delivery.remaining() == 0,
             Kind::Passthrough { body } => body.is_end_stream(),
             Kind::Recorded { reader } => reader.is_end(),
         }
@@ -94,6 +106,7 @@ where
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
+            Kind::Delivered { delivery } => SizeHint::with_exact(delivery.remaining() as u64),
             Kind::Passthrough { body } => body.size_hint(),
             Kind::Recorded { .. } => SizeHint::default(),
         }
@@ -104,6 +117,7 @@ impl<B> std::fmt::Debug for CacheBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Full { .. } => "Full",
+            Kind::Delivered { .. } => "Delivered",
             Kind::Passthrough { .. } => "Passthrough",
             Kind::Recorded { .. } => "Recorded",
         };

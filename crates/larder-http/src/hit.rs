@@ -12,14 +12,13 @@ use crate::headers::CacheStatus;
 use crate::key;
 use crate::policy::{self, Credentials, Verdict};
 use crate::state::LayerState;
-use crate::stored::{CachedResponse, Stored, VaryIndex};
-use std::sync::Arc;
+use crate::stored::{CachedResponse, Kept, Stored, VaryIndex};
 
 /// A hit, and the stored response again when it is due for an early refresh (the rule's
 /// `eager_refresh`), with the URL's Vary index.
 pub(crate) struct Hit<B> {
     pub response: Response<CacheBody<B>>,
-    pub refresh: Option<(Arc<CachedResponse>, Option<VaryIndex>)>,
+    pub refresh: Option<(Kept, Option<VaryIndex>)>,
 }
 
 /// The synchronous hit path: a response in the memory tier, fresh for this request.
@@ -37,11 +36,11 @@ pub(crate) fn fresh_memory_hit<B>(
     let (response, index) = match &*found {
         // Stored for requests without keyed inputs: not this request's variant.
         Stored::Response(_) if cfg.has_keyed_inputs(&parts.headers) => return None,
-        Stored::Response(r) => (r.clone(), None),
+        Stored::Response(_) => (Stored::kept(&found)?, None),
         Stored::Variants(index) => {
             let variant = key::variant_key(key, index.nonce, index.varied(), &parts.headers);
             match state.cache.get::<Stored>(&variant).try_ready() {
-                Ok(Ok(Some(v))) => (v.response()?, Some(index)),
+                Ok(Ok(Some(v))) => (Stored::kept(&v)?, Some(index)),
                 _ => return None,
             }
         }

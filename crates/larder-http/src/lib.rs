@@ -57,6 +57,7 @@ mod coalesce;
 mod conditional;
 mod config;
 mod cookies;
+mod deliver;
 mod directives;
 mod fill;
 mod forward;

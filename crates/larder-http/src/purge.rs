@@ -142,7 +142,7 @@ impl Purger {
     pub fn stats(&self) -> LayerStats {
         LayerStats::read(
             &self.state.counters,
-            self.state.budget.used(),
+            self.state.budgets.layer.used(),
             self.state.recordings.len(),
         )
     }

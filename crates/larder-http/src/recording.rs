@@ -567,7 +567,16 @@ mod tests {
     fn kept(cap: usize, budget: u64) -> (Arc<Recording>, Arc<Budget>) {
         let budget = Budget::new(budget);
         let rec = Recording::new(limits(cap));
-        assert!(rec.keep(Hold::new(budget.clone(), &larder::Cache::new()), None));
+        assert!(rec.keep(
+            Hold::new(
+                &crate::budget::Budgets {
+                    layer: budget.clone(),
+                    oversize: None
+                },
+                &larder::Cache::new()
+            ),
+            None
+        ));
         (rec, budget)
     }
 
@@ -651,7 +660,16 @@ mod tests {
         // was let go still share it.
         let budget = Budget::new(0);
         let rec = Recording::new(limits(100));
-        assert!(!rec.keep(Hold::new(budget, &larder::Cache::new()), Some(3)));
+        assert!(!rec.keep(
+            Hold::new(
+                &crate::budget::Budgets {
+                    layer: budget,
+                    oversize: None
+                },
+                &larder::Cache::new()
+            ),
+            Some(3)
+        ));
         let (mut x, mut y) = (rec.reader().unwrap(), rec.reader().unwrap());
         rec.push(Bytes::from_static(b"xyz"));
         assert_eq!(read_all(&mut x).0, b"xyz");
@@ -682,7 +700,16 @@ mod tests {
 
         let budget = Budget::new(1000);
         let rec = Recording::new(limits(100));
-        assert!(rec.keep(Hold::new(budget, &larder::Cache::new()), Some(50)));
+        assert!(rec.keep(
+            Hold::new(
+                &crate::budget::Budgets {
+                    layer: budget,
+                    oversize: None
+                },
+                &larder::Cache::new()
+            ),
+            Some(50)
+        ));
         assert_eq!(
             rec.poll_room(&mut cx()),
             Poll::Ready(Room::Stop),
@@ -724,7 +751,16 @@ mod tests {
         else {
             panic!("nothing else fills k")
         };
-        assert!(rec.keep(Hold::new(Budget::new(1000), &cache), None));
+        assert!(rec.keep(
+            Hold::new(
+                &crate::budget::Budgets {
+                    layer: Budget::new(1000),
+                    oversize: None
+                },
+                &cache
+            ),
+            None
+        ));
         let mut a = rec.reader().unwrap();
         rec.push(Bytes::from_static(b"ab"));
         cache.delete("k").await; // a purge of the key while it is recorded

@@ -7,7 +7,7 @@ use http::Method;
 use http::request::Parts;
 use larder::Cache;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Budgets};
 use crate::coalesce::Recordings;
 use crate::config::Config;
 use crate::host::RequestHost;
@@ -39,7 +39,8 @@ pub(crate) struct LayerState {
     pub passes: crate::remembered::Remembered,
     /// URLs whose origin just failed: their stale copy answers without asking it again.
     pub failing: crate::remembered::Remembered,
-    pub budget: Arc<Budget>,
+    /// What recordings and bodies in delivery hold of.
+    pub budgets: Budgets,
     pub counters: Arc<Counters>,
     /// Bytes of bodies being stored at once (see `write::StoreJob::turn`).
     pub store_gate: Arc<tokio::sync::Semaphore>,
@@ -47,12 +48,19 @@ pub(crate) struct LayerState {
 
 impl LayerState {
     pub fn new(base: &Cache, config: Config) -> Self {
+        let budgets = Budgets {
+            layer: Budget::new(config.recording_budget),
+            // Bodies the memory bound cannot hold are worth holding for a remote store.
+            oversize: base
+                .remote_name()
+                .map(|_| Budget::new(gate_permits(config.max_body) as u64)),
+        };
         Self {
             cache: base.namespace(config.namespace.clone()),
             recordings: Recordings::new(base.namespace(config.namespace.clone())),
             passes: Default::default(),
             failing: Default::default(),
-            budget: Budget::new(config.recording_budget),
+            budgets,
             counters: Arc::new(Counters::new(&config.namespace)),
             store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),
             rules_have_capitals: config

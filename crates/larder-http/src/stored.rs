@@ -25,12 +25,71 @@ impl VaryIndex {
 }
 
 impl Stored {
-    /// The response, when this is one (a variant key never holds an index).
-    pub fn response(&self) -> Option<Arc<CachedResponse>> {
-        match self {
-            Self::Response(r) => Some(r.clone()),
+    /// The response, when this is one (a variant key never holds an index), held as the cache
+    /// holds it.
+    pub fn kept(this: &Arc<Self>) -> Option<Kept> {
+        match &**this {
+            Self::Response(r) => Some(Kept {
+                stored: this.clone(),
+                response: r.clone(),
+            }),
             Self::Variants(_) => None,
         }
+    }
+}
+
+/// A stored response, with the very value the memory tier holds it in: while a `Kept` (or a
+/// piece of its [`body`](Self::body)) lives, the cache sees its entry in use and does not evict
+/// it, so its bytes stay counted under the memory bound until they are sent (see larder's
+/// `table::Large`).
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    /// Held for its count, which the memory tier reads: never used otherwise.
+    #[allow(dead_code)]
+    stored: Arc<Stored>,
+    response: Arc<CachedResponse>,
+}
+
+impl Kept {
+    /// A response not (yet) in the cache.
+    pub fn new(response: CachedResponse) -> Self {
+        let response = Arc::new(response);
+        Self {
+            stored: Arc::new(Stored::Response(response.clone())),
+            response,
+        }
+    }
+
+    /// A weak handle on the value the cache holds (for tests: whether anything still holds it).
+    #[cfg(test)]
+    pub fn weak(&self) -> std::sync::Weak<Stored> {
+        Arc::downgrade(&self.stored)
+    }
+
+    /// The body, as bytes that keep this response held while any slice of them lives (no copy);
+    /// a small body as it is (the memory tier does not keep small entries in use).
+    pub fn body(&self) -> Bytes {
+        if self.response.body.len() < crate::deliver::LARGE {
+            return self.response.body.clone();
+        }
+        Bytes::from_owner(KeptBody(self.clone()))
+    }
+}
+
+impl std::ops::Deref for Kept {
+    type Target = CachedResponse;
+
+    fn deref(&self) -> &CachedResponse {
+        &self.response
+    }
+}
+
+/// A kept response as the owner of its body's bytes.
+struct KeptBody(Kept);
+
+impl AsRef<[u8]> for KeptBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.response.body
     }
 }
 
@@ -167,8 +226,22 @@ mod header_map {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A 200 with this body, for tests.
+    pub(crate) fn response(body: Vec<u8>) -> CachedResponse {
+        CachedResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(body),
+            response_time_ms: 0,
+            initial_age: 0,
+            lifetime: 60,
+            rules: Rules::default(),
+            tags: Vec::new(),
+        }
+    }
 
     #[test]
     fn a_response_survives_both_codecs() {

@@ -48,25 +48,51 @@ async fn a_stalled_body_is_cut_for_every_reader_and_the_next_request_fetches_afr
     assert_eq!(feeds.calls(), 2);
 }
 
+/// A `no-cache` request never joins a fill that began before it arrived: it waits for that
+/// one to end and shares the next (which began after it), so reloads cost one call per fill.
 #[tokio::test]
-async fn a_no_cache_request_never_joins_a_fill_in_flight() {
+async fn a_no_cache_request_never_joins_a_fill_that_began_before_it() {
     let feeds = Feeds::default();
     let layer = CacheLayer::shared(larder::Cache::new());
     let mut svc = service(&layer, &feeds, Duration::ZERO);
     let first = call(&mut svc).await.into_body();
+    let mut reloads = Vec::new();
     for no_cache in [
         &[("cache-control", "no-cache")][..],
         &[("pragma", "no-cache")][..],
     ] {
-        let own = call_with(&mut svc, no_cache).await;
-        assert_eq!(own.headers()["x-cache"], "MISS", "{no_cache:?}");
+        let mut svc = svc.clone();
+        reloads.push(tokio::spawn(
+            async move { call_with(&mut svc, no_cache).await },
+        ));
     }
-    assert_eq!(feeds.calls(), 3, "each no-cache request made its own call");
-    for call in 0..3 {
-        feeds.send(call, Bytes::from(format!("body {call}")));
-        feeds.end(call);
-    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        feeds.calls(),
+        1,
+        "the reloads wait for the fill in flight to end"
+    );
+    assert!(reloads.iter().all(|r| !r.is_finished()));
+    feeds.send(0, Bytes::from_static(b"body 0"));
+    feeds.end(0);
     assert_eq!(rest(first).await.unwrap(), "body 0");
+    for _ in 0..200 {
+        if feeds.calls() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    feeds.send(1, Bytes::from_static(b"body 1"));
+    feeds.end(1);
+    for reload in reloads {
+        let own = reload.await.unwrap();
+        assert_eq!(
+            rest(own.into_body()).await.unwrap(),
+            "body 1",
+            "made after it arrived"
+        );
+    }
+    assert_eq!(feeds.calls(), 2, "the two reloads shared one call");
 }
 
 #[tokio::test]

@@ -527,3 +527,50 @@ async fn a_reload_flood_costs_about_one_origin_call_per_response_time() {
         assert!(answered > 200, "{label}: {answered}");
     }
 }
+
+/// A body too large for the memory tier but within `max_body` is stored in, and served from,
+/// the remote store (issue 23, point 7). Before: with `--memory-mib 4` and Redis, a 3 MB body
+/// (more than half the memory bound, which recordings may hold) was stored nowhere, and every
+/// request went to the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_too_large_for_memory_is_stored_in_and_served_from_redis() {
+    let redis = larder_testkit::RedisServer::start().expect("redis-server");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let body = bytes::Bytes::from(vec![b'z'; 3 << 20]);
+    let origin = Origin::start(Arc::new(move |_req| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let body = body.clone();
+        Box::pin(async move { full(200, &[("cache-control", "max-age=600")], body) })
+    }))
+    .await;
+    let url = redis.url();
+    let proxy = Proxy::start(origin.addr, &["--memory-mib", "4"], &[("LARDER_URL", &url)]);
+    let (status, headers, body) = get(&proxy.url("/large"), &[]).await;
+    assert_eq!((status, body.len()), (200, 3 << 20));
+    assert_eq!(headers["x-cache"], "MISS");
+    let mut served = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, headers, body) = get(&proxy.url("/large"), &[]).await;
+        assert_eq!((status, body.len()), (200, 3 << 20));
+        if headers["x-cache"] == "HIT" {
+            served = Some(headers);
+            break;
+        }
+    }
+    assert!(
+        served.is_some(),
+        "never served from the store: {} origin calls",
+        calls.load(Ordering::SeqCst)
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // A second proxy on the same Redis serves it without asking the origin.
+    let other = Proxy::start(origin.addr, &["--memory-mib", "4"], &[("LARDER_URL", &url)]);
+    let (_, headers, body) = get(&other.url("/large"), &[]).await;
+    assert_eq!(
+        (headers["x-cache"].to_str().unwrap(), body.len()),
+        ("HIT", 3 << 20)
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -442,6 +442,35 @@ impl Store for RedisStore {
         })
     }
 
+    /// `STRLEN` and `GETRANGE 0 limit-1` in one pipeline (one key, so one slot on a cluster):
+    /// a value within the limit comes whole in one round trip, and a longer one is not read.
+    fn get_within<'a>(
+        &'a self,
+        key: StoreKey<'a>,
+        limit: usize,
+    ) -> StoreFuture<'a, Option<larder_store::StoreRead>> {
+        Box::pin(async move {
+            let entry = self.layout.entry(key.namespace, key.key);
+            let mut pipe = redis::pipe();
+            pipe.cmd("STRLEN").arg(&entry);
+            pipe.cmd("GETRANGE")
+                .arg(&entry)
+                .arg(0)
+                .arg(limit.saturating_sub(1));
+            let mut conn = self.conn().await?;
+            let (len, head): (u64, Vec<u8>) = conn.pipeline(&pipe).await.map_err(store_error)?;
+            Ok(match len {
+                // No envelope is empty: a missing key reads as length 0.
+                0 => None,
+                n if n as usize <= limit && head.len() as u64 == n => {
+                    Some(larder_store::StoreRead::Whole(Bytes::from(head)))
+                }
+                // Longer, or it changed between the two commands: only its length.
+                n => Some(larder_store::StoreRead::Longer(n.max(head.len() as u64))),
+            })
+        })
+    }
+
     fn get_many<'a>(&'a self, keys: &'a [StoreKey<'a>]) -> StoreFuture<'a, Vec<Option<Bytes>>> {
         Box::pin(async move {
             let physical = keys.iter().map(|k| self.layout.entry(k.namespace, k.key));

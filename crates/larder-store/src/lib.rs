@@ -99,6 +99,16 @@ impl StoreError {
     }
 }
 
+/// What [`Store::get_within`] found under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreRead {
+    /// The envelope, whole.
+    Whole(Bytes),
+    /// An envelope longer than the limit: its length in bytes, not read.
+    Longer(u64),
+}
+
 /// A byte-level remote store.
 ///
 /// Implementors must be cheap to call concurrently from many tasks. Time limits and the circuit
@@ -154,6 +164,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The envelope under `key`, if any.
     fn get<'a>(&'a self, key: StoreKey<'a>) -> StoreFuture<'a, Option<Bytes>>;
+
+    /// The envelope under `key` if it is at most `limit` bytes long; if it is longer, only its
+    /// length, so the caller can make room before it reads that much. The default reads it
+    /// whole whatever its length ([`StoreRead::Whole`]); Redis asks for the length and the value in
+    /// one round trip.
+    fn get_within<'a>(
+        &'a self,
+        key: StoreKey<'a>,
+        limit: usize,
+    ) -> StoreFuture<'a, Option<StoreRead>> {
+        let _ = limit;
+        let got = self.get(key);
+        Box::pin(async move { Ok(got.await?.map(StoreRead::Whole)) })
+    }
 
     /// The envelopes under `keys`, in order.
     fn get_many<'a>(&'a self, keys: &'a [StoreKey<'a>]) -> StoreFuture<'a, Vec<Option<Bytes>>>;

@@ -44,6 +44,7 @@ pub struct CacheBuilder {
     store_timeout: Duration,
     breaker: BreakerConfig,
     encode: EncodeOptions,
+    read_budget: usize,
 }
 
 impl Default for CacheBuilder {
@@ -62,6 +63,7 @@ impl Default for CacheBuilder {
             store_timeout: Duration::from_millis(250),
             breaker: BreakerConfig::default(),
             encode: EncodeOptions::default(),
+            read_budget: crate::remote::READ_BUDGET,
         }
     }
 }
@@ -213,6 +215,21 @@ impl CacheBuilder {
         self
     }
 
+    /// The bytes of large envelopes (over 256 KiB) read from the remote store and decoded at
+    /// once (default 16 MiB). A read of a large value first learns its length, then waits its
+    /// turn within this budget (up to five seconds, else it reads as a miss), so any number of
+    /// concurrent remote hits of large values hold at most this much being read and decoded,
+    /// beside the memory bound. An envelope larger than the budget is read alone.
+    ///
+    /// ```
+    /// let cache = larder::Cache::builder().remote_read_budget(64 << 20).build();
+    /// # let _ = cache;
+    /// ```
+    pub fn remote_read_budget(mut self, bytes: usize) -> Self {
+        self.read_budget = bytes.max(1);
+        self
+    }
+
     /// The payload codec of envelopes in the remote store (default MessagePack).
     pub fn format(mut self, format: Format) -> Self {
         self.encode.format = format;
@@ -236,6 +253,7 @@ impl CacheBuilder {
                 self.store_timeout,
                 self.breaker,
                 Arc::clone(&self.name),
+                self.read_budget,
             )
         });
         let coherence = self.backplane.map(|backplane| {

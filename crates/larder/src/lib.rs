@@ -68,7 +68,7 @@ pub use in_process::InProcessStore;
 pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
 pub use larder_store::{
     Backplane, BackplaneEvent, BackplaneSink, Store, StoreEntry, StoreError, StoreFuture, StoreKey,
-    Subscription,
+    StoreRead, Subscription,
 };
 pub use lock::{KeyLock, KeyLocked};
 

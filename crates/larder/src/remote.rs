@@ -15,11 +15,22 @@ use crate::guard::Guard;
 use crate::memory::{AnyValue, Entry};
 use crate::options::Resolved;
 use crate::stats::Counter;
-use larder_store::{Store, StoreEntry, StoreFuture, StoreKey};
+use larder_store::{Store, StoreEntry, StoreFuture, StoreKey, StoreRead};
+
+/// Envelopes up to this long are read whole in one round trip; longer ones are read within the
+/// read budget.
+const WHOLE: usize = 256 << 10;
+/// The default bytes of large envelopes being read and decoded at once.
+pub(crate) const READ_BUDGET: usize = 8 << 20;
+/// The longest a large read waits for its turn within the budget before it reads as a miss.
+const READ_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Remote {
     store: Arc<dyn Store>,
     guard: Guard,
+    /// Permits of the read budget, one per byte (capped at `u32::MAX`).
+    reads: Arc<tokio::sync::Semaphore>,
+    read_budget: u32,
 }
 
 /// What the remote store holds under a key.
@@ -45,6 +56,7 @@ impl Remote {
         timeout: Duration,
         breaker: BreakerConfig,
         cache_name: Arc<str>,
+        read_budget: usize,
     ) -> Self {
         let guard = Guard::new(
             timeout,
@@ -54,7 +66,13 @@ impl Remote {
             store.name(),
             "larder_breaker_open",
         );
-        Self { store, guard }
+        let read_budget = u32::try_from(read_budget).unwrap_or(u32::MAX);
+        Self {
+            store,
+            guard,
+            reads: Arc::new(tokio::sync::Semaphore::new(read_budget as usize)),
+            read_budget,
+        }
     }
 
     pub(crate) fn breaker_open(&self) -> bool {
@@ -77,10 +95,47 @@ impl Remote {
         ns: &Arc<str>,
         key: &str,
     ) -> RemoteLookup<T> {
+        let read = self
+            .call(cache, self.store.get_within(StoreKey::new(ns, key), WHOLE))
+            .await
+            .flatten();
+        let len = match read {
+            None => return self.decode(cache, ns, key, None).await,
+            Some(StoreRead::Whole(bytes)) => return self.decode(cache, ns, key, Some(bytes)).await,
+            Some(StoreRead::Longer(len)) => len,
+            Some(_) => return self.decode(cache, ns, key, None).await,
+        };
+        // A large envelope: its turn within the read budget first, so concurrent reads of large
+        // values hold at most the budget being read and decoded (what is decoded then goes to
+        // the memory tier, within its bound).
+        let want = u32::try_from(len).unwrap_or(u32::MAX).min(self.read_budget);
+        let deadline = tokio::time::Instant::now() + READ_WAIT;
+        let turn = tokio::time::timeout_at(deadline, self.reads.clone().acquire_many_owned(want));
+        let Ok(Ok(_turn)) = turn.await else {
+            return self.deferred(cache);
+        };
+        // And room for the value in the memory bound, before it is read: a large value is only
+        // handed out from the memory tier, where the bound counts it while it is in use.
+        let room = match cache.max_reservation() {
+            Some(most) if len <= most => match wait_for_room(cache, len, deadline).await {
+                Some(room) => Some(room),
+                None => return self.deferred(cache),
+            },
+            // Larger than a reservation may be: it takes its chance with the entries.
+            _ => None,
+        };
         let bytes = self
             .call(cache, self.store.get(StoreKey::new(ns, key)))
             .await;
-        self.decode(cache, ns, key, bytes.flatten()).await
+        self.decode_large(cache, ns, key, bytes.flatten(), room)
+            .await
+    }
+
+    /// A large read that found no turn or no room in time: a miss, counted.
+    fn deferred<T>(&self, cache: &Cache) -> RemoteLookup<T> {
+        cache.inner.stats.incr(Counter::RemoteReadDeferred);
+        cache.inner.stats.incr(Counter::RemoteMiss);
+        RemoteLookup::Miss
     }
 
     pub(crate) async fn lookup_many<T: CacheValue>(
@@ -109,6 +164,22 @@ impl Remote {
         key: &str,
         bytes: Option<Bytes>,
     ) -> RemoteLookup<T> {
+        self.decode_large(cache, ns, key, bytes, None).await
+    }
+
+    /// [`decode`](Self::decode); a large value (`room` is what it reserved, if it could) is
+    /// handed out only if the memory tier keeps it: elsewhere nothing would count it.
+    async fn decode_large<T: CacheValue>(
+        &self,
+        cache: &Cache,
+        ns: &Arc<str>,
+        key: &str,
+        bytes: Option<Bytes>,
+        room: Option<crate::MemoryReservation>,
+    ) -> RemoteLookup<T> {
+        let large = bytes
+            .as_ref()
+            .is_some_and(|b| b.len() as u64 >= crate::memory::LARGE_ENTRY);
         let stats = &cache.inner.stats;
         let Some(bytes) = bytes else {
             stats.incr(Counter::RemoteMiss);
@@ -153,7 +224,12 @@ impl Remote {
             } else {
                 0
             };
-            mem.insert(ns, key, entry, held, now);
+            let kept = mem.insert_reserved(ns, key, entry, held, now, room);
+            if !kept && large && mem.bounds().needs_bytes() {
+                // The entries in use leave it no room: handing it out would hold its bytes
+                // where the bound cannot see them.
+                return self.deferred(cache);
+            }
         }
         if now_unix < env.fresh_until_ms {
             stats.incr(Counter::RemoteHit);
@@ -312,4 +388,25 @@ impl Remote {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A reservation of `len` bytes of the memory bound, waited for until `deadline`: taking it
+/// evicts entries not in use; while the bound is all in use (reservations, or entries a caller
+/// still holds), it is retried as room comes back.
+async fn wait_for_room(
+    cache: &Cache,
+    len: u64,
+    deadline: tokio::time::Instant,
+) -> Option<crate::MemoryReservation> {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(room) = cache.reserve_memory(len) {
+            return Some(room);
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }

@@ -48,6 +48,21 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// The most one reservation can ever hold: half the memory tier's byte bound (reservations
+    /// together take at most that); `None` when there is no byte bound, and every reservation
+    /// is granted.
+    ///
+    /// ```
+    /// assert_eq!(larder::Cache::builder().max_bytes(1000).build().max_reservation(), Some(500));
+    /// assert_eq!(larder::Cache::new().max_reservation(), None);
+    /// ```
+    pub fn max_reservation(&self) -> Option<u64> {
+        let memory = self.inner.memory.as_ref()?;
+        memory.bounds().max_bytes.map(|b| b / 2)
+    }
+}
+
 impl MemoryReservation {
     /// The bytes held now.
     ///
@@ -96,6 +111,14 @@ impl MemoryReservation {
             memory.resize_reservation(self.bytes, bytes);
         }
         self.bytes = bytes;
+    }
+}
+
+impl MemoryReservation {
+    /// Its bytes, no longer given back on drop: the memory tier takes them over (an entry
+    /// taking the place its reservation held).
+    pub(crate) fn forget(mut self) -> u64 {
+        std::mem::take(&mut self.bytes)
     }
 }
 

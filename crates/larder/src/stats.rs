@@ -31,9 +31,10 @@ pub(crate) enum Counter {
     LockAcquired,
     LockWaited,
     LockGaveUp,
+    RemoteReadDeferred,
 }
 
-const COUNTERS: usize = 20;
+const COUNTERS: usize = 21;
 
 const NAMES: [&str; COUNTERS] = [
     "larder_hits_total",
@@ -56,6 +57,7 @@ const NAMES: [&str; COUNTERS] = [
     "larder_locks_acquired_total",
     "larder_lock_waits_served_total",
     "larder_lock_waits_given_up_total",
+    "larder_remote_reads_deferred_total",
 ];
 
 /// One shard on its own pair of cache lines.
@@ -135,6 +137,7 @@ impl Recorder {
             locks_acquired: self.sum(Counter::LockAcquired),
             lock_waits_served: self.sum(Counter::LockWaited),
             lock_waits_given_up: self.sum(Counter::LockGaveUp),
+            remote_reads_deferred: self.sum(Counter::RemoteReadDeferred),
             entries,
             weight,
             reserved_bytes: links.reserved_bytes,
@@ -272,6 +275,9 @@ pub struct Stats {
     pub lock_waits_served: u64,
     /// Misses that waited on another process's lock in vain and ran the factory themselves.
     pub lock_waits_given_up: u64,
+    /// Remote reads of large values that found the read budget taken for a second and read as
+    /// misses (see `CacheBuilder::remote_read_budget`).
+    pub remote_reads_deferred: u64,
     /// Entries in the memory tier now.
     pub entries: u64,
     /// Total weight of the memory tier now.

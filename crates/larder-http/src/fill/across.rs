@@ -49,12 +49,15 @@ impl Fill {
             Stored::Response(_) if self.cfg.has_keyed_inputs(&parts.headers) => {
                 return Across::Alone;
             }
-            Stored::Response(r) => (r.clone(), None),
+            Stored::Response(_) => match Stored::kept(&stored) {
+                Some(r) => (r, None),
+                None => return Across::Alone,
+            },
             Stored::Variants(index) => {
                 let variant =
                     key::variant_key(&self.key, index.nonce, index.varied(), &parts.headers);
                 match cache.get::<Stored>(&variant).await {
-                    Ok(Some(v)) => match v.response() {
+                    Ok(Some(v)) => match Stored::kept(&v) {
                         Some(r) => (r, Some(index)),
                         None => return Across::Alone,
                     },
@@ -80,7 +83,7 @@ impl Fill {
             &parts.headers,
             response.age(now),
         )));
-        recording.replay(response.body.clone());
+        recording.replay(response.body());
         let outcome = Outcome {
             collapsed: true,
             ..Outcome::from(CacheStatus::Hit)

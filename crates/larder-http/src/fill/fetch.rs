@@ -24,7 +24,7 @@ use crate::key;
 use crate::policy::{self, Exchange, Plan};
 use crate::recording::Head;
 use crate::stats::Event;
-use crate::stored::CachedResponse;
+use crate::stored::Kept;
 use crate::write::StoreJob;
 use larder::private::ReadEvent;
 
@@ -37,7 +37,7 @@ impl Fill {
         inner: S,
         parts: Parts,
         body: ReqB,
-        prior: Option<Arc<CachedResponse>>,
+        prior: Option<Kept>,
         guard: LeadGuard,
     ) -> Reply<ResB, S::Error>
     where
@@ -82,7 +82,7 @@ impl Fill {
         mut inner: S,
         parts: Parts,
         body: ReqB,
-        prior: Option<Arc<CachedResponse>>,
+        prior: Option<Kept>,
         guard: LeadGuard,
     ) -> BoxFuture<'static, Reply<ResB, S::Error>>
     where
@@ -115,7 +115,7 @@ impl Fill {
                 state.counters.incr(Event::ResponseTimeout);
                 larder::private::count(&state.cache, ReadEvent::FactoryError);
                 guard.recording().fail();
-                return Ok(self.no_response(prior.as_deref(), &client));
+                return Ok(self.no_response(prior.as_ref(), &client));
             };
             let times = Exchange {
                 request_ms,
@@ -144,7 +144,8 @@ impl Fill {
             }
             if let Some(p) = &prior {
                 if head.status == StatusCode::NOT_MODIFIED && revalidating.is_some() {
-                    let fresh = self.refresh(p, &head.headers, &client, times, guard).await;
+                    let fresh =
+                        Kept::new(self.refresh(p, &head.headers, &client, times, guard).await);
                     return Ok(serve(
                         &state,
                         &fresh,
@@ -226,7 +227,7 @@ impl Fill {
             guard.set_tags(&tags);
             let recording = guard.recording().clone();
             state.counters.incr(Event::Fill);
-            let kept = recording.keep(Hold::new(state.budget.clone(), &state.cache), declared);
+            let kept = recording.keep(Hold::new(&state.budgets, &state.cache), declared);
             if !kept && declared.is_none_or(|len| len <= cfg.max_body as u64) {
                 // No room to keep it whole: it streams to the requests that share it, unrecorded.
                 state.counters.incr(Event::Unrecorded);

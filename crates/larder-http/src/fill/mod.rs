@@ -54,7 +54,7 @@ use crate::directives::CacheControl;
 use crate::headers::{self, CacheStatus, Outcome};
 use crate::policy::{self, Credentials, Verdict};
 use crate::state::LayerState;
-use crate::stored::{CachedResponse, VaryIndex};
+use crate::stored::{Kept, VaryIndex};
 
 /// One background refresh of a response still fresh but past the rule's eager-refresh point,
 /// unless a fill for the key is in flight already. Requests keep getting the stored response
@@ -68,7 +68,7 @@ pub(crate) fn refresh_early<S, ReqB, ResB>(
     parts: Parts,
     body: ReqB,
     key: String,
-    stored: Arc<CachedResponse>,
+    stored: Kept,
     index: Option<VaryIndex>,
 ) where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
@@ -202,7 +202,7 @@ impl Fill {
         inner: S,
         parts: Parts,
         body: ReqB,
-        stored: Arc<CachedResponse>,
+        stored: Kept,
     ) -> bool
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
@@ -234,7 +234,7 @@ impl Fill {
         inner: S,
         parts: Parts,
         body: ReqB,
-        prior: Option<Arc<CachedResponse>>,
+        prior: Option<Kept>,
         arrived: Option<tokio::time::Instant>,
     ) -> Reply<ResB, S::Error>
     where
@@ -270,7 +270,7 @@ impl Fill {
                     let due = recording.started() + self.cfg.response_timeout;
                     let ended = poll_fn(|cx| recording.poll_lead_gone(cx));
                     if tokio::time::timeout_at(due, ended).await.is_err() {
-                        return Ok(self.no_response(prior.as_deref(), &parts));
+                        return Ok(self.no_response(prior.as_ref(), &parts));
                     }
                 }
                 Role::Follow(recording) => {
@@ -304,7 +304,7 @@ impl Fill {
                                 return Ok(stale);
                             }
                         }
-                        Followed::Failed => return Ok(self.no_response(prior.as_deref(), &parts)),
+                        Followed::Failed => return Ok(self.no_response(prior.as_ref(), &parts)),
                     }
                 }
             }
@@ -317,7 +317,7 @@ impl Fill {
     /// it may stand in for an error, else 504.
     pub(super) fn no_response<B>(
         &self,
-        prior: Option<&CachedResponse>,
+        prior: Option<&Kept>,
         client: &Parts,
     ) -> Response<CacheBody<B>> {
         let now = self.cfg.now_ms();
@@ -332,7 +332,7 @@ impl Fill {
 
     /// `prior`, if it may stand in for the origin now (RFC 9111: not `must-revalidate`, within
     /// its stale-if-error window or the rule's).
-    fn stand_in(&self, prior: &Option<Arc<CachedResponse>>) -> Option<Arc<CachedResponse>> {
+    fn stand_in(&self, prior: &Option<Kept>) -> Option<Kept> {
         let now = self.cfg.now_ms();
         prior.clone().filter(|p| policy::may_serve_on_error(p, now))
     }
@@ -340,11 +340,7 @@ impl Fill {
     /// The fail-safe throttle: the origin failed for this URL moments ago and a stale copy stood
     /// in; it stands in again without asking, as `get_or_fetch`'s fail-safe does, within what
     /// RFC 9111 allows (`stand_in` refuses `must-revalidate` and copies past their window).
-    fn fail_safe<B>(
-        &self,
-        prior: &Option<Arc<CachedResponse>>,
-        client: &Parts,
-    ) -> Option<Response<CacheBody<B>>> {
+    fn fail_safe<B>(&self, prior: &Option<Kept>, client: &Parts) -> Option<Response<CacheBody<B>>> {
         let now = self.cfg.now_ms();
         if !self.state.failing.holds(&self.key, now) {
             return None;

@@ -241,6 +241,19 @@ impl Slot {
             .then_some(&self.stored)
     }
 
+    /// Whether the value is in use outside the table: a caller still holds what it got (a
+    /// response body being sent, say). The slot's own reference (or, tagged, its wrapper's) is
+    /// the one expected; a reader's clone of a moment ago counts too, which only delays its
+    /// eviction.
+    pub(crate) fn in_use(&self) -> bool {
+        if Meta(self.meta.load(Ordering::Relaxed)).0 & Meta::TAGGED == 0 {
+            return self.stored.is_shared();
+        }
+        self.stored
+            .downcast_ref::<Tagged>()
+            .is_some_and(|t| t.value.is_shared())
+    }
+
     /// The entry as it is now.
     pub(crate) fn entry(&self) -> Entry {
         let fresh_until = self.fresh_until.load(Ordering::Acquire);

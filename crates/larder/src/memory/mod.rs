@@ -28,7 +28,7 @@ mod value;
 use entry::Slot;
 pub(crate) use entry::{Entry, Origin};
 use key::{KeyRef, MemKey};
-use table::Table;
+use table::{Large, Table};
 pub(crate) use value::AnyValue;
 
 /// Computes the byte weight of a value; `None` falls back to the default estimate.
@@ -85,6 +85,14 @@ impl Bounds {
     }
 }
 
+/// Entries of at least this many bytes are large: kept while a caller uses their value, so the
+/// byte bound covers them until their last user lets go (see `table::Large`).
+pub(crate) const LARGE_ENTRY: u64 = 64 << 10;
+
+/// The most tag stamps kept (each a tag name and two numbers): past it the oldest half go, and
+/// tagged entries older than them read as invalidated.
+const MAX_TAG_STAMPS: usize = 65_536;
+
 /// What a lookup found.
 pub(crate) enum Lookup {
     Fresh(Entry),
@@ -99,8 +107,14 @@ pub(crate) struct MemoryTier {
     shift: u32,
     /// Tag → (epoch, instant) of its last invalidation.
     tag_stamps: RwLock<HashMap<Arc<str>, (u64, u64)>>,
+    /// The number of stamps past which the next invalidation prunes them: twice what was left
+    /// after the last prune, so pruning costs a constant per invalidation, amortized.
+    prune_at: std::sync::atomic::AtomicUsize,
     /// Bumped by every tag invalidation.
     epoch: AtomicU64,
+    /// Tagged entries whose work started before this epoch read as invalidated: what is left of
+    /// the stamps dropped to keep their number bounded (see `MAX_TAG_STAMPS`).
+    floor: AtomicU64,
     /// The longest remaining lifetime any entry was inserted with, to prune old tag stamps.
     max_lifetime: AtomicU64,
     stats: Arc<Recorder>,
@@ -113,11 +127,26 @@ impl MemoryTier {
         // The map's first size: it grows as needed, so a large bound costs nothing up front.
         let expected = bounds.max_entries.unwrap_or(1024).clamp(16, 4096) as usize;
         Self {
-            table: Table::new(capacity.max(1), expected),
+            // Under a byte bound, entries of 64 KiB and more are kept while in use, and removed
+            // ones weighing 1 MiB are handed back eagerly.
+            table: Table::new(
+                capacity.max(1),
+                expected,
+                if bounds.needs_bytes() {
+                    Large {
+                        pin: bounds.units(LARGE_ENTRY, shift),
+                        flush: bounds.units(1 << 20, shift),
+                    }
+                } else {
+                    Large::NONE
+                },
+            ),
             bounds,
             shift,
             tag_stamps: RwLock::new(HashMap::default()),
+            prune_at: std::sync::atomic::AtomicUsize::new(1024),
             epoch: AtomicU64::new(0),
+            floor: AtomicU64::new(0),
             max_lifetime: AtomicU64::new(0),
             stats: recorder,
         }
@@ -233,6 +262,9 @@ impl MemoryTier {
         let Some(tags) = entry.tags() else {
             return false;
         };
+        if tags.epoch < self.floor.load(Acquire) {
+            return true;
+        }
         let stamps = self.tag_stamps.read();
         if stamps.is_empty() {
             return false;
@@ -242,18 +274,39 @@ impl MemoryTier {
             .any(|t| stamps.get(t).is_some_and(|&(epoch, _)| epoch > tags.epoch))
     }
 
-    /// Inserts `entry`, weighing it with `bytes` (only consulted under a byte bound).
-    pub(crate) fn insert(&self, ns: &str, key: &str, entry: Entry, bytes: u64, now: u64) {
+    /// Inserts `entry`, weighing it with `bytes` (only consulted under a byte bound); whether
+    /// it was kept (not when the entries in use leave no room for it).
+    pub(crate) fn insert(&self, ns: &str, key: &str, entry: Entry, bytes: u64, now: u64) -> bool {
+        self.insert_reserved(ns, key, entry, bytes, now, None)
+    }
+
+    /// [`insert`](Self::insert) of an entry whose room `reservation` held: its bytes are given
+    /// back as the entry takes their place, under one lock.
+    pub(crate) fn insert_reserved(
+        &self,
+        ns: &str,
+        key: &str,
+        entry: Entry,
+        bytes: u64,
+        now: u64,
+        reservation: Option<crate::MemoryReservation>,
+    ) -> bool {
         let weight = self.bounds.units(bytes, self.shift);
         let Some(key) = MemKey::new(ns, key, weight) else {
-            return; // a namespace over 4 GiB: not cached, as if evicted at once
+            return false; // a namespace over 4 GiB: not cached, as if evicted at once
         };
+        let released = reservation.map_or(0, |r| {
+            self.bounds
+                .reserved_units(r.forget(), self.shift)
+                .unwrap_or(0)
+        });
         self.max_lifetime
             .fetch_max(entry.stale_until().saturating_sub(now), Relaxed);
-        let evicted = self.table.insert(key, entry);
+        let (evicted, kept) = self.table.insert(key, entry, released);
         if evicted > 0 {
             self.stats.add(Counter::Eviction, evicted);
         }
+        kept
     }
 
     /// Puts the stale `value` under `key` back as fresh until `until` (capped by its stale
@@ -288,11 +341,25 @@ impl MemoryTier {
         for tag in tags {
             stamps.insert(Arc::from(*tag), (epoch, now));
         }
-        // A stamp older than the longest-lived entry can no longer match anything.
-        if stamps.len() > 1024 {
-            let horizon = now.saturating_sub(self.max_lifetime.load(Relaxed));
-            stamps.retain(|_, (_, at)| *at >= horizon);
+        if stamps.len() <= self.prune_at.load(Relaxed) {
+            return;
         }
+        // A stamp older than the longest-lived entry can no longer match anything.
+        let horizon = now.saturating_sub(self.max_lifetime.load(Relaxed));
+        stamps.retain(|_, (_, at)| *at >= horizon);
+        // Still too many (distinct tags purged faster than entries expire): keep the newest
+        // half and raise the floor to the oldest epoch kept, so the tagged entries that any
+        // dropped stamp could have matched (and a few more) read as invalidated. A miss more,
+        // never a stale answer, and the stamps stay bounded.
+        if stamps.len() > MAX_TAG_STAMPS {
+            let mut epochs: Vec<u64> = stamps.values().map(|&(e, _)| e).collect();
+            epochs.sort_unstable();
+            let cut = epochs[epochs.len() - MAX_TAG_STAMPS / 2];
+            stamps.retain(|_, (e, _)| *e >= cut);
+            self.floor.fetch_max(cut, AcqRel);
+        }
+        self.prune_at
+            .store((stamps.len() * 2).clamp(1024, MAX_TAG_STAMPS), Relaxed);
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -398,6 +465,81 @@ mod tests {
         assert!(10 * b.units(1, shift) <= cap && 11 * b.units(1, shift) > cap);
         // ...and 2 entries of 500 bytes fill the byte bound.
         assert!(2 * b.units(500, shift) <= cap && 3 * b.units(500, shift) > cap);
+    }
+
+    /// The finding: distinct tag purges grew the stamps without bound (8 to 23 MiB after
+    /// 115,000). They stay bounded, and what they invalidated stays invalidated.
+    #[test]
+    fn distinct_tag_purges_keep_the_stamps_bounded_and_never_revive_an_entry() {
+        let t = tier(Bounds {
+            max_entries: Some(100),
+            max_bytes: None,
+        });
+        let ns: Arc<str> = Arc::from("");
+        let tagged = |t: &MemoryTier, name: &str, now: u64| {
+            Entry::new(
+                AnyValue::new(Arc::new(1u8)),
+                t.origin(now),
+                now + 1_000_000,
+                now + 1_000_000,
+                Some(Arc::from(vec![Arc::<str>::from(name)])),
+            )
+        };
+        t.insert(&ns, "old", tagged(&t, "kept", 1), 0, 1);
+        t.insert(&ns, "gone", tagged(&t, "t0", 1), 0, 1);
+        for i in 0..200_000u64 {
+            t.invalidate_tags(&[&format!("t{i}")], 2);
+        }
+        assert!(t.tag_stamps.read().len() <= MAX_TAG_STAMPS);
+        assert!(
+            matches!(t.lookup("", "gone", 3), Lookup::Miss),
+            "t0 was purged"
+        );
+        // An entry older than dropped stamps reads as invalidated too: a miss more, never stale.
+        assert!(matches!(t.lookup("", "old", 3), Lookup::Miss));
+        t.insert(&ns, "new", tagged(&t, "t5", 3), 0, 3);
+        assert!(
+            matches!(t.lookup("", "new", 4), Lookup::Fresh(_)),
+            "written after the purges"
+        );
+    }
+
+    /// A large entry whose value a caller still holds (a body being sent) is not evicted: its
+    /// bytes are still in memory, and evicting it would only let the bound forget them. Room is
+    /// made from entries not in use; when there is none, a new entry is not kept and a
+    /// reservation is refused.
+    #[test]
+    fn large_entries_in_use_stay_counted_until_let_go() {
+        let mb = 1u64 << 20;
+        let t = tier(Bounds {
+            max_entries: Some(1000),
+            max_bytes: Some(4 * mb),
+        });
+        let ns: Arc<str> = Arc::from("");
+        let value = |n: u32| AnyValue::new(Arc::new(n));
+        let plain =
+            |v: AnyValue| Entry::new(v, Origin { at: 0, epoch: 0 }, u64::MAX, u64::MAX, None);
+        let held = value(1);
+        assert!(t.insert(&ns, "held", plain(held.clone()), mb, 0));
+        assert!(t.insert(&ns, "idle", plain(value(2)), mb, 0));
+        assert!(t.insert(&ns, "more", plain(value(3)), mb, 0));
+        // Room for 2 MiB more: the idle ones go, the one in use stays.
+        assert!(t.insert(&ns, "new", plain(value(4)), 2 * mb, 0));
+        assert!(matches!(t.lookup("", "held", 1), Lookup::Fresh(_)));
+        assert!(matches!(t.lookup("", "idle", 1), Lookup::Miss));
+        // Everything in use: a new entry is not kept, a reservation not granted.
+        let new = match t.lookup("", "new", 1) {
+            Lookup::Fresh(e) => e.value(),
+            _ => panic!("new is there"),
+        };
+        assert!(!t.insert(&ns, "late", plain(value(5)), 2 * mb, 0));
+        assert!(matches!(t.lookup("", "late", 1), Lookup::Miss));
+        assert!(!t.resize_reservation(0, 2 * mb), "3 MiB in use leave 1");
+        assert!(t.weight() <= 4 * mb);
+        // Let go: room again.
+        drop((held, new));
+        assert!(t.resize_reservation(0, 2 * mb));
+        assert!(t.insert(&ns, "late", plain(value(5)), 2 * mb, 0));
     }
 
     #[test]

@@ -53,11 +53,35 @@ pub(crate) struct Table {
     /// the entries' weight stays within `capacity − reserved`. Raised only under the write lock,
     /// lowered without it (a release only loosens the bound).
     reserved: AtomicU64,
+    /// Large entries: see [`Large`].
+    large: Large,
+}
+
+/// What makes an entry large, in weight units: a large entry is never evicted while a caller
+/// still uses its value (its bytes are still held, so dropping it from the table would only let
+/// the bound forget them), and large entries that leave are freed eagerly.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Large {
+    /// An entry weighing at least this is kept while in use.
+    pub pin: u64,
+    /// Once entries weighing this many units have left the map since the last flush, the writer
+    /// flushes its retired nodes (see `Table::settle`).
+    pub flush: u64,
+}
+
+impl Large {
+    /// No entry is large: for tables without a byte bound.
+    pub(crate) const NONE: Self = Self {
+        pin: u64::MAX,
+        flush: u64::MAX,
+    };
 }
 
 impl Table {
-    /// A table holding at most `capacity` weight units, sized at first for `expected` entries.
-    pub(crate) fn new(capacity: u64, expected: usize) -> Self {
+    /// A table holding at most `capacity` weight units, sized at first for `expected` entries;
+    /// `flush_units` is the weight of removed entries after which their memory is handed back
+    /// eagerly (see `Table::settle`).
+    pub(crate) fn new(capacity: u64, expected: usize, large: Large) -> Self {
         Self {
             map: papaya::HashMap::builder()
                 .capacity(expected)
@@ -69,6 +93,22 @@ impl Table {
             len: AtomicU64::new(0),
             weight: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
+            large,
+        }
+    }
+
+    /// Hands back the memory of the entries that left the map, once they weigh enough.
+    ///
+    /// A removed node is retired, not freed: papaya frees it when no reader can still see it,
+    /// in batches of 32 per thread. For large values that is far too much to hold past their
+    /// eviction (32 bodies of 5 MB per thread outside the bound), so after removals that weigh
+    /// `flush_units` the writer flushes its batch, and the values go as soon as the readers of
+    /// the moment are done. Small entries keep the batching. Called after the write's own pin
+    /// is dropped.
+    fn settle(&self, flush: bool) {
+        if flush {
+            use seize::Guard;
+            self.map.guard().flush();
         }
     }
 
@@ -88,10 +128,18 @@ impl Table {
             return (false, 0);
         };
         self.reserved.store(total, Relaxed);
-        let evicted = policy.evict_over(self.room(), &map, &self.hasher);
+        let evicted = policy.evict_over(self.room(), &map, &self.hasher, self.large.pin);
+        // The entries in use could not make way: no room for the reservation.
+        let granted = policy.weight <= self.room();
+        if !granted {
+            self.reserved.store(held, Relaxed);
+        }
         policy.compact_if_needed(&map);
         self.publish(&policy);
-        (true, evicted)
+        let flush = policy.due_flush(self.large.flush);
+        drop((policy, map));
+        self.settle(flush);
+        (granted, evicted)
     }
 
     /// Gives back `units` a reservation held.
@@ -129,16 +177,24 @@ impl Table {
     }
 
     /// Inserts `entry` under `key`, replacing any entry there, then evicts down to the capacity.
-    /// An entry heavier than the whole table is not kept (and the one it replaces is dropped
-    /// too, so a read never finds the older value). Returns how many entries were evicted.
-    pub(crate) fn insert(&self, mut key: MemKey, entry: Entry) -> u64 {
+    /// `reserved` units a reservation held for the entry are given back first, under the same
+    /// lock, so that the room made for it is its own. An entry heavier than the whole table, or
+    /// for which the entries in use leave no room, is not kept (and the one it replaces is
+    /// dropped too, so a read never finds the older value). Returns how many entries were
+    /// evicted, and whether the entry was kept.
+    pub(crate) fn insert(&self, mut key: MemKey, entry: Entry, reserved: u64) -> (u64, bool) {
         let map = self.map.pin();
         let mut policy = self.policy.lock();
-        let evicted = if key.weight() > self.capacity {
+        if reserved > 0 {
+            let _ = self
+                .reserved
+                .fetch_update(Relaxed, Relaxed, |r| Some(r.saturating_sub(reserved)));
+        }
+        let (evicted, kept) = if key.weight() > self.capacity {
             if let Some((old, ())) = map.remove_entry(&key.borrowed()) {
                 policy.forget(&old.key);
             }
-            1
+            (1, false)
         } else {
             if let Some((old, ())) = map.get_key_value(&key.borrowed()) {
                 policy.forget(&old.key);
@@ -153,12 +209,23 @@ impl Table {
                 },
                 (),
             );
-            policy.admit(key, hash);
-            policy.evict_over(self.room(), &map, &self.hasher)
+            policy.admit(key.clone(), hash);
+            let evicted = policy.evict_over(self.room(), &map, &self.hasher, self.large.pin);
+            if policy.weight > self.room() {
+                // What is left is in use: this entry does not fit.
+                if let Some((old, ())) = map.remove_entry(&key.borrowed()) {
+                    policy.forget(&old.key);
+                }
+            }
+            // Evicted by its own insert (the small queue's turn), or removed just above.
+            (evicted, live(&map, &key).is_some())
         };
         policy.compact_if_needed(&map);
         self.publish(&policy);
-        evicted
+        let flush = policy.due_flush(self.large.flush);
+        drop((policy, map));
+        self.settle(flush);
+        (evicted, kept)
     }
 
     /// Removes the entry under `key`; whether there was one.
@@ -181,6 +248,9 @@ impl Table {
             .remove_entry(&key)
             .map(|(old, ())| policy.forget(&old.key));
         self.publish(&policy);
+        let flush = policy.due_flush(self.large.flush);
+        drop((policy, map));
+        self.settle(flush);
         removed.is_some()
     }
 
@@ -256,6 +326,8 @@ struct Policy {
     /// Queue items whose entry was removed or replaced since; skipped when reached, and swept
     /// out when they outnumber the live ones (a cache below its bound never reaches them).
     dead: u64,
+    /// Weight of the entries removed since the last flush (see `Table::settle`).
+    retired: u64,
     /// The generation of the last insert. It wraps after 2^32 inserts: a queue item would have
     /// to wait that long for its key to come back with the same number to be taken for it, and
     /// then the slot would only be judged a pass early or late.
@@ -267,7 +339,17 @@ impl Policy {
     fn forget(&mut self, key: &MemKey) {
         self.len = self.len.saturating_sub(1);
         self.weight = self.weight.saturating_sub(key.weight());
+        self.retired = self.retired.saturating_add(key.weight());
         self.dead += 1;
+    }
+
+    /// Whether removals since the last flush weigh `units`; if so, counts from zero again.
+    fn due_flush(&mut self, units: u64) -> bool {
+        let due = self.retired >= units;
+        if due {
+            self.retired = 0;
+        }
+        due
     }
 
     fn next_generation(&mut self) -> u32 {
@@ -287,19 +369,36 @@ impl Policy {
     }
 
     /// Evicts until the live weight is within `capacity`; how many entries it evicted.
-    fn evict_over(&mut self, capacity: u64, map: &Pinned<'_>, hasher: &RandomState) -> u64 {
+    /// Never evicts an entry of at least `pin` units whose value is in use.
+    fn evict_over(
+        &mut self,
+        capacity: u64,
+        map: &Pinned<'_>,
+        hasher: &RandomState,
+        pin: u64,
+    ) -> u64 {
         let mut evicted = 0;
-        while self.weight > capacity && self.evict_one(capacity, map, hasher) {
+        while self.weight > capacity && self.evict_one(capacity, map, hasher, pin) {
             evicted += 1;
         }
         evicted
     }
 
-    /// Evicts one entry; `false` if the queues ran out first.
-    fn evict_one(&mut self, capacity: u64, map: &Pinned<'_>, hasher: &RandomState) -> bool {
+    /// Evicts one entry; `false` if the queues ran out first, or hold only entries in use.
+    fn evict_one(
+        &mut self,
+        capacity: u64,
+        map: &Pinned<'_>,
+        hasher: &RandomState,
+        pin: u64,
+    ) -> bool {
         // Readers may keep raising counts while this runs; past this many steps the next live
         // item goes whatever its count, so eviction always ends.
-        let mut budget = 4 * (self.small.items.len() + self.main.items.len()) + 8;
+        let items = self.small.items.len() + self.main.items.len();
+        let mut budget = 4 * items + 8;
+        // Large entries in use go to the back of the main queue; once every item has been seen
+        // in use, nothing can be evicted.
+        let mut in_use = 0;
         loop {
             let from_small = !self.small.items.is_empty()
                 && (self.small.weight > capacity / SMALL_SHARE || self.main.items.is_empty());
@@ -315,6 +414,14 @@ impl Policy {
                 self.dead = self.dead.saturating_sub(1);
                 continue;
             };
+            if item.weight() >= pin && slot.in_use() {
+                self.main.push(item);
+                in_use += 1;
+                if in_use > items {
+                    return false;
+                }
+                continue;
+            }
             budget = budget.saturating_sub(1);
             if slot.freq() > 0 && budget > 0 {
                 // Read since it was queued: a small-queue key joins the main queue, a main-queue
@@ -329,6 +436,7 @@ impl Policy {
             map.remove(&key.borrowed());
             self.len = self.len.saturating_sub(1);
             self.weight = self.weight.saturating_sub(key.weight());
+            self.retired = self.retired.saturating_add(key.weight());
             if from_small {
                 let limit = (self.main.items.len() / 2).max(Ghost::MIN_LEN);
                 self.ghost.remember(hasher.hash_one(key.borrowed()), limit);
@@ -486,14 +594,14 @@ mod tests {
             // A skewed stream, with a scan of one-hit keys through its middle.
             let mut stream = zipf(keys, s, 100_000, seed);
             stream.splice(50_000..50_000, keys..keys + 5_000);
-            let t = Table::new(capacity as u64, 16);
+            let t = Table::new(capacity as u64, 16, Large::NONE);
             let mut hits = 0;
             for &k in &stream {
                 let name = k.to_string();
                 if has(&t, &name) {
                     hits += 1;
                 } else {
-                    t.insert(key(&name, 1), slot(0));
+                    t.insert(key(&name, 1), slot(0), 0);
                 }
             }
             let lru = lru_hits(capacity, &stream);
@@ -517,10 +625,10 @@ mod tests {
 
     #[test]
     fn the_bound_holds_after_every_insert_and_evictions_are_counted() {
-        let t = Table::new(100, 16);
+        let t = Table::new(100, 16, Large::NONE);
         let mut evicted = 0;
         for i in 0..1_000 {
-            evicted += t.insert(key(&i.to_string(), 1), slot(i));
+            evicted += t.insert(key(&i.to_string(), 1), slot(i), 0).0;
             assert!(t.weight() <= 100 && t.len() <= 100);
         }
         assert_eq!(t.len(), 100);
@@ -529,16 +637,16 @@ mod tests {
 
     #[test]
     fn reservations_and_entries_share_the_capacity() {
-        let t = Table::new(100, 16);
+        let t = Table::new(100, 16, Large::NONE);
         for i in 0..10 {
-            t.insert(key(&i.to_string(), 10), slot(i));
+            t.insert(key(&i.to_string(), 10), slot(i), 0);
         }
         assert_eq!(t.weight(), 100);
         // A reservation makes room by evicting entries.
         assert_eq!(t.reserve(30, 50), (true, 3));
         assert_eq!((t.weight(), t.reserved()), (70, 30));
         // Entries inserted meanwhile stay within what is left.
-        t.insert(key("new", 10), slot(99));
+        t.insert(key("new", 10), slot(99), 0);
         assert!(t.weight() <= 70);
         // Reservations stop at their limit, whatever the entries hold.
         assert_eq!(t.reserve(30, 50), (false, 0));
@@ -548,18 +656,18 @@ mod tests {
         t.release(5);
         assert_eq!(t.reserved(), 0, "a release never goes below zero");
         for i in 10..30 {
-            t.insert(key(&i.to_string(), 10), slot(i));
+            t.insert(key(&i.to_string(), 10), slot(i), 0);
         }
         assert_eq!(t.weight(), 100, "released room is the entries' again");
     }
 
     #[test]
     fn weights_are_summed_and_replacing_a_key_swaps_its_weight() {
-        let t = Table::new(1_000, 16);
-        t.insert(key("a", 300), slot(1));
-        t.insert(key("b", 200), slot(2));
+        let t = Table::new(1_000, 16, Large::NONE);
+        t.insert(key("a", 300), slot(1), 0);
+        t.insert(key("b", 200), slot(2), 0);
         assert_eq!((t.len(), t.weight()), (2, 500));
-        t.insert(key("a", 100), slot(3));
+        t.insert(key("a", 100), slot(3), 0);
         assert_eq!((t.len(), t.weight()), (2, 300));
         let read = t.read(KeyRef::new("", "a"), |s| {
             s.entry().value().downcast_ref::<u32>().copied()
@@ -576,18 +684,18 @@ mod tests {
 
     #[test]
     fn an_entry_heavier_than_the_table_is_not_kept_nor_is_the_one_it_replaces() {
-        let t = Table::new(100, 16);
-        t.insert(key("k", 10), slot(1));
-        assert_eq!(t.insert(key("k", 101), slot(2)), 1);
+        let t = Table::new(100, 16, Large::NONE);
+        t.insert(key("k", 10), slot(1), 0);
+        assert_eq!(t.insert(key("k", 101), slot(2), 0).0, 1);
         assert!(!has(&t, "k"));
         assert_eq!((t.len(), t.weight()), (0, 0));
     }
 
     #[test]
     fn a_read_key_survives_a_scan_of_one_hit_wonders() {
-        let t = Table::new(100, 16);
+        let t = Table::new(100, 16, Large::NONE);
         for i in 0..50 {
-            t.insert(key(&format!("hot{i}"), 1), slot(i));
+            t.insert(key(&format!("hot{i}"), 1), slot(i), 0);
         }
         for _ in 0..2 {
             for i in 0..50 {
@@ -596,7 +704,7 @@ mod tests {
         }
         // A scan ten times the cache's size, each key written once and never read.
         for i in 0..1_000 {
-            t.insert(key(&format!("scan{i}"), 1), slot(i));
+            t.insert(key(&format!("scan{i}"), 1), slot(i), 0);
         }
         let kept = (0..50).filter(|i| has(&t, &format!("hot{i}"))).count();
         assert_eq!(kept, 50, "the working set was flushed by a scan");
@@ -604,28 +712,28 @@ mod tests {
 
     #[test]
     fn a_key_written_again_soon_after_eviction_enters_the_main_queue() {
-        let t = Table::new(10, 16);
-        t.insert(key("again", 1), slot(0));
+        let t = Table::new(10, 16, Large::NONE);
+        t.insert(key("again", 1), slot(0), 0);
         for i in 0..10 {
-            t.insert(key(&i.to_string(), 1), slot(i));
+            t.insert(key(&i.to_string(), 1), slot(i), 0);
         }
         assert!(
             !has(&t, "again"),
             "never read: evicted from the small queue"
         );
-        t.insert(key("again", 1), slot(1));
+        t.insert(key("again", 1), slot(1), 0);
         // Remembered by the ghost queue, so it skips the small queue and outlives a scan.
         for i in 10..30 {
-            t.insert(key(&i.to_string(), 1), slot(i));
+            t.insert(key(&i.to_string(), 1), slot(i), 0);
         }
         assert!(has(&t, "again"));
     }
 
     #[test]
     fn dead_queue_items_are_swept_when_nothing_is_evicted() {
-        let t = Table::new(1_000_000, 16);
+        let t = Table::new(1_000_000, 16, Large::NONE);
         for i in 0..10_000u32 {
-            t.insert(key("same", 1), slot(i));
+            t.insert(key("same", 1), slot(i), 0);
         }
         assert_eq!(t.len(), 1);
         let p = t.policy.lock();
@@ -634,10 +742,10 @@ mod tests {
 
     #[test]
     fn retain_and_clear_keep_the_totals_exact() {
-        let t = Table::new(1_000, 16);
+        let t = Table::new(1_000, 16, Large::NONE);
         for i in 0..10 {
-            t.insert(MemKey::new("a", &i.to_string(), 2).unwrap(), slot(i));
-            t.insert(MemKey::new("b", &i.to_string(), 3).unwrap(), slot(i));
+            t.insert(MemKey::new("a", &i.to_string(), 2).unwrap(), slot(i), 0);
+            t.insert(MemKey::new("b", &i.to_string(), 3).unwrap(), slot(i), 0);
         }
         t.retain(|k| !k.in_namespace("a"));
         assert_eq!((t.len(), t.weight()), (10, 30));
@@ -650,7 +758,7 @@ mod tests {
 
     #[test]
     fn concurrent_writers_and_readers_keep_the_bound_and_the_totals() {
-        let t = Arc::new(Table::new(64, 16));
+        let t = Arc::new(Table::new(64, 16, Large::NONE));
         let threads: Vec<_> = (0..4u32)
             .map(|n| {
                 let t = Arc::clone(&t);
@@ -665,7 +773,7 @@ mod tests {
                                 t.read(KeyRef::new("", &k), |_| ());
                             }
                             _ => {
-                                t.insert(key(&k, 1 + u64::from(i % 3)), slot(i));
+                                t.insert(key(&k, 1 + u64::from(i % 3)), slot(i), 0);
                             }
                         }
                         assert!(t.weight() <= 64);

@@ -53,6 +53,12 @@ impl AnyValue {
         self.stored().as_any().downcast_ref::<T>()
     }
 
+    /// Whether anything besides the one holder asking shares this value (a caller still using
+    /// a value it got, say).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     /// Whether both are the very same allocation.
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

@@ -9,31 +9,9 @@ use http::Method;
 use larder_http::Rule;
 use std::hint::black_box;
 
-/// The matcher larder had before issue 23: `*` tries every split, `**` every segment count.
-fn backtracking(pattern: &str, path: &str) -> bool {
-    fn segments(p: &[&str], s: &[&str]) -> bool {
-        match p.split_first() {
-            None => s.is_empty(),
-            Some((&"**", rest)) => (0..=s.len()).any(|k| segments(rest, &s[k..])),
-            Some((first, rest)) => match s.split_first() {
-                Some((seg, s_rest)) => {
-                    one(first.as_bytes(), seg.as_bytes()) && segments(rest, s_rest)
-                }
-                None => false,
-            },
-        }
-    }
-    fn one(p: &[u8], t: &[u8]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some((b'*', rest)) => (0..=t.len()).any(|k| one(rest, &t[k..])),
-            Some((c, rest)) => t.first() == Some(c) && one(rest, &t[1..]),
-        }
-    }
-    let p: Vec<&str> = pattern[1..].split('/').collect();
-    let s: Vec<&str> = path[1..].split('/').collect();
-    segments(&p, &s)
-}
+#[path = "../src/glob_reference.rs"]
+mod glob_reference;
+use glob_reference::backtracking;
 
 fn cases(kb: usize) -> Vec<(&'static str, String)> {
     vec![

@@ -65,6 +65,8 @@ mod future;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(test)]
+mod glob_reference;
 mod headers;
 mod hit;
 mod host;

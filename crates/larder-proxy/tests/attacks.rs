@@ -149,19 +149,7 @@ impl CountingOrigin {
                                     tokio::time::sleep(Duration::from_millis(100)).await;
                                     full(200, &[("cache-control", "max-age=600")], "reloaded")
                                 } else if path == "/ws" {
-                                    let on = hyper::upgrade::on(&mut req);
-                                    tokio::spawn(async move {
-                                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                                        let Ok(up) = on.await else { return };
-                                        let mut io = hyper_util::rt::TokioIo::new(up);
-                                        let mut buf = [0u8; 64];
-                                        while let Ok(n) = io.read(&mut buf).await {
-                                            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
-                                                break;
-                                            }
-                                        }
-                                    });
-                                    full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+                                    echo_upgrade(&mut req)
                                 } else if req.method() == http::Method::POST {
                                     use http_body_util::BodyExt;
                                     match req.into_body().collect().await {

@@ -110,18 +110,8 @@ fn peak_mib(proxy: &Proxy) -> u64 {
 
 async fn run(store: Option<String>, hang_up: bool, compressible: bool) {
     let origin = big_origin(compressible).await;
-    let mut env = Vec::new();
-    if let Some(url) = &store {
-        env.push(("LARDER_URL", url.as_str()));
-    }
-    let bound = BOUND_MIB.to_string();
-    let overhead = OVERHEAD_MIB
-        + if store.is_some() {
-            REMOTE_COPIES_MIB
-        } else {
-            0
-        };
-    let proxy = Proxy::start(origin.addr, &["--memory-mib", &bound], &env);
+    let overhead = limit_mib(store.is_some()) - BOUND_MIB;
+    let proxy = bounded_proxy(&origin, store.as_deref());
     let at_rest = proxy.status_kb("VmRSS") / 1024;
     let ok = drive(&proxy, hang_up).await;
     assert_eq!(ok, CLIENTS, "every client was served");
@@ -183,6 +173,18 @@ async fn slow_get(port: u16, path: &str, chunk: usize, pause: Duration) -> usize
     got
 }
 
+/// A proxy bounded to `BOUND_MIB` in front of `origin`, over `store` (Redis) or its memory.
+fn bounded_proxy(origin: &Origin, store: Option<&str>) -> Proxy {
+    let env: Vec<(&str, &str)> = store.map(|url| ("LARDER_URL", url)).into_iter().collect();
+    Proxy::start(origin.addr, &["--memory-mib", &BOUND_MIB.to_string()], &env)
+}
+
+/// The peak resident set a test allows: the bound and the fixed overhead, and over a remote
+/// store its copies.
+fn limit_mib(remote: bool) -> u64 {
+    BOUND_MIB + OVERHEAD_MIB + if remote { REMOTE_COPIES_MIB } else { 0 }
+}
+
 /// After 200 distinct 5 MB responses went through, the same 200 URLs at once: a quarter of the
 /// clients read at full speed, the rest slowly (64 KiB every 20 ms, so each body takes about
 /// 1.6 s and is held while it is sent). Bodies in delivery count against the bound, and remote
@@ -190,11 +192,7 @@ async fn slow_get(port: u16, path: &str, chunk: usize, pause: Duration) -> usize
 /// Before: 157–179 MiB over the memory store, 156–189 over Redis.
 async fn second_wave(store: Option<String>) {
     let origin = big_origin(store.is_none()).await;
-    let mut env = Vec::new();
-    if let Some(url) = &store {
-        env.push(("LARDER_URL", url.as_str()));
-    }
-    let proxy = Proxy::start(origin.addr, &["--memory-mib", &BOUND_MIB.to_string()], &env);
+    let proxy = bounded_proxy(&origin, store.as_deref());
     // The first wave, a few at a time, so that every response is recorded and stored (in Redis
     // all 200 stay; in memory, what the bound holds).
     let port = proxy.port;
@@ -268,13 +266,7 @@ async fn second_wave(store: Option<String>) {
         eprintln!("sampled peak {rss} MiB: {stats}");
     }
     let peak = peak_mib(&proxy);
-    let limit = BOUND_MIB
-        + OVERHEAD_MIB
-        + if store.is_some() {
-            REMOTE_COPIES_MIB
-        } else {
-            0
-        };
+    let limit = limit_mib(store.is_some());
     eprintln!(
         "second wave, store={}: peak after the first wave {first} MiB, after the second {peak} MiB (limit {limit} MiB); {ok} of {CLIENTS} bodies whole",
         store.as_deref().unwrap_or("memory://")
@@ -299,11 +291,7 @@ async fn distinct_flood(store: Option<String>) {
         Box::pin(async move { full(200, &[("cache-control", "max-age=600")], body) })
     }))
     .await;
-    let mut env = Vec::new();
-    if let Some(url) = &store {
-        env.push(("LARDER_URL", url.as_str()));
-    }
-    let proxy = Proxy::start(origin.addr, &["--memory-mib", &BOUND_MIB.to_string()], &env);
+    let proxy = bounded_proxy(&origin, store.as_deref());
     let port = proxy.port;
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..50 {
@@ -323,13 +311,7 @@ async fn distinct_flood(store: Option<String>) {
         ok += n.unwrap();
     }
     let peak = peak_mib(&proxy);
-    let limit = BOUND_MIB
-        + OVERHEAD_MIB
-        + if store.is_some() {
-            REMOTE_COPIES_MIB
-        } else {
-            0
-        };
+    let limit = limit_mib(store.is_some());
     eprintln!(
         "1 MB flood, store={}: peak {peak} MiB (limit {limit} MiB); {ok} of 1000 whole",
         store.as_deref().unwrap_or("memory://")

@@ -326,19 +326,7 @@ async fn upgrade_requests_pass_through_as_a_tunnel() {
             if req.headers().get("upgrade").map(|v| v.as_bytes()) != Some(b"echo") {
                 return full(400, &[], "no upgrade");
             }
-            let on = hyper::upgrade::on(&mut req);
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let Ok(up) = on.await else { return };
-                let mut io = hyper_util::rt::TokioIo::new(up);
-                let mut buf = [0u8; 64];
-                while let Ok(n) = io.read(&mut buf).await {
-                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+            echo_upgrade(&mut req)
         }) as futures::future::BoxFuture<'static, _>
     }))
     .await;

@@ -415,6 +415,7 @@ impl PyCache {
         d.set_item("evictions", s.evictions)?;
         d.set_item("remote_hits", s.remote_hits)?;
         d.set_item("remote_misses", s.remote_misses)?;
+        d.set_item("remote_reads_deferred", s.remote_reads_deferred)?;
         d.set_item("store_errors", s.store_errors)?;
         d.set_item("breaker_open", s.breaker_open)?;
         d.set_item("entries", s.entries)?;

@@ -426,3 +426,21 @@ impl Drop for Uvicorn {
         self.kill();
     }
 }
+
+/// The origin's side of an upgrade to a line echo protocol (`Upgrade: echo`): the 101, and a
+/// task that echoes what comes through the upgraded connection.
+pub fn echo_upgrade(req: &mut Request<Incoming>) -> Response<OriginBody> {
+    let on = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(up) = on.await else { return };
+        let mut io = TokioIo::new(up);
+        let mut buf = [0u8; 64];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    full(101, &[("connection", "upgrade"), ("upgrade", "echo")], "")
+}

@@ -286,6 +286,7 @@ impl HttpCache {
         d.set_item("fills_abandoned", s.fills_abandoned)?;
         d.set_item("response_timeouts", s.response_timeouts)?;
         d.set_item("bad_requests", s.bad_requests)?;
+        d.set_item("non_canonical_paths", s.non_canonical_paths)?;
         d.set_item("recording_bytes", s.recording_bytes)?;
         d.set_item("fetches_in_flight", s.fetches_in_flight)?;
         Ok(d)

@@ -103,6 +103,17 @@ impl CacheBuilder {
     /// Bounds the memory tier to `bytes` of estimated weight, in addition to the entry bound.
     /// Each entry weighs what the [`weigher`](Self::weigher) says, or else the size of its
     /// MessagePack encoding plus its key and a fixed overhead.
+    ///
+    /// The bound counts what is held, not only what is cached: an entry of 64 KiB or more is not
+    /// evicted while a caller still holds its value (the `Arc<T>` a `get` returned, a response
+    /// body being sent), since its bytes are still in memory; room is made from entries nobody
+    /// holds, and when every large entry is held, a new one is not kept. Memory reservations
+    /// ([`Cache::reserve_memory`]) share the bound too.
+    ///
+    /// ```
+    /// let cache = larder::Cache::builder().max_bytes(256 << 20).build();
+    /// assert_eq!(cache.max_reservation(), Some(128 << 20));
+    /// ```
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.bounds.max_bytes = Some(bytes.max(1));
         self

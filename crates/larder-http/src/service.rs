@@ -201,7 +201,8 @@ fn canonical_target(parts: &mut Parts) -> Result<(), crate::path::Unsafe> {
         Some(q) => format!("{canonical}?{q}"),
         None => canonical,
     };
-    let mut uri = http::uri::Parts::from(std::mem::take(&mut parts.uri));
+    // From a copy (it shares the original's bytes): on an error the request keeps its target.
+    let mut uri = http::uri::Parts::from(parts.uri.clone());
     uri.path_and_query = Some(
         target
             .parse()

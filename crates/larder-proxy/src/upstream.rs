@@ -360,12 +360,14 @@ impl Upstream {
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
                 parts.headers.append(header::VIA, self.inner.via.clone());
-                // The connection is busy until its body is read or dropped: the slot with it.
-                let body = Holding {
-                    inner: TimeoutBody::new(self.inner.timeouts.body_idle, body),
-                    _slot: slot,
-                }
-                .boxed_unsync();
+                // The connection is busy until its body is read or dropped: the slot goes with
+                // the body (the closure owns it).
+                let body = TimeoutBody::new(self.inner.timeouts.body_idle, body)
+                    .map_frame(move |frame| {
+                        let _busy = &slot;
+                        frame
+                    })
+                    .boxed_unsync();
                 Response::from_parts(parts, body)
             }
             Ok(Err(_)) if state.stalled.load(Ordering::Relaxed) => {
@@ -629,38 +631,6 @@ impl Body for WatchedBody {
             }
         }
         Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-pin_project! {
-    /// A response body that holds its connection's slot until it ends or is dropped.
-    struct Holding<B> {
-        #[pin]
-        inner: B,
-        _slot: tokio::sync::OwnedSemaphorePermit,
-    }
-}
-
-impl<B> Body for Holding<B>
-where
-    B: Body<Data = Bytes, Error = BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -109,8 +109,8 @@ impl Remote {
         // values hold at most the budget being read and decoded (what is decoded then goes to
         // the memory tier, within its bound).
         let want = u32::try_from(len).unwrap_or(u32::MAX).min(self.read_budget);
-        let deadline = tokio::time::Instant::now() + READ_WAIT;
-        let turn = tokio::time::timeout_at(deadline, self.reads.clone().acquire_many_owned(want));
+        let deadline = clock::instant_after(READ_WAIT);
+        let turn = clock::timeout(READ_WAIT, self.reads.clone().acquire_many_owned(want));
         let Ok(Ok(_turn)) = turn.await else {
             return self.deferred(cache);
         };
@@ -396,17 +396,17 @@ fn millis(d: Duration) -> u64 {
 async fn wait_for_room(
     cache: &Cache,
     len: u64,
-    deadline: tokio::time::Instant,
+    deadline: std::time::Instant,
 ) -> Option<crate::MemoryReservation> {
     let mut pause = Duration::from_millis(2);
     loop {
         if let Some(room) = cache.reserve_memory(len) {
             return Some(room);
         }
-        if tokio::time::Instant::now() + pause > deadline {
+        if std::time::Instant::now() + pause > deadline {
             return None;
         }
-        tokio::time::sleep(pause).await;
+        clock::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Method, Response};
-use larder::private::ReadEvent;
+use larder::engine::ReadEvent;
 
 use crate::body::CacheBody;
 use crate::headers::{CacheStatus, Outcome};
@@ -34,7 +34,7 @@ pub(crate) fn serve<B>(
     let age = stored.age(now_ms);
     let outcome: Outcome = outcome.into();
     if outcome.status == CacheStatus::Stale {
-        larder::private::count(&state.cache, ReadEvent::StaleServed);
+        larder::engine::count(&state.cache, ReadEvent::StaleServed);
     }
     let outcome = Outcome {
         age: Some(age),

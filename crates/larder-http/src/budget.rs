@@ -1,6 +1,6 @@
 //! The bytes recordings hold of response bodies. Each [`Hold`] counts against the layer's own
 //! budget across all requests and against the cache's byte bound, which stored entries share
-//! (see [`MemoryReservation`](larder::MemoryReservation)), so that the bound covers entries and
+//! (see [`MemoryReservation`](larder::engine::MemoryReservation)), so that the bound covers entries and
 //! the bodies being recorded together. A recording grows its hold chunk by chunk; once a budget says no,
 //! the recording stops keeping the whole body and only streams.
 //!
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use larder::{Cache, MemoryReservation};
+use larder::{Cache, engine::MemoryReservation};
 
 /// A budget for bytes held, across all requests at once.
 #[derive(Debug)]

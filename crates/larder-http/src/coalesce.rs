@@ -9,7 +9,10 @@
 
 use std::sync::Arc;
 
-use larder::{Cache, FillLead, FillRole};
+use larder::{
+    Cache,
+    engine::{FillLead, FillRole},
+};
 
 use crate::recording::{Limits, Recording};
 
@@ -78,7 +81,7 @@ pub(crate) struct LeadGuard {
     recording: Arc<Recording>,
     /// The fill's lock across processes when no flight holds it, released when the fill is
     /// over (stored or not).
-    lock: Option<larder::KeyLock>,
+    lock: Option<larder::engine::KeyLock>,
 }
 
 impl LeadGuard {
@@ -93,7 +96,7 @@ impl LeadGuard {
 
     /// Holds `lock` for as long as this fill runs: a registered fill gives it to the core's
     /// flight, which releases it as soon as a purge or write supersedes the fill.
-    pub fn hold(&mut self, lock: larder::KeyLock) {
+    pub fn hold(&mut self, lock: larder::engine::KeyLock) {
         match &self.lead {
             Some(lead) => lead.hold_lock(lock),
             None => self.lock = Some(lock),

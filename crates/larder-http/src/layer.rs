@@ -79,7 +79,7 @@ impl CacheLayer {
 
     fn with_config(cache: Cache, mut config: Config) -> Self {
         // One fail-safe setting for both read paths: the cache's own, unless the layer says.
-        config.fail_safe_throttle = larder::private::fail_safe_throttle(&cache);
+        config.fail_safe_throttle = larder::engine::fail_safe_throttle(&cache);
         Self {
             state: Arc::new(LayerState::new(&cache, config)),
             base: cache,

@@ -207,7 +207,7 @@ pub(crate) struct Recording {
     limits: Limits,
     /// The core's flag for the fill this recording is the value of: set by a purge or write of
     /// the key (here or on another process), after which nothing of it is stored.
-    changed: larder::Superseded,
+    changed: larder::engine::Superseded,
     /// When the fill began: requests that follow it share its deadline.
     started: tokio::time::Instant,
 }
@@ -220,11 +220,11 @@ impl Recording {
 
     /// A recording that streams only, until [`keep`](Self::keep) gives it a hold.
     pub fn new(limits: Limits) -> Arc<Self> {
-        Self::following(limits, larder::Superseded::never())
+        Self::following(limits, larder::engine::Superseded::never())
     }
 
     /// A recording that is the value of a fill of the cache, superseded with it.
-    pub fn following(limits: Limits, changed: larder::Superseded) -> Arc<Self> {
+    pub fn following(limits: Limits, changed: larder::engine::Superseded) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 head: HeadState::Pending,
@@ -746,7 +746,7 @@ mod tests {
     #[tokio::test]
     async fn superseded_recordings_serve_readers_but_are_not_stored() {
         let cache = larder::Cache::new();
-        let larder::FillRole::Lead(_lead, rec) =
+        let larder::engine::FillRole::Lead(_lead, rec) =
             cache.join_fill("k", |changed| Recording::following(limits(100), changed))
         else {
             panic!("nothing else fills k")

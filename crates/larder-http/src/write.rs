@@ -49,7 +49,7 @@ impl StoreJob {
 
     /// Stores the recorded response; `lead` is the fill's hold on its key, so storing does not
     /// supersede the fill itself.
-    pub async fn store(self, body: Bytes, lead: Option<&larder::FillLead>) {
+    pub async fn store(self, body: Bytes, lead: Option<&larder::engine::FillLead>) {
         let cfg = &self.state.config;
         let mut headers = self.headers;
         if !headers.contains_key(header::DATE) {
@@ -95,7 +95,7 @@ pub(crate) async fn write(
     plan: &Plan,
     client_headers: &HeaderMap,
     response: CachedResponse,
-    lead: Option<&larder::FillLead>,
+    lead: Option<&larder::engine::FillLead>,
 ) {
     let keep = plan.keep_secs(response.has_validator(), &state.config);
     if keep == 0 {

@@ -179,15 +179,15 @@ impl Gen {
             Some(e) => quote! {
                 ::std::result::Result::Err(::larder::FetchError::Timeout(__larder_d)) => {
                     #[allow(unused_imports)]
-                    use ::larder::private::{TimeoutUnconvertible as _, TimeoutViaFrom as _};
+                    use ::larder::__private::{TimeoutUnconvertible as _, TimeoutViaFrom as _};
                     // The borrow chooses `From<Timeout>` where `E` has it (autoref specialization).
                     #[allow(clippy::needless_borrow)]
-                    match (&::larder::private::TimeoutInto::<#e>::new())
+                    match (&::larder::__private::TimeoutInto::<#e>::new())
                         .timeout_error(::larder::Timeout(__larder_d))
                     {
                         ::std::option::Option::Some(__larder_e) => ::std::result::Result::Err(__larder_e),
                         ::std::option::Option::None => {
-                            ::larder::private::timed_out(#name_str, &__larder_key, __larder_d)
+                            ::larder::__private::timed_out(#name_str, &__larder_key, __larder_d)
                         }
                     }
                 }
@@ -248,11 +248,11 @@ impl Gen {
             match __larder_result {
                 ::std::result::Result::Ok(__larder_hit) => #hit,
                 ::std::result::Result::Err(::larder::FetchError::Factory(__larder_u)) => {
-                    ::larder::private::take_uncached(__larder_u)
+                    ::larder::__private::take_uncached(__larder_u)
                 }
                 #timeout_arm
                 ::std::result::Result::Err(__larder_e) => {
-                    ::larder::private::unrecoverable(#name_str, &__larder_key, __larder_e)
+                    ::larder::__private::unrecoverable(#name_str, &__larder_key, __larder_e)
                 }
             }
         }
@@ -291,21 +291,21 @@ impl Gen {
         // With `hard_timeout` the error type must take a `Timeout`: say so at the option.
         let needs_from_timeout = match (&opts.hard_timeout, &self.err) {
             (Some(d), Some(e)) => quote_spanned! {d.span=>
-                ::larder::private::needs_from_timeout::<#e>();
+                ::larder::__private::needs_from_timeout::<#e>();
             },
             _ => quote!(),
         };
         quote! {
             #(#attrs)*
             #[allow(clippy::ptr_arg)]
-            #vis fn #name(#inputs) -> ::larder::private::BoxFuture<#ret> {
+            #vis fn #name(#inputs) -> ::larder::__private::BoxFuture<#ret> {
                 #needs_from_timeout
                 #clone_self
                 #prelude
                 #(#own)*
                 ::std::boxed::Box::pin(async move {
                     let __larder_result = __larder_cache
-                        .get_or_fetch::<#stored, ::larder::private::Uncached<#ret>, _, _>(
+                        .get_or_fetch_with::<#stored, ::larder::__private::Uncached<#ret>, _, _>(
                             &__larder_key,
                             __larder_opts,
                             move || async move {
@@ -335,7 +335,7 @@ impl Gen {
             #vis fn #name(#inputs) -> #ret {
                 #prelude
                 let __larder_result = __larder_cache
-                    .get_or_compute::<#stored, ::larder::private::Uncached<#ret>, _>(
+                    .get_or_compute_with::<#stored, ::larder::__private::Uncached<#ret>, _>(
                         &__larder_key,
                         __larder_opts,
                         || {
@@ -423,14 +423,14 @@ impl Gen {
                 quote!(),
                 quote!(),
                 call,
-                quote!(::larder::private::forget),
-                quote!(::larder::private::remember(&__larder_cache, &__larder_key, __larder_v, __larder_opts);),
+                quote!(::larder::__private::forget),
+                quote!(::larder::__private::remember(&__larder_cache, &__larder_key, __larder_v, __larder_opts);),
             )
         };
         let invalidate_body = quote! {
             let __larder_cache: ::larder::Cache = #cache;
             let __larder_key: ::std::string::String = #key_owner #key_fn(#(#key_refs),*);
-            match #options.get_namespace() {
+            match #options.namespace_ref() {
                 ::std::option::Option::Some(__larder_ns) => #remove(&__larder_cache.namespace(__larder_ns), &__larder_key) #await_,
                 ::std::option::Option::None => #remove(&__larder_cache, &__larder_key) #await_,
             }
@@ -438,16 +438,18 @@ impl Gen {
         let refresh_body = quote! {
             #prelude
             let __larder_r: #ret = #run;
-            let __larder_decided: ::std::result::Result<#stored, ::larder::private::Uncached<#ret>> = { #decide };
+            let __larder_decided: ::std::result::Result<#stored, ::larder::__private::Uncached<#ret>> = { #decide };
             match __larder_decided {
                 ::std::result::Result::Ok(__larder_v) => {
                     let __larder_hit = ::std::sync::Arc::new(__larder_v);
                     let __larder_out: #ret = #hit;
+                    // With an `Arc<T>` return the caller keeps one reference: T is cloned once
+                    // for the store (a refresh, not the hit path).
                     let __larder_v = ::std::sync::Arc::unwrap_or_clone(__larder_hit);
                     #store
                     __larder_out
                 }
-                ::std::result::Result::Err(::larder::private::Uncached(__larder_r)) => __larder_r,
+                ::std::result::Result::Err(::larder::__private::Uncached(__larder_r)) => __larder_r,
             }
         };
         if self.method {
@@ -496,10 +498,24 @@ fn sorting(opts: &Options, kind: &Returns, ret: &Type) -> (Tokens, Tokens, Token
             .map_or(quote!(false), |u| quote!((#u)(&#var)))
     };
     let unless = unless_on(quote!(__larder_v));
-    let uncached = quote!(::std::result::Result::Err(::larder::private::Uncached(
+    let uncached = quote!(::std::result::Result::Err(::larder::__private::Uncached(
         __larder_other
     )));
-    let clone_hit = quote!(::std::clone::Clone::clone(&*__larder_hit));
+    // What is stored for a value of type `t`, how the body's value becomes it, and how a hit
+    // (`__larder_hit: Arc<stored>`) becomes a value again: an `Arc<T>` is stored as `T` and handed
+    // out as the cache's own `Arc`; anything else is stored as itself and cloned out of it.
+    let value_of = |t: &Type| match crate::signature::arc_inner(t) {
+        Some(inner) => (
+            quote!(#inner),
+            quote!(::std::sync::Arc::unwrap_or_clone(__larder_v)),
+            quote!(::std::clone::Clone::clone(&__larder_hit)),
+        ),
+        None => (
+            quote!(#t),
+            quote!(__larder_v),
+            quote!(::std::clone::Clone::clone(&*__larder_hit)),
+        ),
+    };
     match kind {
         Returns::Result(t, e) => match &opts.cache_err {
             // The whole `Result` is stored, so chosen errors are served from the cache too.
@@ -514,35 +530,50 @@ fn sorting(opts: &Options, kind: &Returns, ret: &Type) -> (Tokens, Tokens, Token
                     }
                     __larder_other => #uncached,
                 }),
-                clone_hit,
+                quote!(::std::clone::Clone::clone(&*__larder_hit)),
             ),
-            None => (
-                quote!(#t),
+            None => {
+                let (stored, store, out) = value_of(t);
+                (
+                    stored,
+                    quote!(match __larder_r {
+                        ::std::result::Result::Ok(__larder_v) if !#unless => ::std::result::Result::Ok(#store),
+                        __larder_other => #uncached,
+                    }),
+                    quote!(::std::result::Result::Ok(#out)),
+                )
+            }
+        },
+        Returns::Option(t) if opts.cache_none.is_none() => {
+            let (stored, store, out) = value_of(t);
+            (
+                stored,
                 quote!(match __larder_r {
-                    ::std::result::Result::Ok(__larder_v) if !#unless => ::std::result::Result::Ok(__larder_v),
+                    ::std::option::Option::Some(__larder_v) if !#unless => ::std::result::Result::Ok(#store),
                     __larder_other => #uncached,
                 }),
-                quote!(::std::result::Result::Ok(#clone_hit)),
-            ),
-        },
-        Returns::Option(t) if opts.cache_none.is_none() => (
-            quote!(#t),
-            quote!(match __larder_r {
-                ::std::option::Option::Some(__larder_v) if !#unless => ::std::result::Result::Ok(__larder_v),
-                __larder_other => #uncached,
-            }),
-            quote!(::std::option::Option::Some(#clone_hit)),
-        ),
+                quote!(::std::option::Option::Some(#out)),
+            )
+        }
         Returns::Option(_) | Returns::Plain => {
             let unless_whole = unless_on(quote!(__larder_r));
+            let (stored, store, out) = match kind {
+                Returns::Plain => value_of(ret),
+                _ => (
+                    quote!(#ret),
+                    quote!(__larder_v),
+                    quote!(::std::clone::Clone::clone(&*__larder_hit)),
+                ),
+            };
             (
-                quote!(#ret),
+                stored,
                 quote!(if #unless_whole {
-                    ::std::result::Result::Err(::larder::private::Uncached(__larder_r))
+                    ::std::result::Result::Err(::larder::__private::Uncached(__larder_r))
                 } else {
-                    ::std::result::Result::Ok(__larder_r)
+                    let __larder_v = __larder_r;
+                    ::std::result::Result::Ok(#store)
                 }),
-                clone_hit,
+                out,
             )
         }
     }

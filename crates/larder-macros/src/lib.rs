@@ -61,6 +61,11 @@ mod template;
 /// # }
 /// ```
 ///
+/// A hit returns a clone of the cached value. Return `Arc<T>` (alone, or in an `Option` or
+/// `Result`) to get the cache's own `Arc` instead, with no clone: the value is stored as `T`
+/// (the body's `Arc` is unwrapped, so `T: Clone` is needed but not used when the body keeps no
+/// other reference).
+///
 /// # Options
 ///
 /// - `cache = EXPR`: the cache, any expression of type `Cache` (cloned; `self.cache` works in

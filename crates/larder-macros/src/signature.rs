@@ -30,6 +30,15 @@ pub(crate) fn returns(sig: &syn::Signature) -> syn::Result<(Type, Returns)> {
     Ok((ty, kind))
 }
 
+/// `T` when `ty` is `Arc<T>`: such a value is stored as `T` and a hit hands out the cache's own
+/// `Arc`, with no clone.
+pub(crate) fn arc_inner(ty: &Type) -> Option<Type> {
+    match generic_args(ty, "Arc")?.as_slice() {
+        [inner] => Some(inner.clone()),
+        _ => None,
+    }
+}
+
 /// The type arguments of `ty` when its last path segment is `name`.
 fn generic_args(ty: &Type, name: &str) -> Option<Vec<Type>> {
     let Type::Path(p) = ty else { return None };

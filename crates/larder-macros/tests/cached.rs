@@ -223,3 +223,61 @@ async fn the_default_key_tells_arguments_apart_unambiguously() {
     on_the_default_cache("a".into(), ":b".into()).await;
     assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst) - start, 2);
 }
+
+/// A large value, cloned only when the test says so.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Catalog {
+    items: Vec<String>,
+}
+
+impl Clone for Catalog {
+    fn clone(&self) -> Self {
+        CATALOG_CLONES.fetch_add(1, Ordering::SeqCst);
+        Self {
+            items: self.items.clone(),
+        }
+    }
+}
+
+static CATALOG_CLONES: AtomicUsize = AtomicUsize::new(0);
+static ARC_CACHE: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::new);
+
+#[cached(cache = ARC_CACHE.clone())]
+async fn catalog(shop: u32) -> Arc<Catalog> {
+    Arc::new(Catalog {
+        items: vec![format!("shop {shop}"); 1_000],
+    })
+}
+
+#[cached(cache = ARC_CACHE.clone())]
+async fn catalog_or_none(shop: u32) -> Option<Arc<Catalog>> {
+    (shop != 0).then(|| Arc::new(Catalog { items: vec![] }))
+}
+
+#[cached(cache = ARC_CACHE.clone())]
+fn catalog_sync(shop: u32) -> Result<Arc<Catalog>, String> {
+    Ok(Arc::new(Catalog {
+        items: vec![format!("sync {shop}")],
+    }))
+}
+
+#[tokio::test]
+async fn an_arc_return_is_the_caches_own_value_with_no_clone_on_a_hit() {
+    let first = catalog(7).await;
+    let second = catalog(7).await;
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "a hit hands out the cached Arc"
+    );
+    assert_eq!(first.items.len(), 1_000);
+    let some = catalog_or_none(1).await.unwrap();
+    assert!(Arc::ptr_eq(&some, &catalog_or_none(1).await.unwrap()));
+    assert_eq!(catalog_or_none(0).await, None);
+    let sync = catalog_sync(3).unwrap();
+    assert!(Arc::ptr_eq(&sync, &catalog_sync(3).unwrap()));
+    assert_eq!(
+        CATALOG_CLONES.load(Ordering::SeqCst),
+        0,
+        "no clone on a miss (the body's Arc is unwrapped) nor on a hit"
+    );
+}

@@ -76,8 +76,7 @@ fn borrowed_arguments_key_templates_and_unless() {
     assert_eq!(slug("Hello World"), "hello-world");
     assert_eq!(SLUG_RUNS.load(Ordering::SeqCst), 1);
     // The template names an ordinary key of the cache: found there without running anything.
-    let direct =
-        CACHE.get_or_compute::<String, (), _>("slug:Hello World", Default::default(), || Err(()));
+    let direct = CACHE.get_or_compute::<String, (), _>("slug:Hello World", || Err(()));
     assert_eq!(direct.unwrap().as_str(), "hello-world");
     assert_eq!(slug("   "), "");
     assert_eq!(slug("   "), "");

@@ -338,7 +338,7 @@ impl PyCache {
         let pickle = self.pickle;
         crate::bridge::spawn(py, move |locals| async move {
             let fetched = engine
-                .get_or_fetch::<PyValue, PyErr, _, _>(&key, opts, move || async move {
+                .get_or_fetch_with::<PyValue, PyErr, _, _>(&key, opts, move || async move {
                     let awaiting = crate::bridge::attach(|py| {
                         let coroutine = factory.bind(py).call0()?;
                         pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)
@@ -383,7 +383,7 @@ impl PyCache {
         let mut ran = false;
         let pickle = self.pickle;
         let computed = py.detach(|| {
-            engine.get_or_compute::<PyValue, PyErr, _>(&key, opts.clone(), || {
+            engine.get_or_compute_with::<PyValue, PyErr, _>(&key, opts.clone(), || {
                 ran = true;
                 crate::bridge::attach(|py| {
                     let value = factory.bind(py).call0()?;

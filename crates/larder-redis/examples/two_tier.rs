@@ -75,7 +75,7 @@ async fn read(State(r): State<Replica>, Path(id): Path<u64>) -> Response {
     let db = r.db.clone();
     let product = r
         .cache
-        .get_or_fetch(&key!("product", id), ten_minutes(), move || async move {
+        .get_or_fetch_with(&key!("product", id), ten_minutes(), move || async move {
             Ok::<_, std::convert::Infallible>(db.product(id).await)
         })
         .await;

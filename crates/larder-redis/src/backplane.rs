@@ -4,7 +4,7 @@
 //! cache has a dedicated subscriber connection, run by a thread of its own (with a single-thread
 //! runtime), so listening depends neither on the application's runtime nor on how and where the
 //! cache was built. The listener pings every second; when the connection breaks or a ping goes
-//! unanswered, it reports the loss and reconnects with a back-off, trying each node of a cluster
+//! unanswered for three seconds, it reports the loss and reconnects with a back-off, trying each node of a cluster
 //! in turn. A cluster forwards every `PUBLISH` to all its nodes, so one subscription anywhere hears
 //! every message.
 
@@ -22,6 +22,11 @@ use crate::connection::{Connector, Limits};
 
 /// How often an idle subscriber connection proves it is alive.
 const PING_EVERY: Duration = Duration::from_secs(1);
+/// How long a ping may go unanswered before the connection counts as lost. A server that dies
+/// closes the connection, which is noticed at once; this is for one that stops answering. Not one
+/// second: on a machine whose cores are busy a live server's answer can take that long, and a
+/// loss makes every node drop its memory tier when it resubscribes.
+const PING_ANSWER_WITHIN: Duration = Duration::from_secs(3);
 /// The first pause before reconnecting; it doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -192,7 +197,7 @@ impl Listener {
                     None => return Ended::Broken,
                 },
                 _ = ping.tick() => {
-                    let alive = tokio::time::timeout(PING_EVERY, sink.ping::<Value>()).await;
+                    let alive = tokio::time::timeout(PING_ANSWER_WITHIN, sink.ping::<Value>()).await;
                     if !matches!(alive, Ok(Ok(_))) {
                         return Ended::Broken;
                     }

@@ -113,9 +113,7 @@ async fn every_kind_of_invalidation_reaches_every_other_node() {
     assert_eq!(seen(&b, "f").await.as_deref(), Some("old"));
     c.delete("f").await;
     let fetched = a
-        .get_or_fetch("f", EntryOptions::new(), || async {
-            Ok::<_, String>("fetched".to_string())
-        })
+        .get_or_fetch("f", || async { Ok::<_, String>("fetched".to_string()) })
         .await
         .unwrap();
     assert_eq!(*fetched, "fetched");
@@ -153,7 +151,7 @@ async fn a_write_elsewhere_during_a_fetch_wins_over_what_the_fetch_read() {
     let slow = tokio::spawn({
         let a = a.clone();
         async move {
-            a.get_or_fetch("k", EntryOptions::new().ttl(LONG), || async move {
+            a.get_or_fetch_with("k", EntryOptions::new().ttl(LONG), || async move {
                 let _ = began_tx.send(());
                 let _ = release_rx.await;
                 Ok::<_, String>("read before the write".to_string())
@@ -201,6 +199,9 @@ async fn a_node_that_lost_its_subscription_drops_its_memory_when_it_is_back() {
     let (a, b) = (node(&redis.url()), node(&redis.url()));
     subscribed(&[&a, &b]).await;
     a.set("k", "before".to_string()).await.unwrap();
+    // a's message about that write must be behind b before b reads: arriving after the read, it
+    // would evict what b just read, and the outage below would find b's memory empty.
+    assert!(heard(&b, a.stats().backplane_published).await);
     assert_eq!(seen(&b, "k").await.as_deref(), Some("before"));
     let resyncs = b.stats().backplane_resyncs;
 

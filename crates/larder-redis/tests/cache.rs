@@ -26,14 +26,14 @@ async fn two_caches_on_one_redis_share_entries_tags_and_clears() {
     assert_eq!(a.remote_name(), Some("redis"));
 
     let v = a
-        .get_or_fetch("user:1", EntryOptions::new(), || async {
+        .get_or_fetch("user:1", || async {
             Ok::<_, std::io::Error>("Ada".to_string())
         })
         .await
         .unwrap();
     assert_eq!(*v, "Ada");
     let v = b
-        .get_or_fetch("user:1", EntryOptions::new(), || async {
+        .get_or_fetch("user:1", || async {
             Ok::<_, std::io::Error>("not called".to_string())
         })
         .await

@@ -26,7 +26,7 @@ async fn stampede(caches: &[Cache], callers: usize, key: &str, opts: EntryOption
                 (cache.clone(), runs.clone(), opts.clone(), key.to_owned());
             tasks.push(tokio::spawn(async move {
                 cache
-                    .get_or_fetch(&key, opts, move || async move {
+                    .get_or_fetch_with(&key, opts, move || async move {
                         let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         Ok::<_, String>(format!("computed by run {run}"))
@@ -84,7 +84,7 @@ async fn a_holder_that_never_releases_delays_callers_by_the_wait_at_most() {
     let cache = node(&redis.url());
     let started = Instant::now();
     let v = cache
-        .get_or_fetch(
+        .get_or_fetch_with(
             "k",
             EntryOptions::new().distributed_lock(Duration::from_millis(300)),
             || async { Ok::<_, String>("mine".to_string()) },
@@ -108,7 +108,7 @@ async fn a_lock_whose_holder_died_expires_and_the_next_caller_takes_it() {
     );
     let cache = node(&redis.url());
     let v = cache
-        .get_or_fetch(
+        .get_or_fetch_with(
             "k",
             EntryOptions::new().distributed_lock(Duration::from_secs(10)),
             || async { Ok::<_, String>("after expiry".to_string()) },
@@ -128,7 +128,7 @@ async fn a_failing_holder_releases_the_lock_for_the_next_caller() {
     let failing = {
         let (a, locked) = (a.clone(), locked.clone());
         tokio::spawn(async move {
-            a.get_or_fetch::<String, _, _, _>("k", locked, || async {
+            a.get_or_fetch_with::<String, _, _, _>("k", locked, || async {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 Err("upstream down".to_string())
             })
@@ -137,7 +137,7 @@ async fn a_failing_holder_releases_the_lock_for_the_next_caller() {
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     let v = b
-        .get_or_fetch("k", locked, || async {
+        .get_or_fetch_with("k", locked, || async {
             Ok::<_, String>("b's value".to_string())
         })
         .await
@@ -157,7 +157,7 @@ async fn with_redis_down_the_lock_is_skipped_and_the_call_still_answers() {
     redis.kill();
     let started = Instant::now();
     let v = cache
-        .get_or_fetch(
+        .get_or_fetch_with(
             "k",
             EntryOptions::new().distributed_lock(Duration::from_secs(30)),
             || async { Ok::<_, String>("from the source".to_string()) },

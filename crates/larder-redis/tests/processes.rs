@@ -95,7 +95,7 @@ async fn stampede(cache: &Cache, stdin: &mpsc::Receiver<String>) {
             let (cache, runs, opts) = (cache.clone(), runs.clone(), opts.clone());
             tokio::spawn(async move {
                 cache
-                    .get_or_fetch("the-report", opts, move || async move {
+                    .get_or_fetch_with("the-report", opts, move || async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         Ok::<_, String>(format!("made-by-{pid}"))
@@ -128,6 +128,15 @@ async fn replica(cache: &Cache, stdin: &mpsc::Receiver<String>) {
             ["wait", ns, key, want] => {
                 let ok = eventually(Duration::from_secs(5), async || {
                     served(cache, ns, key).await == *want
+                })
+                .await;
+                say(if ok { "ok" } else { "timeout" });
+            }
+            // Waits (up to 5 s) until it has applied `n` messages from other nodes.
+            ["heard", n] => {
+                let n: u64 = n.parse().expect("a count");
+                let ok = eventually(Duration::from_secs(5), async || {
+                    cache.stats().backplane_received >= n
                 })
                 .await;
                 say(if ok { "ok" } else { "timeout" });
@@ -332,6 +341,10 @@ async fn invalidations_reach_other_processes_and_a_restart_makes_them_resync() {
     // Resync: the replicas hold "kept" in memory; Redis dies and comes back empty, and they
     // must drop it (they cannot know what changed meanwhile).
     writer.set("kept", "before".to_string()).await.unwrap();
+    // Every message the writer sent is behind the replicas before they read: one arriving after
+    // the read would evict what they just read, and the outage would find their memory empty.
+    let sent = writer.stats().backplane_published;
+    all(&mut replicas, &format!("heard {sent}"), "ok");
     all(&mut replicas, "get - kept", "before");
     redis.kill();
     all(&mut replicas, "get - kept", "before"); // memory serves during the outage

@@ -65,5 +65,5 @@ fn path(name: &str) -> Result<PathBuf, Error> {
 /// assert!(port > 0);
 /// ```
 pub fn free_port() -> Result<u16, Error> {
-    crate::process::free_port(false)
+    crate::process::free_port()
 }

@@ -14,6 +14,7 @@ mod contract;
 mod example;
 mod load;
 mod memcached;
+mod port;
 mod process;
 mod redis;
 mod throughput;

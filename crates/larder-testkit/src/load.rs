@@ -54,7 +54,7 @@ impl Load {
                         let made = expected.clone();
                         let opts = EntryOptions::new().ttl(ttl);
                         let result = cache
-                            .get_or_fetch(&key, opts, move || async move {
+                            .get_or_fetch_with(&key, opts, move || async move {
                                 Ok::<_, std::io::Error>(made)
                             })
                             .await;

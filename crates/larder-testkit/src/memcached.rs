@@ -2,7 +2,8 @@
 
 use tempfile::TempDir;
 
-use crate::process::{ServerProcess, free_port};
+use crate::port::PortLease;
+use crate::process::ServerProcess;
 use crate::wire::memcached_answers;
 use crate::{Error, START_ATTEMPTS};
 
@@ -30,7 +31,8 @@ impl MemcachedServer {
         })?;
         let mut last = Error::NoFreePort;
         for _ in 0..START_ATTEMPTS {
-            let port = free_port(false)?;
+            let lease = PortLease::take(false)?;
+            let port = lease.port();
             let mut args = vec![
                 "-l".to_owned(),
                 "127.0.0.1".to_owned(),
@@ -50,7 +52,7 @@ impl MemcachedServer {
             if is_root() {
                 args.extend(["-u".to_owned(), "root".to_owned()]);
             }
-            match ServerProcess::start("memcached", args, dir.path(), port, memcached_answers) {
+            match ServerProcess::start("memcached", args, dir.path(), lease, memcached_answers) {
                 Ok(process) => return Ok(Self { process, _dir: dir }),
                 Err(e @ Error::MissingBinary { .. }) => return Err(e),
                 Err(e) => last = e,

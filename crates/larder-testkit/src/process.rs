@@ -9,6 +9,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::Error;
+use crate::port::PortLease;
 
 /// How long a server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -20,26 +21,28 @@ pub(crate) struct ServerProcess {
     args: Vec<String>,
     dir: PathBuf,
     log: PathBuf,
-    port: u16,
+    /// The port, ours until the process is dropped, so a restart finds it free.
+    lease: PortLease,
     child: Option<Child>,
 }
 
 impl ServerProcess {
     /// Starts `program args` with its working directory in `dir` and waits until `ready` says the
-    /// server answers on `port`.
+    /// server answers on the leased port.
     pub(crate) fn start(
         program: &'static str,
         args: Vec<String>,
         dir: &Path,
-        port: u16,
+        lease: PortLease,
         ready: fn(u16) -> bool,
     ) -> Result<Self, Error> {
+        let port = lease.port();
         let mut process = Self {
             program,
             args,
             dir: dir.to_owned(),
             log: dir.join(format!("{program}-{port}.log")),
-            port,
+            lease,
             child: None,
         };
         process.spawn(ready)?;
@@ -47,7 +50,7 @@ impl ServerProcess {
     }
 
     pub(crate) fn port(&self) -> u16 {
-        self.port
+        self.lease.port()
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -62,7 +65,8 @@ impl ServerProcess {
         }
     }
 
-    /// Starts the server again on the same port with the same arguments and directory.
+    /// Starts the server again on the same port with the same arguments and directory; the lease
+    /// kept the port from everyone else meanwhile.
     pub(crate) fn restart(&mut self, ready: fn(u16) -> bool) -> Result<(), Error> {
         self.kill();
         self.spawn(ready)
@@ -103,7 +107,7 @@ impl ServerProcess {
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if ready(self.port) {
+            if ready(self.port()) {
                 return Ok(());
             }
             if let Some(child) = &mut self.child
@@ -126,7 +130,7 @@ impl ServerProcess {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         Error::StartFailed {
             program: self.program,
-            port: self.port,
+            port: self.port(),
             why,
             log: tail.join("\n"),
         }
@@ -139,32 +143,16 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A loopback port nobody listens on now, and (when `with_bus`) whose +10000 cluster-bus twin is
-/// free too. Another process could take it before the server binds; a start that fails is retried
-/// by the callers with a fresh port.
-pub(crate) fn free_port(with_bus: bool) -> Result<u16, Error> {
-    for _ in 0..200 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| Error::Io {
-            what: "finding a free port",
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| Error::Io {
-                what: "finding a free port",
-                source,
-            })?
-            .port();
-        if !with_bus {
-            return Ok(port);
-        }
-        if let Some(bus) = port.checked_add(10_000)
-            && TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).is_ok()
-        {
-            return Ok(port);
-        }
-    }
-    Err(Error::NoFreePort)
+/// A loopback port nobody listens on now, from the kernel's ephemeral range. Another process could
+/// take it before the caller binds, and anyone may take it once the caller lets go: for processes
+/// started once and never restarted on it (servers that restart lease theirs, [`PortLease`]).
+pub(crate) fn free_port() -> Result<u16, Error> {
+    let io = |source| Error::Io {
+        what: "finding a free port",
+        source,
+    };
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io)?;
+    Ok(listener.local_addr().map_err(io)?.port())
 }
 
 /// Whether something accepts TCP connections on the port.

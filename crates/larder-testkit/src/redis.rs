@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::process::{ServerProcess, accepts, free_port};
+use crate::port::PortLease;
+use crate::process::{ServerProcess, accepts};
 use crate::wire::{redis, redis_answers};
 use crate::{Error, START_ATTEMPTS};
 
@@ -70,7 +71,8 @@ impl RedisServerBuilder {
         };
         let mut last = Error::NoFreePort;
         for _ in 0..START_ATTEMPTS {
-            let port = free_port(false)?;
+            let lease = PortLease::take(false)?;
+            let port = lease.port();
             let mut args = base_args(port);
             if let Some(pw) = &self.password {
                 args.extend(["--requirepass".to_owned(), pw.clone()]);
@@ -97,7 +99,7 @@ impl RedisServerBuilder {
             } else {
                 redis_answers
             };
-            match ServerProcess::start("redis-server", args, dir.path(), port, ready) {
+            match ServerProcess::start("redis-server", args, dir.path(), lease, ready) {
                 Ok(process) => {
                     return Ok(RedisServer {
                         process,
@@ -349,7 +351,8 @@ impl RedisCluster {
 fn start_cluster_node(dir: &Path) -> Result<ServerProcess, Error> {
     let mut last = Error::NoFreePort;
     for _ in 0..START_ATTEMPTS {
-        let port = free_port(true)?;
+        let lease = PortLease::take(true)?;
+        let port = lease.port();
         let mut args = base_args(port);
         args.extend(
             [
@@ -364,7 +367,7 @@ fn start_cluster_node(dir: &Path) -> Result<ServerProcess, Error> {
             ]
             .map(str::to_owned),
         );
-        match ServerProcess::start("redis-server", args, dir, port, redis_answers) {
+        match ServerProcess::start("redis-server", args, dir, lease, redis_answers) {
             Ok(p) => return Ok(p),
             Err(e @ Error::MissingBinary { .. }) => return Err(e),
             Err(e) => last = e,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use larder::{Cache, EntryOptions};
+use larder::Cache;
 
 const CALLERS: usize = 1_000;
 
@@ -30,7 +30,7 @@ fn stampede(c: &mut Criterion) {
         let cache = larder.clone();
         async move {
             let v = cache
-                .get_or_fetch(&key, EntryOptions::new(), move || async move {
+                .get_or_fetch(&key, move || async move {
                     runs.fetch_add(1, Ordering::Relaxed);
                     tokio::task::yield_now().await;
                     Ok::<u64, std::io::Error>(7)

@@ -78,7 +78,7 @@ async fn resource(State(cache): State<Cache>, Query(q): Query<ResourceQuery>) ->
     let requested = q.key.clone();
     let opts = EntryOptions::new().ttl(Duration::from_secs(300));
     match cache
-        .get_or_fetch(&cache_key, opts, move || expensive_resource(requested))
+        .get_or_fetch_with(&cache_key, opts, move || expensive_resource(requested))
         .await
     {
         Ok(resource) => Json(ResourceReply {

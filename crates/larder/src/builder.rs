@@ -1,6 +1,5 @@
 //! [`CacheBuilder`]: bounds, default options, the remote store and the backplane.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use crate::codec::{EncodeOptions, Format};
 use crate::error::Error;
 use crate::flight::Flights;
 use crate::guard::Guard;
-use crate::memory::{Bounds, MemoryTier, WeigherFn};
+use crate::memory::{Bounds, MemoryTier, Weighers};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::Remote;
 use crate::stats::Recorder;
@@ -28,7 +27,7 @@ use larder_store::{Backplane, Store};
 ///     .name("api")
 ///     .max_entries(50_000)
 ///     .max_bytes(256 << 20)
-///     .weigher(|_key, value| value.downcast_ref::<Vec<u8>>().map(|b| b.len() as u64))
+///     .weigher(|_key, page: &Vec<u8>| page.len() as u64)
 ///     .default_options(EntryOptions::new().ttl(Duration::from_secs(60)).stale(Duration::from_secs(600)))
 ///     .build();
 /// # let _ = cache;
@@ -37,7 +36,7 @@ pub struct CacheBuilder {
     name: Arc<str>,
     bounds: Bounds,
     memory: bool,
-    weigher: Option<Box<WeigherFn>>,
+    weighers: Weighers,
     defaults: EntryOptions,
     remote: Option<Arc<dyn Store>>,
     backplane: Option<Arc<dyn Backplane>>,
@@ -56,7 +55,7 @@ impl Default for CacheBuilder {
                 max_bytes: None,
             },
             memory: true,
-            weigher: None,
+            weighers: Weighers::default(),
             defaults: EntryOptions::new(),
             remote: None,
             backplane: None,
@@ -125,13 +124,28 @@ impl CacheBuilder {
         self
     }
 
-    /// Weighs values for the byte bound: return `Some(bytes)` for the types you know, `None` to
-    /// use the default estimate.
-    pub fn weigher<F>(mut self, weigher: F) -> Self
+    /// Weighs values of type `T` for the byte bound: what one value held in memory costs, in
+    /// bytes (the key and the entry's own overhead are added). Call it once per type; values of
+    /// a type without a weigher weigh the size of their MessagePack encoding.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// struct Thumbnail { pixels: Vec<u8> }
+    ///
+    /// let cache = larder::Cache::builder()
+    ///     .max_bytes(64 << 20)
+    ///     .weigher(|_key, page: &String| page.len() as u64)
+    ///     .weigher(|_key, image: &Arc<Thumbnail>| image.pixels.len() as u64)
+    ///     .build();
+    /// # let _ = cache;
+    /// ```
+    pub fn weigher<T, F>(mut self, weigher: F) -> Self
     where
-        F: Fn(&str, &(dyn Any + Send + Sync)) -> Option<u64> + Send + Sync + 'static,
+        T: 'static,
+        F: Fn(&str, &T) -> u64 + Send + Sync + 'static,
     {
-        self.weigher = Some(Box::new(weigher));
+        self.weighers.insert::<T>(Box::new(weigher));
         self
     }
 
@@ -287,7 +301,8 @@ impl CacheBuilder {
             flights: Arc::new(Flights::new()),
             stats,
             encode: self.encode,
-            weigher: self.weigher,
+            weighers: self.weighers,
+            lock_without_store: std::sync::Once::new(),
         });
         if let Some(coherence) = &inner.coherence {
             // The listener holds the cache weakly: dropping the last handle stops it.

@@ -15,7 +15,7 @@ use crate::codec::EncodeOptions;
 use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
 use crate::future::Get;
-use crate::memory::{AnyValue, Lookup, MemoryTier, Origin, WeigherFn};
+use crate::memory::{AnyValue, Lookup, MemoryTier, Origin, Weighers};
 use crate::options::{EntryOptions, Resolved};
 use crate::remote::Remote;
 use crate::stats::{Counter, Links, Recorder, Stats};
@@ -43,7 +43,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> CacheValue for T {
 ///     .build();
 ///
 /// let user = cache
-///     .get_or_fetch("user:1", EntryOptions::new(), || async {
+///     .get_or_fetch("user:1", || async {
 ///         // the expensive call: runs once however many callers ask at the same time
 ///         Ok::<_, std::io::Error>(String::from("Ada"))
 ///     })
@@ -66,7 +66,9 @@ pub(crate) struct Inner {
     pub(crate) flights: Arc<Flights>,
     pub(crate) stats: Arc<Recorder>,
     pub(crate) encode: EncodeOptions,
-    pub(crate) weigher: Option<Box<WeigherFn>>,
+    pub(crate) weighers: Weighers,
+    /// Said once: a distributed lock was asked of a cache with no store to hold it.
+    pub(crate) lock_without_store: std::sync::Once,
 }
 
 impl fmt::Debug for Cache {

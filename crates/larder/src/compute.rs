@@ -42,19 +42,42 @@ impl Cache {
     /// executor's thread; a caller that waits for another thread's run blocks its own thread.
     ///
     /// ```
-    /// use larder::{Cache, EntryOptions};
+    /// use larder::Cache;
     ///
     /// let cache = Cache::new();
     /// let render = |name: &str| -> Result<String, std::fmt::Error> { Ok(format!("<h1>{name}</h1>")) };
-    /// let page = cache.get_or_compute("page:home", EntryOptions::new(), || render("home")).unwrap();
+    /// let page = cache.get_or_compute("page:home", || render("home")).unwrap();
     /// assert_eq!(*page, "<h1>home</h1>");
     /// // Cached: the closure does not run again.
-    /// let again = cache
-    ///     .get_or_compute::<String, std::fmt::Error, _>("page:home", EntryOptions::new(), || unreachable!())
-    ///     .unwrap();
-    /// assert_eq!(*again, "<h1>home</h1>");
+    /// let again = cache.get_or_compute("page:home", || -> Result<String, std::fmt::Error> {
+    ///     unreachable!()
+    /// });
+    /// assert_eq!(*again.unwrap(), "<h1>home</h1>");
     /// ```
-    pub fn get_or_compute<T, E, F>(
+    pub fn get_or_compute<T, E, F>(&self, key: &str, factory: F) -> Result<Arc<T>, FetchError<E>>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.get_or_compute_with(key, EntryOptions::new(), factory)
+    }
+
+    /// [`get_or_compute`](Cache::get_or_compute) with options for this call: `opts` override the
+    /// handle's defaults field by field.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use larder::{Cache, EntryOptions};
+    ///
+    /// let cache = Cache::new();
+    /// let opts = EntryOptions::new().ttl(Duration::from_secs(5)).tags(["pages"]);
+    /// let page = cache.get_or_compute_with("page:about", opts, || -> Result<_, std::fmt::Error> {
+    ///     Ok("<h1>about</h1>".to_string())
+    /// });
+    /// assert_eq!(*page.unwrap(), "<h1>about</h1>");
+    /// ```
+    pub fn get_or_compute_with<T, E, F>(
         &self,
         key: &str,
         opts: EntryOptions,

@@ -99,8 +99,9 @@ pub struct Timeout(pub Duration);
 
 /// Why `get_or_fetch` could not produce a value.
 ///
-/// `E` is the factory's own error type; every coalesced waiter receives the same error, shared
-/// through an `Arc`.
+/// `E` is the factory's own error type. Every caller that shared the run receives the same error,
+/// so it travels in an `Arc` (and `E` need not be `Clone`); a caller that nobody joined gets it
+/// by value with [`try_into_factory_error`](Self::try_into_factory_error).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError<E> {
@@ -145,6 +146,28 @@ impl<E> FetchError<E> {
         match self {
             Self::Factory(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// The factory's error by value, when this caller holds the only reference to it (nobody
+    /// else shared the run, or the others have dropped theirs); otherwise `self` back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// #[derive(Debug, PartialEq)]
+    /// struct NotFound(u64);
+    ///
+    /// async fn load(id: u64) -> Result<String, NotFound> { Err(NotFound(id)) }
+    ///
+    /// let cache = larder::Cache::new();
+    /// let err = cache.get_or_fetch("user:9", || load(9)).await.unwrap_err();
+    /// assert_eq!(err.try_into_factory_error().unwrap(), NotFound(9));
+    /// # }
+    /// ```
+    pub fn try_into_factory_error(self) -> Result<E, Self> {
+        match self {
+            Self::Factory(e) => Arc::try_unwrap(e).map_err(Self::Factory),
+            other => Err(other),
         }
     }
 }

@@ -24,7 +24,7 @@
 //! the distributed lock   lock.rs, public as `Cache::lock_key`
 //! fail-safe              the throttle: the cache's `fail_safe_throttle` governs how long a
 //!                        stale response answers a failing origin without asking it
-//! the counters           `larder::private::count`: factory runs and errors, coalesced
+//! the counters           `larder::engine::count`: factory runs and errors, coalesced
 //!                        waiters, stale served, eager refreshes
 //! ```
 //!
@@ -82,7 +82,8 @@ impl Fallback {
 
 impl Cache {
     /// Returns the fresh value under `key`, or runs `factory` to produce it — once, however many
-    /// callers ask for the same cold key at the same time.
+    /// callers ask for the same cold key at the same time — with the cache's default options
+    /// ([`CacheBuilder::default_options`](crate::CacheBuilder::default_options)).
     ///
     /// - The factory runs in a task of its own: a caller that gives up (its future is dropped)
     ///   cancels nobody else's result, and the value is still cached.
@@ -92,30 +93,62 @@ impl Cache {
     ///   background while the caller gets the stale value.
     /// - With eager refresh, a hit late in the entry's ttl starts one background refresh.
     ///
-    /// `opts` override the handle's defaults field by field.
+    /// Options for this call alone: [`get_or_fetch_with`](Cache::get_or_fetch_with).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use larder::Cache;
+    ///
+    /// async fn load_user(id: u64) -> Result<String, std::io::Error> {
+    ///     Ok(format!("user {id}")) // a database read
+    /// }
+    ///
+    /// let cache = Cache::new();
+    /// let user = cache.get_or_fetch("user:7", || load_user(7)).await.unwrap();
+    /// assert_eq!(*user, "user 7");
+    /// # }
+    /// ```
+    #[inline]
+    pub fn get_or_fetch<'a, T, E, F, Fut>(
+        &'a self,
+        key: &'a str,
+        factory: F,
+    ) -> GetOrFetch<'a, T, E>
+    where
+        T: CacheValue,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.get_or_fetch_with(key, EntryOptions::new(), factory)
+    }
+
+    /// [`get_or_fetch`](Cache::get_or_fetch) with options for this call: `opts` override the
+    /// handle's defaults field by field.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
     /// use larder::{Cache, EntryOptions, FetchError};
     ///
+    /// async fn forecast(city: &str) -> Result<String, String> {
+    ///     if city == "Atlantis" { Err("upstream down".into()) } else { Ok(format!("sun in {city}")) }
+    /// }
+    ///
     /// let cache = Cache::new();
     /// let opts = EntryOptions::new()
     ///     .ttl(Duration::from_secs(60))
     ///     .stale(Duration::from_secs(600))
     ///     .hard_timeout(Duration::from_secs(2));
-    /// let v = cache.get_or_fetch("answer", opts.clone(), || async { Ok::<_, String>(42u64) }).await;
-    /// assert_eq!(*v.unwrap(), 42);
+    /// let v = cache.get_or_fetch_with("Berlin", opts.clone(), || forecast("Berlin")).await;
+    /// assert_eq!(*v.unwrap(), "sun in Berlin");
     ///
-    /// let err = cache
-    ///     .get_or_fetch::<u64, _, _, _>("other", opts, || async { Err("upstream down".to_string()) })
-    ///     .await
-    ///     .unwrap_err();
+    /// let err = cache.get_or_fetch_with("Atlantis", opts, || forecast("Atlantis")).await.unwrap_err();
     /// assert!(matches!(err, FetchError::Factory(_)));
     /// # }
     /// ```
     #[inline]
-    pub fn get_or_fetch<'a, T, E, F, Fut>(
+    pub fn get_or_fetch_with<'a, T, E, F, Fut>(
         &'a self,
         key: &'a str,
         opts: EntryOptions,

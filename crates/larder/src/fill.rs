@@ -37,7 +37,7 @@ pub struct FillLead {
 /// for the value being produced to check before it is stored. Cheap to clone.
 ///
 /// ```
-/// let never = larder::Superseded::never();
+/// let never = larder::engine::Superseded::never();
 /// assert!(!never.is_set());
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -77,7 +77,7 @@ impl FillLead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
-    /// use larder::{Cache, FillRole, KeyLocked};
+    /// use larder::{Cache, engine::{FillRole, KeyLocked}};
     /// let cache = Cache::new();
     /// let FillRole::Lead(lead, _) = cache.join_fill("k", |_| ()) else { unreachable!() };
     /// // A memory-only cache has no locks to take; with a store, the lock would be held here.
@@ -86,7 +86,7 @@ impl FillLead {
     /// }
     /// # }
     /// ```
-    pub fn hold_lock(&self, lock: crate::KeyLock) {
+    pub fn hold_lock(&self, lock: crate::engine::KeyLock) {
         if let Some(t) = &self.ticket {
             // Back only when the fill was superseded already: dropping it releases it.
             drop(t.hold_lock(lock));
@@ -111,7 +111,7 @@ impl FillLead {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use larder::{Cache, EntryOptions, FillRole};
+    /// use larder::{Cache, EntryOptions, engine::FillRole};
     /// let cache = Cache::new();
     /// let FillRole::Lead(lead, _) = cache.join_fill("k", |_| ()) else { unreachable!() };
     /// lead.set_with(&cache, "k", 7u8, EntryOptions::new()).await.unwrap();
@@ -143,7 +143,7 @@ impl Cache {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use larder::{Cache, FillRole};
+    /// use larder::{Cache, engine::FillRole};
     ///
     /// type Recording = Arc<Mutex<Vec<u8>>>;
     /// let cache = Cache::new();

@@ -166,7 +166,7 @@ impl<T> Future for Get<'_, T> {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use larder::{Cache, EntryOptions, GetOrFetch};
 /// let cache = Cache::new();
-/// let fut: GetOrFetch<'_, u8, ()> = cache.get_or_fetch("k", EntryOptions::new(), || async { Ok(1) });
+/// let fut: GetOrFetch<'_, u8, ()> = cache.get_or_fetch("k", || async { Ok(1) });
 /// assert_eq!(*fut.await.unwrap(), 1);
 /// # }
 /// ```

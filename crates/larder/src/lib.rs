@@ -16,7 +16,7 @@
 //! let cache = Cache::new();
 //! let opts = EntryOptions::new().ttl(Duration::from_secs(300));
 //! let weather = cache
-//!     .get_or_fetch(&larder::key!("weather", "Berlin"), opts, || async {
+//!     .get_or_fetch_with(&larder::key!("weather", "Berlin"), opts, || async {
 //!         // a slow upstream call
 //!         Ok::<_, std::io::Error>("sunny".to_string())
 //!     })
@@ -30,6 +30,9 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod backplane;
 mod breaker;
 mod builder;
@@ -37,6 +40,7 @@ mod cache;
 mod clock;
 pub mod codec;
 mod compute;
+pub mod engine;
 mod error;
 mod fetch;
 mod fill;
@@ -49,8 +53,6 @@ mod key;
 mod lock;
 mod memory;
 mod options;
-#[doc(hidden)]
-pub mod private;
 mod random;
 mod remote;
 mod reservation;
@@ -61,7 +63,6 @@ mod write;
 pub use builder::CacheBuilder;
 pub use cache::{Cache, CacheValue};
 pub use error::{Error, ErrorKind, FetchError, Timeout};
-pub use fill::{FillLead, FillRole, Superseded};
 pub use future::{Get, GetOrFetch};
 pub use global::{default_cache, set_default_cache};
 pub use in_process::InProcessStore;
@@ -70,7 +71,6 @@ pub use larder_store::{
     Backplane, BackplaneEvent, BackplaneSink, Store, StoreEntry, StoreError, StoreFuture, StoreKey,
     StoreRead, Subscription,
 };
-pub use lock::{KeyLock, KeyLocked};
 
 /// The Redis store (`redis` feature): `RedisStore` for
 /// standalone servers, TLS and Redis Cluster.
@@ -85,7 +85,6 @@ pub use larder_macros::cached;
 #[cfg(feature = "memcached")]
 pub use larder_memcached as memcached;
 pub use options::{EntryOptions, RemoteWrite};
-pub use reservation::MemoryReservation;
 pub use stats::Stats;
 
 /// The README's code blocks, compiled and run as doctests so the tour cannot rot.

@@ -55,6 +55,14 @@ impl Cache {
         wait: Duration,
     ) -> LockWait {
         let Some(remote) = &self.inner.remote else {
+            self.inner.lock_without_store.call_once(|| {
+                tracing::warn!(
+                    cache = %self.inner.name,
+                    "distributed_lock is set on a cache without a remote store: there is nothing \
+                     to hold the lock, so each process runs its own factory (callers in this \
+                     process still share one run); said once per cache"
+                );
+            });
             return LockWait::Alone;
         };
         let ns = &opts.namespace;
@@ -198,7 +206,7 @@ impl Cache {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
-    /// use larder::KeyLocked;
+    /// use larder::engine::KeyLocked;
     /// // Without a remote store there is nobody to share work with: run alone.
     /// let cache = larder::Cache::new();
     /// let got = cache.lock_key::<String>("report", Duration::from_secs(5), Duration::from_secs(30)).await;

@@ -19,7 +19,7 @@ use std::time::Duration;
 ///     .hard_timeout(Duration::from_secs(2))
 ///     .eager_refresh(0.8)
 ///     .tags(["user:42"]);
-/// assert_eq!(opts.get_ttl(), Some(Duration::from_secs(300)));
+/// assert_eq!(opts.ttl_ref(), Some(&Duration::from_secs(300)));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntryOptions {
@@ -142,8 +142,8 @@ impl EntryOptions {
     /// lock or the value within `wait` runs the factory itself. Never a deadlock, never an error.
     ///
     /// Within one process callers already share one run; this extends that to every process that
-    /// shares the store. It needs a store with locks (Redis, Memcached); elsewhere each process
-    /// runs its own.
+    /// shares the store. It needs a store with locks (Redis, Memcached); on a cache without a
+    /// remote store it does nothing beyond that, and the cache logs a warning saying so, once.
     /// `Duration::ZERO` turns it off.
     ///
     /// ```
@@ -181,13 +181,24 @@ impl EntryOptions {
         self
     }
 
-    /// The ttl, if set.
-    pub fn get_ttl(&self) -> Option<Duration> {
-        self.ttl
+    /// The ttl, if set. (`_ref`, as `http::request::Builder::method_ref`: `ttl` is the setter.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = larder::EntryOptions::new().ttl(Duration::from_secs(9));
+    /// assert_eq!(opts.ttl_ref(), Some(&Duration::from_secs(9)));
+    /// ```
+    pub fn ttl_ref(&self) -> Option<&Duration> {
+        self.ttl.as_ref()
     }
 
     /// The namespace, if set.
-    pub fn get_namespace(&self) -> Option<&str> {
+    ///
+    /// ```
+    /// let opts = larder::EntryOptions::new().namespace("users");
+    /// assert_eq!(opts.namespace_ref(), Some("users"));
+    /// ```
+    pub fn namespace_ref(&self) -> Option<&str> {
         self.namespace.as_deref()
     }
 

@@ -1,5 +1,5 @@
-//! Support for the code `#[cached]` generates. Not a public API: names here may change in any
-//! release.
+//! Support for the code `#[cached]` generates, and nothing else. Not a public API: names here
+//! may change in any release.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -123,43 +123,4 @@ mod tests {
         );
         assert_eq!((&TimeoutInto::<String>::new()).timeout_error(t), None);
     }
-}
-
-/// The read-path events another surface on the cache (larder-http's fills, the Python
-/// bindings) counts in the cache's own [`Stats`](crate::Stats) and metrics, so one set of
-/// numbers describes every way the cache is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReadEvent {
-    /// The source was called for the cache (an HTTP fill: the origin was asked).
-    FactoryRun,
-    /// That call failed or timed out.
-    FactoryError,
-    /// A caller shared another's call instead of making its own.
-    Coalesced,
-    /// A stale value answered in place of a failed or slow source.
-    StaleServed,
-    /// A fresh value's source was called early, in the background (eager refresh).
-    EagerRefresh,
-}
-
-/// Counts `event` in `cache`'s stats (and the `larder_*_total` metrics).
-pub fn count(cache: &Cache, event: ReadEvent) {
-    use crate::stats::Counter;
-    let counter = match event {
-        ReadEvent::FactoryRun => Counter::FactoryRun,
-        ReadEvent::FactoryError => Counter::FactoryError,
-        ReadEvent::Coalesced => Counter::Coalesced,
-        ReadEvent::StaleServed => Counter::StaleServed,
-        ReadEvent::EagerRefresh => Counter::EagerRefresh,
-    };
-    cache.inner.stats.incr(counter);
-}
-
-/// How long, after a failing source made the cache serve a stale value, the next reads get that
-/// value without asking the source again: the cache's own fail-safe throttle
-/// ([`EntryOptions::fail_safe_throttle`], default 30 s), which larder-http's fills obey too, so
-/// one setting governs both read paths.
-pub fn fail_safe_throttle(cache: &Cache) -> std::time::Duration {
-    cache.defaults.fail_safe_throttle
 }

@@ -175,7 +175,7 @@ impl Remote {
         ns: &Arc<str>,
         key: &str,
         bytes: Option<Bytes>,
-        room: Option<crate::MemoryReservation>,
+        room: Option<crate::engine::MemoryReservation>,
     ) -> RemoteLookup<T> {
         let large = bytes
             .as_ref()
@@ -397,7 +397,7 @@ async fn wait_for_room(
     cache: &Cache,
     len: u64,
     deadline: std::time::Instant,
-) -> Option<crate::MemoryReservation> {
+) -> Option<crate::engine::MemoryReservation> {
     let mut pause = Duration::from_millis(2);
     loop {
         if let Some(room) = cache.reserve_memory(len) {

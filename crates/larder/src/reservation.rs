@@ -147,7 +147,7 @@ mod tests {
     async fn reservations_evict_entries_and_entries_make_way_for_them() {
         let cache = Cache::builder()
             .max_bytes(10_000)
-            .weigher(|_, v| v.downcast_ref::<Vec<u8>>().map(|b| b.len() as u64))
+            .weigher(|_, v: &Vec<u8>| v.len() as u64)
             .build();
         for i in 0..10 {
             cache.set(&i.to_string(), vec![0u8; 800]).await.unwrap();

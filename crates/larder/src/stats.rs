@@ -282,7 +282,7 @@ pub struct Stats {
     pub entries: u64,
     /// Total weight of the memory tier now.
     pub weight: u64,
-    /// Bytes held now by [`MemoryReservation`](crate::MemoryReservation)s, which share the
+    /// Bytes held now by [`MemoryReservation`](crate::engine::MemoryReservation)s, which share the
     /// memory tier's byte bound with its entries (0 without a byte bound).
     pub reserved_bytes: u64,
 }

@@ -2,7 +2,6 @@
 //! node's memory tier, then the remote store, then tells the other nodes through the backplane,
 //! in that order, so a node that drops its copy on the message reads the new state from the store.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -323,11 +322,7 @@ impl Cache {
         decoded: Option<u64>,
     ) -> u64 {
         const OVERHEAD: u64 = 96; // the entry, its key and the Arc's counts, roughly
-        let user = self
-            .inner
-            .weigher
-            .as_ref()
-            .and_then(|w| w(key, &**value as &(dyn Any + Send + Sync)));
+        let user = self.inner.weighers.weigh::<T>(key, value);
         let body = user.or(decoded).unwrap_or_else(|| {
             codec::encoded_len(&**value, Format::MessagePack).max(size_of::<T>() as u64)
         });

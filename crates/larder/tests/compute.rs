@@ -17,7 +17,7 @@ fn a_computed_value_is_cached() {
     let runs = AtomicUsize::new(0);
     for _ in 0..3 {
         let v = cache
-            .get_or_compute("k", EntryOptions::new(), || {
+            .get_or_compute("k", || {
                 runs.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, String>(42u32)
             })
@@ -40,7 +40,7 @@ fn concurrent_threads_on_one_cold_key_share_one_run() {
             std::thread::spawn(move || {
                 start.wait();
                 cache
-                    .get_or_compute("cold", EntryOptions::new(), || {
+                    .get_or_compute("cold", || {
                         runs.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(ms(200));
                         Ok::<_, String>("computed".to_string())
@@ -65,7 +65,7 @@ fn an_error_reaches_every_waiter_and_is_not_cached() {
             let (cache, start) = (cache.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                cache.get_or_compute::<u8, String, _>("k", EntryOptions::new(), || {
+                cache.get_or_compute::<u8, String, _>("k", || {
                     std::thread::sleep(ms(100));
                     Err("bad input".into())
                 })
@@ -78,9 +78,7 @@ fn an_error_reaches_every_waiter_and_is_not_cached() {
             other => panic!("expected the factory's error, got {other:?}"),
         }
     }
-    let v = cache
-        .get_or_compute("k", EntryOptions::new(), || Ok::<_, String>(1u8))
-        .unwrap();
+    let v = cache.get_or_compute("k", || Ok::<_, String>(1u8)).unwrap();
     assert_eq!(*v, 1, "the error was not cached");
 }
 
@@ -93,7 +91,7 @@ fn a_panic_is_an_error_for_every_waiter_never_a_hang() {
             let (cache, start) = (cache.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                cache.get_or_compute::<u8, String, _>("k", EntryOptions::new(), || {
+                cache.get_or_compute::<u8, String, _>("k", || {
                     std::thread::sleep(ms(100));
                     panic!("boom")
                 })
@@ -113,16 +111,16 @@ fn fail_safe_serves_the_stale_value_and_throttles() {
         .stale(Duration::from_secs(60))
         .fail_safe_throttle(Duration::from_secs(60));
     cache
-        .get_or_compute("k", opts.clone(), || Ok::<_, String>("old".to_string()))
+        .get_or_compute_with("k", opts.clone(), || Ok::<_, String>("old".to_string()))
         .unwrap();
     std::thread::sleep(ms(150));
     let v = cache
-        .get_or_compute::<String, String, _>("k", opts.clone(), || Err("down".into()))
+        .get_or_compute_with::<String, String, _>("k", opts.clone(), || Err("down".into()))
         .unwrap();
     assert_eq!(*v, "old");
     // Throttled: the next call does not run the work.
     let v = cache
-        .get_or_compute::<String, String, _>("k", opts, || unreachable!("throttled"))
+        .get_or_compute_with::<String, String, _>("k", opts, || unreachable!("throttled"))
         .unwrap();
     assert_eq!(*v, "old");
     assert_eq!(cache.stats().stale_served, 2);
@@ -132,9 +130,9 @@ fn fail_safe_serves_the_stale_value_and_throttles() {
 fn work_that_asks_for_its_own_key_runs_instead_of_deadlocking() {
     let cache = Cache::new();
     let v = cache
-        .get_or_compute("k", EntryOptions::new(), || {
+        .get_or_compute("k", || {
             let inner = cache
-                .get_or_compute("k", EntryOptions::new(), || Ok::<_, String>(1u32))
+                .get_or_compute("k", || Ok::<_, String>(1u32))
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>(*inner + 1)
         })
@@ -150,7 +148,7 @@ async fn on_a_current_thread_runtime_it_never_waits_for_a_task_run_flight() {
         let cache = cache.clone();
         tokio::spawn(async move {
             cache
-                .get_or_fetch("k", EntryOptions::new(), || async {
+                .get_or_fetch("k", || async {
                     tokio::time::sleep(ms(100)).await;
                     Ok::<_, String>("async".to_string())
                 })
@@ -161,9 +159,7 @@ async fn on_a_current_thread_runtime_it_never_waits_for_a_task_run_flight() {
     tokio::task::yield_now().await; // let the task start its flight
     // ...so blocking on it here would stall the runtime forever; the work runs here instead.
     let v = cache
-        .get_or_compute("k", EntryOptions::new(), || {
-            Ok::<_, String>("sync".to_string())
-        })
+        .get_or_compute("k", || Ok::<_, String>("sync".to_string()))
         .unwrap();
     assert_eq!(*v, "sync");
     assert_eq!(*fetching.await.unwrap(), "async");
@@ -177,7 +173,7 @@ async fn an_async_caller_joins_a_run_another_thread_leads() {
         let (cache, runs) = (cache.clone(), runs.clone());
         std::thread::spawn(move || {
             cache
-                .get_or_compute("k", EntryOptions::new(), || {
+                .get_or_compute("k", || {
                     runs.fetch_add(1, Ordering::SeqCst);
                     std::thread::sleep(ms(300));
                     Ok::<_, String>("from the thread".to_string())
@@ -187,7 +183,7 @@ async fn an_async_caller_joins_a_run_another_thread_leads() {
     };
     tokio::time::sleep(ms(100)).await;
     let v = cache
-        .get_or_fetch("k", EntryOptions::new(), || async {
+        .get_or_fetch("k", || async {
             Ok::<_, String>("from the task".to_string())
         })
         .await
@@ -207,7 +203,7 @@ fn without_a_memory_tier_every_call_runs_the_work() {
     let runs = AtomicUsize::new(0);
     for _ in 0..2 {
         cache
-            .get_or_compute("k", EntryOptions::new(), || {
+            .get_or_compute("k", || {
                 runs.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, String>(1u8)
             })

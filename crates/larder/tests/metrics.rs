@@ -1,6 +1,6 @@
 //! The counters reach the `metrics` facade, labelled with the cache's name.
 
-use larder::{Cache, EntryOptions};
+use larder::Cache;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 /// A counter's name, labels and value.
@@ -16,9 +16,7 @@ async fn counters_are_exported_through_the_metrics_facade() {
     cache.set("a", 1u8).await.unwrap();
     let _ = cache.get::<u8>("a").await;
     let _ = cache.get::<u8>("b").await;
-    let _ = cache
-        .get_or_fetch("c", EntryOptions::new(), || async { Ok::<_, ()>(2u8) })
-        .await;
+    let _ = cache.get_or_fetch("c", || async { Ok::<_, ()>(2u8) }).await;
 
     let counters: Vec<Exported> = snapshotter
         .snapshot()

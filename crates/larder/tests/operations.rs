@@ -42,9 +42,7 @@ async fn reading_as_another_type_is_a_typed_error() {
         other => panic!("expected TypeMismatch, got {other:?}"),
     }
     let err = cache
-        .get_or_fetch("n", EntryOptions::new(), || async {
-            Ok::<_, ()>("x".to_string())
-        })
+        .get_or_fetch("n", || async { Ok::<_, ()>("x".to_string()) })
         .await
         .unwrap_err();
     assert!(matches!(
@@ -77,7 +75,7 @@ async fn a_longer_ttl_expires_on_time_too() {
     for _ in 0..3 {
         assert_eq!(cache.get::<u8>("k").await.unwrap().as_deref(), Some(&1));
         let hit = cache
-            .get_or_fetch("k", opts.clone(), || async { Ok::<_, ()>(2u8) })
+            .get_or_fetch_with("k", opts.clone(), || async { Ok::<_, ()>(2u8) })
             .await
             .unwrap();
         assert_eq!(*hit, 1, "fresh, and not yet due for refresh");
@@ -123,7 +121,7 @@ async fn namespaces_keep_keys_apart_and_clear_one_namespace_only() {
 
     // The namespace option on a call is the same thing as a namespaced handle.
     let v = cache
-        .get_or_fetch("1", EntryOptions::new().namespace("posts"), || async {
+        .get_or_fetch_with("1", EntryOptions::new().namespace("posts"), || async {
             Ok::<_, ()>(String::new())
         })
         .await
@@ -178,7 +176,7 @@ async fn a_tag_invalidated_while_a_fetch_runs_applies_to_its_result() {
     let cache = Cache::new();
     let c = cache.clone();
     let fetch = tokio::spawn(async move {
-        c.get_or_fetch("k", EntryOptions::new().tags(["t"]), || async {
+        c.get_or_fetch_with("k", EntryOptions::new().tags(["t"]), || async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             Ok::<_, ()>("computed from old data".to_string())
         })
@@ -224,7 +222,7 @@ async fn the_weight_bound_holds_with_a_user_weigher() {
     let cache = Cache::builder()
         .max_entries(1_000)
         .max_bytes(10_000)
-        .weigher(|_, v| v.downcast_ref::<String>().map(|s| s.len() as u64))
+        .weigher(|_, v: &String| v.len() as u64)
         .build();
     for i in 0..100u32 {
         cache
@@ -291,7 +289,7 @@ async fn the_longest_durations_are_accepted_everywhere() {
         .lock_expiry(max)
         .fail_safe_throttle(max);
     let v = cache
-        .get_or_fetch("k", opts.clone(), || async { Ok::<_, String>(7u8) })
+        .get_or_fetch_with("k", opts.clone(), || async { Ok::<_, String>(7u8) })
         .await
         .unwrap();
     assert_eq!(*v, 7);

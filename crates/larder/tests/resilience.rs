@@ -19,7 +19,7 @@ fn ms(n: u64) -> Duration {
 async fn prime(cache: &Cache, opts: &EntryOptions, value: &str) {
     let value = value.to_owned();
     cache
-        .get_or_fetch(
+        .get_or_fetch_with(
             "k",
             opts.clone(),
             move || async move { Ok::<_, String>(value) },
@@ -34,7 +34,7 @@ async fn fetch_failing(
     opts: EntryOptions,
 ) -> Result<Arc<String>, FetchError<String>> {
     cache
-        .get_or_fetch("k", opts, || async { Err("down".to_string()) })
+        .get_or_fetch_with("k", opts, || async { Err("down".to_string()) })
         .await
 }
 
@@ -61,7 +61,7 @@ async fn fail_safe_serves_the_stale_value_when_the_factory_fails() {
 
     // When the source comes back, the fresh value replaces the stale one.
     let v = cache
-        .get_or_fetch("k", opts, || async { Ok::<_, String>("new".to_string()) })
+        .get_or_fetch_with("k", opts, || async { Ok::<_, String>("new".to_string()) })
         .await
         .unwrap();
     assert_eq!(*v, "new");
@@ -94,7 +94,7 @@ async fn after_a_failure_the_stale_value_is_served_without_calling_the_source_fo
     let runs = Arc::new(AtomicUsize::new(0));
     for _ in 0..5 {
         let v = cache
-            .get_or_fetch("k", opts.clone(), counted(&runs, "new"))
+            .get_or_fetch_with("k", opts.clone(), counted(&runs, "new"))
             .await
             .unwrap();
         assert_eq!(*v, "old");
@@ -124,7 +124,7 @@ async fn after_a_failure_the_stale_value_is_served_without_calling_the_source_fo
     // After it, one call retries the source and its fresh value replaces the stale one.
     tokio::time::sleep(ms(400)).await;
     let v = cache
-        .get_or_fetch("k", opts.clone(), counted(&runs, "new"))
+        .get_or_fetch_with("k", opts.clone(), counted(&runs, "new"))
         .await
         .unwrap();
     assert_eq!(*v, "new");
@@ -212,7 +212,7 @@ async fn hard_timeout_without_stale_is_a_timeout_error() {
     let cache = Cache::new();
     let started = Instant::now();
     let err = cache
-        .get_or_fetch::<u8, std::io::Error, _, _>(
+        .get_or_fetch_with::<u8, std::io::Error, _, _>(
             "slow",
             EntryOptions::new().hard_timeout(ms(50)),
             || async {
@@ -240,7 +240,7 @@ async fn hard_timeout_with_stale_serves_stale() {
     prime(&cache, &opts, "old").await;
     tokio::time::sleep(PAST_TTL).await;
     let v = cache
-        .get_or_fetch("k", opts, || async {
+        .get_or_fetch_with("k", opts, || async {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok::<_, String>("never".to_string())
         })
@@ -265,7 +265,7 @@ async fn soft_timeout_returns_stale_at_once_and_the_factory_finishes_in_the_back
     let started = Instant::now();
     let r = runs.clone();
     let v = cache
-        .get_or_fetch("k", opts.clone(), move || async move {
+        .get_or_fetch_with("k", opts.clone(), move || async move {
             r.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(ms(200)).await;
             Ok::<_, String>("new".to_string())
@@ -288,7 +288,7 @@ async fn soft_timeout_returns_stale_at_once_and_the_factory_finishes_in_the_back
 async fn soft_timeout_without_stale_waits_for_the_factory() {
     let cache = Cache::new();
     let v = cache
-        .get_or_fetch("k", EntryOptions::new().soft_timeout(ms(5)), || async {
+        .get_or_fetch_with("k", EntryOptions::new().soft_timeout(ms(5)), || async {
             tokio::time::sleep(ms(50)).await;
             Ok::<_, String>(1u8)
         })
@@ -308,7 +308,7 @@ async fn eager_refresh_returns_the_value_and_starts_exactly_one_refresh() {
     for _ in 0..20 {
         let r = runs.clone();
         let v = cache
-            .get_or_fetch("k", opts.clone(), move || async move {
+            .get_or_fetch_with("k", opts.clone(), move || async move {
                 r.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(ms(200)).await;
                 Ok::<_, String>("v2".to_string())
@@ -330,7 +330,7 @@ async fn eager_refresh_failure_keeps_the_current_value() {
     prime(&cache, &opts, "v1").await;
     tokio::time::sleep(ms(100)).await;
     let v = cache
-        .get_or_fetch::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
+        .get_or_fetch_with::<String, _, _, _>("k", opts, || async { Err("down".to_string()) })
         .await
         .unwrap();
     assert_eq!(*v, "v1");
@@ -348,7 +348,7 @@ async fn defaults_apply_and_per_call_options_override_them() {
     tokio::time::sleep(PAST_TTL).await;
     // The default stale window gives fail-safe...
     let v = cache
-        .get_or_fetch::<String, _, _, _>("k", EntryOptions::new(), || async { Err(()) })
+        .get_or_fetch::<String, _, _, _>("k", || async { Err(()) })
         .await
         .unwrap();
     assert_eq!(*v, "old");
@@ -370,7 +370,7 @@ async fn the_ttl_counts_from_when_the_value_arrives_not_when_the_fetch_started()
     let cache = Cache::new();
     let opts = EntryOptions::new().ttl(ms(200));
     cache
-        .get_or_fetch("slow", opts, || async {
+        .get_or_fetch_with("slow", opts, || async {
             tokio::time::sleep(ms(150)).await;
             Ok::<_, ()>(1u8)
         })

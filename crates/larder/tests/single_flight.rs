@@ -23,7 +23,7 @@ async fn a_thousand_cold_callers_cause_one_factory_run() {
             tokio::spawn(async move {
                 barrier.wait().await;
                 cache
-                    .get_or_fetch("cold", EntryOptions::new(), move || async move {
+                    .get_or_fetch("cold", move || async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Ok::<_, std::io::Error>("value".to_string())
@@ -55,7 +55,7 @@ async fn an_error_reaches_every_waiter_and_is_not_cached() {
             let (cache, runs) = (cache.clone(), runs.clone());
             tokio::spawn(async move {
                 cache
-                    .get_or_fetch::<u32, _, _, _>("k", EntryOptions::new(), move || async move {
+                    .get_or_fetch::<u32, _, _, _>("k", move || async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Err("upstream down".to_string())
@@ -75,7 +75,7 @@ async fn an_error_reaches_every_waiter_and_is_not_cached() {
     assert!(!cache.contains("k").await, "errors are not cached");
     // The next call runs the factory again and can succeed.
     let v = cache
-        .get_or_fetch("k", EntryOptions::new(), || async { Ok::<_, String>(9u32) })
+        .get_or_fetch("k", || async { Ok::<_, String>(9u32) })
         .await
         .unwrap();
     assert_eq!(*v, 9);
@@ -97,13 +97,13 @@ async fn cancelling_the_first_caller_cancels_nobody_else() {
     let first = {
         let cache = cache.clone();
         let factory = factory.clone();
-        tokio::spawn(async move { cache.get_or_fetch("k", EntryOptions::new(), factory).await })
+        tokio::spawn(async move { cache.get_or_fetch("k", factory).await })
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
     let second = {
         let cache = cache.clone();
         let factory = factory.clone();
-        tokio::spawn(async move { cache.get_or_fetch("k", EntryOptions::new(), factory).await })
+        tokio::spawn(async move { cache.get_or_fetch("k", factory).await })
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
     first.abort();
@@ -125,7 +125,7 @@ async fn cancelling_the_first_caller_cancels_nobody_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_every_caller_still_caches_the_value() {
     let cache = Cache::new();
-    let fut = cache.get_or_fetch("k", EntryOptions::new(), || async {
+    let fut = cache.get_or_fetch("k", || async {
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok::<_, std::io::Error>(1u8)
     });
@@ -147,7 +147,7 @@ async fn a_panicking_factory_is_an_error_for_every_waiter_never_a_hang() {
             let cache = cache.clone();
             tokio::spawn(async move {
                 cache
-                    .get_or_fetch::<u8, std::io::Error, _, _>("k", EntryOptions::new(), || async {
+                    .get_or_fetch::<u8, std::io::Error, _, _>("k", || async {
                         tokio::time::sleep(Duration::from_millis(30)).await;
                         panic!("factory blew up");
                     })
@@ -167,9 +167,7 @@ async fn a_panicking_factory_is_an_error_for_every_waiter_never_a_hang() {
     }
     // The key is usable afterwards.
     let v = cache
-        .get_or_fetch("k", EntryOptions::new(), || async {
-            Ok::<_, std::io::Error>(3u8)
-        })
+        .get_or_fetch("k", || async { Ok::<_, std::io::Error>(3u8) })
         .await
         .unwrap();
     assert_eq!(*v, 3);
@@ -185,7 +183,7 @@ async fn different_keys_do_not_coalesce() {
         tasks.push(tokio::spawn(async move {
             let key = larder::key!("item", i);
             cache
-                .get_or_fetch(&key, EntryOptions::new(), move || async move {
+                .get_or_fetch(&key, move || async move {
                     runs.fetch_add(1, Ordering::SeqCst);
                     Ok::<_, std::io::Error>(i)
                 })
@@ -203,9 +201,9 @@ async fn different_keys_do_not_coalesce() {
 fn works_without_a_tokio_runtime() {
     // No runtime: the caller drives the fetch itself instead of panicking.
     let cache = Cache::new();
-    let v = futures::executor::block_on(cache.get_or_fetch("k", EntryOptions::new(), || async {
-        Ok::<_, std::io::Error>(5u8)
-    }))
+    let v = futures::executor::block_on(
+        cache.get_or_fetch("k", || async { Ok::<_, std::io::Error>(5u8) }),
+    )
     .unwrap();
     assert_eq!(*v, 5);
     let hit = futures::executor::block_on(cache.get::<u8>("k")).unwrap();
@@ -221,7 +219,7 @@ fn timeouts_and_a_remote_store_work_without_a_tokio_runtime() {
         .hard_timeout(Duration::from_secs(1))
         .soft_timeout(Duration::from_millis(1));
     let v = futures::executor::block_on(
-        cache.get_or_fetch("k", opts, || async { Ok::<_, std::io::Error>(6u8) }),
+        cache.get_or_fetch_with("k", opts, || async { Ok::<_, std::io::Error>(6u8) }),
     )
     .unwrap();
     assert_eq!(*v, 6);
@@ -238,7 +236,7 @@ async fn a_set_or_delete_during_a_fetch_wins_over_the_fetched_value() {
             let (cache, release, started) = (cache.clone(), release.clone(), started.clone());
             tokio::spawn(async move {
                 cache
-                    .get_or_fetch("k", EntryOptions::new(), move || async move {
+                    .get_or_fetch("k", move || async move {
                         started.notify_one();
                         release.notified().await;
                         Ok::<_, ()>("fetched (old)".to_string())
@@ -264,5 +262,24 @@ async fn a_set_or_delete_during_a_fetch_wins_over_the_fetched_value() {
         let expected = (action == "set").then(|| "written (new)".to_string());
         assert_eq!(now.as_deref().cloned(), expected, "after {action}");
         cache.delete("k").await;
+    }
+}
+
+/// An error nobody else shares reaches its caller by value (`E` is not `Clone` here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_nobody_joined_gets_its_error_by_value() {
+    #[derive(Debug, PartialEq)]
+    struct Gone(u32);
+    async fn load(i: u32) -> Result<String, Gone> {
+        tokio::task::yield_now().await;
+        Err(Gone(i))
+    }
+    let cache = Cache::new();
+    for i in 0..200 {
+        let err = cache
+            .get_or_fetch(&format!("k{i}"), move || load(i))
+            .await
+            .unwrap_err();
+        assert_eq!(err.try_into_factory_error().unwrap(), Gone(i));
     }
 }

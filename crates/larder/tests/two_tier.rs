@@ -36,7 +36,7 @@ async fn get_or_fetch_finds_the_remote_value_instead_of_running_the_factory() {
     for cache in [&a, &b] {
         let runs = runs.clone();
         let v = cache
-            .get_or_fetch("k", EntryOptions::new(), move || async move {
+            .get_or_fetch("k", move || async move {
                 runs.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, String>("computed once".to_string())
             })
@@ -119,9 +119,7 @@ async fn corrupt_or_foreign_bytes_read_as_a_counted_miss_and_are_overwritten() {
     }
     assert_eq!(cache.stats().decode_errors, 3);
     let v = cache
-        .get_or_fetch("k", EntryOptions::new(), || async {
-            Ok::<_, ()>("fixed".to_string())
-        })
+        .get_or_fetch("k", || async { Ok::<_, ()>("fixed".to_string()) })
         .await
         .unwrap();
     assert_eq!(*v, "fixed");
@@ -158,7 +156,7 @@ async fn a_failing_store_never_fails_a_call() {
         "memory tier still works"
     );
     let v = cache
-        .get_or_fetch("f", EntryOptions::new(), || async { Ok::<_, ()>(2u8) })
+        .get_or_fetch("f", || async { Ok::<_, ()>(2u8) })
         .await
         .unwrap();
     assert_eq!(*v, 2);
@@ -193,9 +191,7 @@ async fn an_open_breaker_skips_the_store_until_a_probe_succeeds() {
     // Open: calls do not reach the store at all, and still answer.
     for i in 0..10 {
         let v = cache
-            .get_or_fetch(&format!("f{i}"), EntryOptions::new(), move || async move {
-                Ok::<_, ()>(i)
-            })
+            .get_or_fetch(&format!("f{i}"), move || async move { Ok::<_, ()>(i) })
             .await
             .unwrap();
         assert_eq!(*v, i);
@@ -283,9 +279,7 @@ async fn a_slow_store_is_cut_off_by_the_store_timeout() {
     // Many calls: the first few wait out the timeout, then the breaker skips the store.
     for i in 0..20u8 {
         let v = cache
-            .get_or_fetch(&format!("k{i}"), EntryOptions::new(), move || async move {
-                Ok::<_, ()>(i)
-            })
+            .get_or_fetch(&format!("k{i}"), move || async move { Ok::<_, ()>(i) })
             .await
             .unwrap();
         assert_eq!(*v, i);
@@ -355,7 +349,7 @@ async fn fail_safe_uses_a_stale_value_from_the_store() {
     // A fresh node: nothing in memory, the stale copy only in the store.
     let fresh_node = node(&store);
     let v = fresh_node
-        .get_or_fetch::<String, _, _, _>("k", opts.clone(), || async { Err("down") })
+        .get_or_fetch_with::<String, _, _, _>("k", opts.clone(), || async { Err("down") })
         .await
         .unwrap();
     assert_eq!(*v, "old");
@@ -364,7 +358,7 @@ async fn fail_safe_uses_a_stale_value_from_the_store() {
     // factory nor reads the store, and the store keeps its own (stale) copy untouched.
     store.set_failing(true);
     let v = fresh_node
-        .get_or_fetch::<String, &str, _, _>("k", opts, || async { Ok("new".to_string()) })
+        .get_or_fetch_with::<String, &str, _, _>("k", opts, || async { Ok("new".to_string()) })
         .await
         .unwrap();
     assert_eq!(*v, "old");

@@ -16,14 +16,14 @@ use crate::key;
 use crate::policy::{self, Credentials, Verdict};
 use crate::recording::Head;
 use crate::stored::{Stored, VaryIndex};
-use larder::KeyLocked;
+use larder::engine::KeyLocked;
 
 /// What the lock across processes gave a fill's leader.
 pub(super) enum Across<B> {
     /// Another process filled the key meanwhile: this response answers the request.
     Served(Response<CacheBody<B>>),
     /// This process fills the key, holding the lock.
-    Held(larder::KeyLock),
+    Held(larder::engine::KeyLock),
     /// No lock to be had (none configured, no remote store, or the wait ran out): fill anyway.
     Alone,
 }

@@ -26,7 +26,7 @@ use crate::recording::Head;
 use crate::stats::Event;
 use crate::stored::Kept;
 use crate::write::StoreJob;
-use larder::private::ReadEvent;
+use larder::engine::ReadEvent;
 
 impl Fill {
     /// Fetches; with a soft timeout and a stale copy that may stand in, the request waits no
@@ -106,14 +106,14 @@ impl Fill {
             conditional::prepare_origin_request(&mut origin.headers, revalidating);
 
             let request_ms = cfg.now_ms();
-            larder::private::count(&state.cache, ReadEvent::FactoryRun);
+            larder::engine::count(&state.cache, ReadEvent::FactoryRun);
             let call = inner.call(Request::from_parts(origin, body));
             let due = tokio::time::Instant::now() + cfg.response_timeout;
             let due = self.deadline.map_or(due, |d| d.min(due));
             let Ok(result) = tokio::time::timeout_at(due, call).await else {
                 // Requests waiting on this fetch waited as long: they give up with it.
                 state.counters.incr(Event::ResponseTimeout);
-                larder::private::count(&state.cache, ReadEvent::FactoryError);
+                larder::engine::count(&state.cache, ReadEvent::FactoryError);
                 guard.recording().fail();
                 return Ok(self.no_response(prior.as_ref(), &client));
             };
@@ -124,7 +124,7 @@ impl Fill {
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    larder::private::count(&state.cache, ReadEvent::FactoryError);
+                    larder::engine::count(&state.cache, ReadEvent::FactoryError);
                     return match prior.filter(|p| policy::may_serve_on_error(p, times.response_ms))
                     {
                         Some(p) => Ok(self.stood_in(serve(
@@ -140,7 +140,7 @@ impl Fill {
             };
             let (mut head, body) = response.into_parts();
             if policy::is_origin_error(head.status) {
-                larder::private::count(&state.cache, ReadEvent::FactoryError);
+                larder::engine::count(&state.cache, ReadEvent::FactoryError);
             }
             if let Some(p) = &prior {
                 if head.status == StatusCode::NOT_MODIFIED && revalidating.is_some() {

@@ -15,7 +15,7 @@ use crate::key;
 use crate::policy::Credentials;
 use crate::recording::{HeadNews, Recording};
 use crate::state::LayerState;
-use larder::private::ReadEvent;
+use larder::engine::ReadEvent;
 
 pub(super) enum Followed<B> {
     Served(Response<CacheBody<B>>),
@@ -63,6 +63,6 @@ pub(super) async fn follow<B>(
         ..Outcome::from(CacheStatus::Hit).fwd_status(head.status)
     };
     headers::mark(response.headers_mut(), &state.config, outcome);
-    larder::private::count(&state.cache, ReadEvent::Coalesced);
+    larder::engine::count(&state.cache, ReadEvent::Coalesced);
     Followed::Served(response)
 }

@@ -24,7 +24,7 @@
 //! `stale-if-error` and `stale-while-revalidate` or the rule's. The core provides the flight
 //! (`Cache::join_fill`: `coalesce.rs` registers each fill's recording there), the lock
 //! (`Cache::lock_key`), the fail-safe throttle's setting and the counters
-//! (`larder::private::count`); see the read path in larder's `fetch.rs`.
+//! (`larder::engine::count`); see the read path in larder's `fetch.rs`.
 
 mod across;
 mod fetch;
@@ -88,7 +88,7 @@ pub(crate) fn refresh_early<S, ReqB, ResB>(
         deadline: None,
     };
     if fill.refresh_in_background(inner, parts, body, stored) {
-        larder::private::count(&cache, larder::private::ReadEvent::EagerRefresh);
+        larder::engine::count(&cache, larder::engine::ReadEvent::EagerRefresh);
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use larder::{Cache, EntryOptions};
+use larder::Cache;
 
 /// Working sets: 1,024 keys stay in the CPU caches, so the figure is the lookup's own work;
 /// 65,536 keys spill to DRAM, as a large cache does. Powers of two: picking a key is a mask.
@@ -71,9 +71,10 @@ impl Subjects {
                 ready(self.larder.get::<String>(k)).is_ok_and(|v| v.is_some())
             }),
             "larder_get_or_fetch" => self.each(offset, iters, |k| {
-                ready(self.larder.get_or_fetch(k, EntryOptions::new(), || async {
-                    Ok::<String, std::io::Error>(String::new())
-                }))
+                ready(
+                    self.larder
+                        .get_or_fetch(k, || async { Ok::<String, std::io::Error>(String::new()) }),
+                )
                 .is_ok()
             }),
             "quick_cache_get" => self.each(offset, iters, |k| self.quick.get(k).is_some()),

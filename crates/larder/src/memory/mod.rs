@@ -8,7 +8,7 @@
 //! started in an earlier epoch reads as absent. That keeps `invalidate_tag` O(1) whatever the number
 //! of tagged entries, and orders writes and invalidations exactly even within one clock tick.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -31,8 +31,27 @@ use key::{KeyRef, MemKey};
 use table::{Large, Table};
 pub(crate) use value::AnyValue;
 
-/// Computes the byte weight of a value; `None` falls back to the default estimate.
-pub(crate) type WeigherFn = dyn Fn(&str, &(dyn Any + Send + Sync)) -> Option<u64> + Send + Sync;
+/// The user's weighers, one per value type (`CacheBuilder::weigher`).
+#[derive(Default)]
+pub(crate) struct Weighers {
+    /// Each a `Box<TypedWeigher<T>>` under `TypeId::of::<T>()`.
+    by_type: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+}
+
+type TypedWeigher<T> = dyn Fn(&str, &T) -> u64 + Send + Sync;
+
+impl Weighers {
+    pub(crate) fn insert<T: 'static>(&mut self, weigher: Box<TypedWeigher<T>>) {
+        self.by_type.insert(TypeId::of::<T>(), Box::new(weigher));
+    }
+
+    /// What the user's weigher for `T` says `value` weighs, if there is one.
+    pub(crate) fn weigh<T: 'static>(&self, key: &str, value: &T) -> Option<u64> {
+        let weigher = self.by_type.get(&TypeId::of::<T>())?;
+        let weigher = weigher.downcast_ref::<Box<TypedWeigher<T>>>()?;
+        Some(weigher(key, value))
+    }
+}
 
 /// The memory tier's limits. Both bounds hold at once: each entry weighs
 /// `max(max_bytes, bytes × max_entries)` units against a capacity of `max_entries × max_bytes`
@@ -289,7 +308,7 @@ impl MemoryTier {
         entry: Entry,
         bytes: u64,
         now: u64,
-        reservation: Option<crate::MemoryReservation>,
+        reservation: Option<crate::engine::MemoryReservation>,
     ) -> bool {
         let weight = self.bounds.units(bytes, self.shift);
         let Some(key) = MemKey::new(ns, key, weight) else {

@@ -10,82 +10,64 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use std::time::Duration;
-//! use larder::{Cache, EntryOptions};
+//! use larder::Cache;
+//!
+//! async fn forecast(city: &str) -> Result<String, std::io::Error> {
+//!     Ok(format!("sun in {city}")) // a slow upstream call
+//! }
 //!
 //! let cache = Cache::new();
-//! let opts = EntryOptions::new().ttl(Duration::from_secs(300));
-//! let weather = cache
-//!     .get_or_fetch_with(&larder::key!("weather", "Berlin"), opts, || async {
-//!         // a slow upstream call
-//!         Ok::<_, std::io::Error>("sunny".to_string())
-//!     })
-//!     .await
-//!     .unwrap();
-//! assert_eq!(*weather, "sunny");
+//! let weather = cache.get_or_fetch("weather:Berlin", || forecast("Berlin")).await.unwrap();
+//! assert_eq!(*weather, "sun in Berlin");
 //! # }
 //! ```
 //!
+//! One dependency line brings the rest, by feature:
+//!
+//! | feature | brings |
+//! |---|---|
+//! | `redis` | `redis://`, `rediss://`, `redis+cluster://` in [`Cache::from_url`]; [`redis`] |
+//! | `memcached` | `memcached://` in [`Cache::from_url`]; [`memcached`] |
+//! | `macros` | [`#[cached]`](cached): memoize a function in one line |
+//! | `http` | [`http`]: the RFC 9111 response cache layer for axum and any tower service |
+//!
+//! ```toml
+//! larder = { version = "0.1", features = ["redis", "http"] }
+//! ```
+//!
 //! Stats are available as a snapshot ([`Cache::stats`]) and through the `metrics` facade.
-#![forbid(unsafe_op_in_unsafe_fn)]
+//! The engine lives in `larder-core`, re-exported here whole; `ARCHITECTURE.md` in the
+//! repository says why.
 #![warn(missing_docs)]
 
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
-mod backplane;
-mod breaker;
-mod builder;
-mod cache;
-mod clock;
-pub mod codec;
-mod compute;
-pub mod engine;
-mod error;
-mod fetch;
-mod fill;
-mod flight;
-mod future;
-mod global;
-mod guard;
-mod in_process;
-mod key;
-mod lock;
-mod memory;
-mod options;
-mod random;
-mod remote;
-mod reservation;
-mod stats;
-mod url;
-mod write;
+pub use larder_core::*;
 
-pub use builder::CacheBuilder;
-pub use cache::{Cache, CacheValue};
-pub use error::{Error, ErrorKind, FetchError, Timeout};
-pub use future::{Get, GetOrFetch};
-pub use global::{default_cache, set_default_cache};
-pub use in_process::InProcessStore;
-pub use key::{KEY_SEPARATOR, KeyBuilder, escape_key_part};
-pub use larder_store::{
-    Backplane, BackplaneEvent, BackplaneSink, Store, StoreEntry, StoreError, StoreFuture, StoreKey,
-    StoreRead, Subscription,
-};
-
-/// The Redis store (`redis` feature): `RedisStore` for
-/// standalone servers, TLS and Redis Cluster.
+/// The Redis store (`redis` feature): `RedisStore` for standalone servers, TLS and Redis
+/// Cluster.
 #[cfg(feature = "redis")]
 pub use larder_redis as redis;
-
-/// `#[cached]` (`macros` feature): memoize an async function in a [`Cache`].
-#[cfg(feature = "macros")]
-pub use larder_macros::cached;
 
 /// The Memcached store (`memcached` feature).
 #[cfg(feature = "memcached")]
 pub use larder_memcached as memcached;
-pub use options::{EntryOptions, RemoteWrite};
-pub use stats::Stats;
+
+/// `#[cached]` (`macros` feature): memoize a function in a [`Cache`].
+#[cfg(feature = "macros")]
+pub use larder_macros::cached;
+
+/// The HTTP response cache (`http` feature): an RFC 9111 cache as a tower `Layer`, stored in a
+/// [`Cache`].
+///
+/// ```
+/// # #[cfg(feature = "http")] {
+/// use std::time::Duration;
+/// let cache = larder::Cache::new();
+/// let layer = larder::http::CacheLayer::application(cache, Duration::from_secs(60));
+/// # let _ = layer;
+/// # }
+/// ```
+#[cfg(feature = "http")]
+pub use larder_http as http;
 
 /// The README's code blocks, compiled and run as doctests so the tour cannot rot.
 #[doc = include_str!("../../../README.md")]

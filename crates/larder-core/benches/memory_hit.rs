@@ -1,7 +1,7 @@
 //! Memory-tier hit cost: larder's `get` and `get_or_fetch` beside quick_cache's `get` and moka's
 //! `future::Cache::get`, on the same keys and values, with 1 and 2 threads.
 //!
-//! Run: `cargo bench -p larder --bench memory_hit`
+//! Run: `cargo bench -p larder-core --bench memory_hit`
 //!
 //! Async calls that complete without waiting (every hit) are polled once with a no-op waker, the
 //! same way for larder and moka, so the executor's cost is not part of either figure. Each reader

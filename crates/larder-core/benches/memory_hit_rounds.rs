@@ -7,7 +7,7 @@
 //!
 //! Each reader is pinned to a core of its own (see `common::pin`).
 //!
-//! Run: `cargo bench -p larder --bench memory_hit_rounds` (`LARDER_ROUNDS`, default 31).
+//! Run: `cargo bench -p larder-core --bench memory_hit_rounds` (`LARDER_ROUNDS`, default 31).
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! `get_with`, on a 2-worker tokio runtime. Each iteration uses a fresh key, spawns 1,000 tasks
 //! that all ask for it, and waits for all of them; the factory yields once (a stand-in for I/O).
 //!
-//! Run: `cargo bench -p larder --bench stampede`
+//! Run: `cargo bench -p larder-core --bench stampede`
 
 use std::future::Future;
 use std::sync::Arc;

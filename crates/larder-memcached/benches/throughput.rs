@@ -21,10 +21,10 @@ fn main() {
         return;
     };
     let (url, duration, tasks) = (env.url.clone(), env.duration, env.tasks.clone());
-    let pool: usize = std::env::var("LARDER_BENCH_POOL")
+    // The store's own default unless LARDER_BENCH_POOL says otherwise.
+    let pool: Option<usize> = std::env::var("LARDER_BENCH_POOL")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
+        .and_then(|s| s.parse().ok());
     let addr = url
         .trim_start_matches("memcached://")
         .split('?')
@@ -32,7 +32,13 @@ fn main() {
         .unwrap_or("")
         .to_owned();
     env.run(async move {
-        let store = match MemcachedStore::builder(&url).pool_size(pool).build() {
+        let builder = MemcachedStore::builder(&url);
+        let builder = match pool {
+            Some(n) => builder.pool_size(n),
+            None => builder,
+        };
+        let pool = pool.map_or("default".to_owned(), |n| n.to_string());
+        let store = match builder.build() {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 eprintln!("bad LARDER_BENCH_URL: {e}");

@@ -1,7 +1,7 @@
 //! # larder-memcached
 //!
-//! A memcached remote store for [larder](https://docs.rs/larder), through the maintained
-//! [`async-memcached`](https://docs.rs/async-memcached) client. Use it through
+//! A memcached remote store for [larder](https://docs.rs/larder), speaking memcached's meta
+//! protocol (1.6 or later) on a few pipelined connections of its own. Use it through
 //! `larder::Cache::from_url("memcached://host:11211")` (feature `memcached` of `larder`) or hand a
 //! [`MemcachedStore`] to `Cache::builder().remote(..)`:
 //!
@@ -21,10 +21,12 @@
 //! when memcached is down live in the `Cache`.
 #![warn(missing_docs)]
 
+mod connection;
 mod generations;
 mod layout;
 mod pool;
 mod store;
+mod wire;
 
 pub use store::{MemcachedStore, MemcachedStoreBuilder};
 

@@ -1,99 +1,68 @@
-//! A small pool of memcached connections. The client speaks one request at a time per
-//! connection, so concurrency comes from several connections; a broken one is dropped and remade
-//! on its next use, which is how the store reconnects after an outage.
+//! A few pipelined connections, taken in turn. Each carries any number of requests at once
+//! (`connection.rs`), so the count spreads the load over memcached's worker threads rather than
+//! bounding concurrency; a broken one is replaced on its next use, which is how the store
+//! reconnects after an outage.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use async_memcached::Client;
 use larder_store::StoreError;
-use tokio::sync::{Mutex, MutexGuard};
+use parking_lot::Mutex;
+
+use crate::connection::{Connection, Replies};
 
 pub(crate) struct Pool {
-    dsn: String,
-    slots: Box<[Mutex<Option<Client>>]>,
+    addr: String,
+    slots: Box<[Slot]>,
     next: AtomicUsize,
     connect_timeout: Duration,
 }
 
-/// One connection, held exclusively until dropped.
-pub(crate) struct Pooled<'a> {
-    guard: MutexGuard<'a, Option<Client>>,
+#[derive(Default)]
+struct Slot {
+    live: Mutex<Option<Arc<Connection>>>,
+    /// Held while connecting, so that one caller connects and the others wait for it.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 impl Pool {
-    pub(crate) fn new(dsn: String, size: usize, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(addr: String, size: usize, connect_timeout: Duration) -> Self {
         Self {
-            dsn,
-            slots: (0..size.max(1)).map(|_| Mutex::new(None)).collect(),
+            addr,
+            slots: (0..size.max(1)).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
             connect_timeout,
         }
     }
 
-    /// A free connection if there is one, else the next in turn once it is free; connected now if
-    /// it was not.
-    pub(crate) async fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let start = self.next.fetch_add(1, Relaxed);
-        let n = self.slots.len();
-        let mut guard = None;
-        for i in 0..n {
-            if let Ok(g) = self.slots[(start + i) % n].try_lock() {
-                guard = Some(g);
-                break;
-            }
-        }
-        let mut guard = match guard {
-            Some(g) => g,
-            None => self.slots[start % n].lock().await,
+    /// Sends `request` on the next connection in turn and waits for its `replies` replies.
+    pub(crate) async fn call(&self, request: Vec<u8>, replies: usize) -> Replies {
+        let slot = &self.slots[self.next.fetch_add(1, Relaxed) % self.slots.len()];
+        let live = slot.live.lock().clone();
+        let connection = match live {
+            Some(c) if !c.is_broken() => c,
+            _ => self.connect(slot).await?,
         };
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = None;
-            // The client's sockets are tokio's; without a runtime connecting would panic.
-            if tokio::runtime::Handle::try_current().is_err() {
-                return Err(StoreError::connection(std::io::Error::other(
-                    "the memcached store needs a tokio runtime",
-                )));
-            }
-            let client = tokio::time::timeout(self.connect_timeout, Client::new(&self.dsn))
-                .await
-                .map_err(|_| StoreError::Timeout(self.connect_timeout))?
-                .map_err(StoreError::connection)?;
-            *guard = Some(client);
-        }
-        Ok(Pooled { guard })
-    }
-}
-
-impl Pooled<'_> {
-    /// The client, unless `check` dropped it.
-    pub(crate) fn client(&mut self) -> Result<&mut Client, StoreError> {
-        self.guard.as_mut().ok_or_else(|| {
-            StoreError::connection(std::io::Error::other("memcached connection was dropped"))
-        })
+        connection.call(request, replies).await
     }
 
-    /// Drops the connection if `error` means it is no longer usable.
-    pub(crate) fn check(&mut self, error: &async_memcached::Error) {
-        use async_memcached::Error as E;
-        if matches!(
-            error,
-            E::Io(_) | E::Connect(_) | E::ConnectionClosed | E::ParseError(_)
-        ) {
-            *self.guard = None;
+    async fn connect(&self, slot: &Slot) -> Result<Arc<Connection>, StoreError> {
+        let _turn = slot.connecting.lock().await;
+        let live = slot.live.lock().clone();
+        if let Some(c) = live
+            && !c.is_broken()
+        {
+            return Ok(c); // another caller connected meanwhile
         }
+        // The connection's tasks are tokio's; without a runtime spawning them would panic.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::connection(std::io::Error::other(
+                "the memcached store needs a tokio runtime",
+            )));
+        }
+        let connection = Arc::new(Connection::open(&self.addr, self.connect_timeout).await?);
+        *slot.live.lock() = Some(connection.clone());
+        Ok(connection)
     }
 }
-
-/// Runs one client call on a pooled connection, dropping the connection if the call broke it.
-macro_rules! on {
-    ($conn:expr, |$c:ident| $call:expr) => {{
-        let $c = $conn.client()?;
-        let result = $call.await;
-        if let Err(e) = &result {
-            $conn.check(e);
-        }
-        result
-    }};
-}
-pub(crate) use on;

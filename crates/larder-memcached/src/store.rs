@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_memcached::{AsciiProtocol, Error as McError, MetaProtocol, Status};
 use bytes::Bytes;
 use larder_store::{Store, StoreEntry, StoreError, StoreFuture, StoreKey, percent_decode};
 
 use crate::Error;
 use crate::generations::KnownGenerations;
 use crate::layout::Layout;
-use crate::pool::{Pool, on};
+use crate::pool::Pool;
+use crate::wire::{self, Reply};
 
 /// Memcached reads an expiry above 30 days as a Unix time, not a duration.
 const RELATIVE_EXPIRY_LIMIT: u64 = 60 * 60 * 24 * 30;
@@ -18,11 +18,16 @@ const RELATIVE_EXPIRY_LIMIT: u64 = 60 * 60 * 24 * 30;
 /// Bytes of namespace generation in front of every stored envelope.
 const GENERATION_LEN: usize = 8;
 
-/// A remote store on one memcached server.
+/// Connections per store (`pool=`): measured in BENCHMARKS.md ("Memcached store throughput").
+const DEFAULT_POOL: usize = 4;
+
+/// A remote store on one memcached server, over its meta protocol (memcached 1.6 or later), on a
+/// few pipelined connections: requests from many callers share a connection and go out in one
+/// write (see `connection.rs`).
 ///
 /// Entries are larder envelopes stored with an expiry at the end of their stale window (rounded up
-/// to whole seconds, memcached's granularity). `get` and `get_many` are one `get` each, which also
-/// fetches the namespace generations the entries are checked against; a namespace is cleared by
+/// to whole seconds, memcached's granularity). `get` and `get_many` are one round trip each, which
+/// also fetches the namespace generations the entries are checked against; a namespace is cleared by
 /// bumping its generation and a tag is invalidated by bumping its version, so neither costs more
 /// with more entries. Keys memcached cannot take (longer than 250 bytes, or with spaces or control
 /// characters) are hashed with SHA-256, not rejected.
@@ -71,8 +76,9 @@ impl MemcachedStoreBuilder {
         self
     }
 
-    /// How many connections to keep (default 8, or the URL's `pool=`). Memcached answers one
-    /// request at a time per connection, so this bounds the store's concurrency.
+    /// How many connections to keep (default 4, or the URL's `pool=`). Each carries any number
+    /// of requests at once (pipelined), so this spreads the load over memcached's threads rather
+    /// than bounding concurrency.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = Some(size);
         self
@@ -132,9 +138,9 @@ impl MemcachedStoreBuilder {
         if !Layout::prefix_is_valid(&prefix) {
             return Err(Error::InvalidPrefix(prefix));
         }
-        let pool_size = self.pool_size.or(pool_size).unwrap_or(8);
+        let pool_size = self.pool_size.or(pool_size).unwrap_or(DEFAULT_POOL);
         Ok(MemcachedStore {
-            pool: Pool::new(format!("tcp://{host}"), pool_size, self.connect_timeout),
+            pool: Pool::new(host, pool_size, self.connect_timeout),
             generations: KnownGenerations::default(),
             layout: Layout::new(&prefix),
             prefix,
@@ -163,111 +169,165 @@ impl MemcachedStore {
         &self.prefix
     }
 
+    /// Sends `request` and waits for its `n` replies; a `SERVER_ERROR` among them is the error.
+    async fn call(&self, request: Vec<u8>, n: usize) -> Result<Vec<Reply>, StoreError> {
+        let replies = self.pool.call(request, n).await?;
+        if let Some(Reply::Failed(text)) = replies.iter().find(|r| matches!(r, Reply::Failed(_))) {
+            return Err(StoreError::server(std::io::Error::other(text.clone())));
+        }
+        Ok(replies)
+    }
+
+    /// One command, one reply.
+    async fn one(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<Reply, StoreError> {
+        let mut request = Vec::with_capacity(64);
+        write(&mut request);
+        let mut replies = self.call(request, 1).await?;
+        replies.pop().ok_or_else(|| unexpected("no reply"))
+    }
+
     /// The current value of each counter key (a namespace generation or a tag version), creating
     /// the missing ones at the current time in nanoseconds.
     async fn counters(&self, keys: &[Vec<u8>]) -> Result<Vec<u64>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.pool.get().await?;
-        // Owned keys: borrowed ones make the future's Send bound fail to prove (a rustc limit).
-        let owned: Vec<Vec<u8>> = keys.to_vec();
-        let found = on!(conn, |c| c.get_multi(owned)).or_else(empty_on_not_found)?;
-        let mut by_key: HashMap<Vec<u8>, u64> = HashMap::with_capacity(found.len());
-        for value in found {
-            if let Some(n) = value.data.as_deref().and_then(parse_counter) {
-                by_key.insert(value.key, n);
-            }
-        }
-        let mut out = Vec::with_capacity(keys.len());
+        let mut request = Vec::with_capacity(keys.len() * 64);
         for key in keys {
-            if let Some(n) = by_key.get(key) {
-                out.push(*n);
-                continue;
-            }
-            let start = unix_nanos().to_string();
-            let added = on!(conn, |c| c.add(key, start.as_str(), None, None));
-            let n = match added {
-                Ok(()) => parse_counter(start.as_bytes()),
-                // Someone created it first: read theirs.
-                Err(McError::Protocol(Status::NotStored | Status::Exists)) => {
-                    let value = on!(conn, |c| c.get(key)).map_err(mc_error)?;
-                    value.and_then(|v| v.data.as_deref().and_then(parse_counter))
-                }
-                Err(e) => return Err(mc_error(e)),
+            wire::get(&mut request, key, false);
+        }
+        let replies = self.call(request, keys.len()).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, reply) in keys.iter().zip(replies) {
+            let n = match reply {
+                Reply::Value { data, .. } => parse_counter(&data),
+                Reply::Miss => self.create_counter(key).await?,
+                other => return Err(unexpected_reply(&other)),
             };
-            out.push(n.ok_or_else(|| {
-                StoreError::Protocol("a counter key holds something other than a number".into())
-            })?);
+            out.push(n.ok_or_else(not_a_counter)?);
         }
         Ok(out)
     }
 
-    /// Moves a counter on and returns its new value: `incr`, or if it is gone, creates it at the
-    /// current time.
-    async fn bump(&self, key: &[u8]) -> Result<u64, StoreError> {
-        let mut conn = self.pool.get().await?;
-        match on!(conn, |c| c.increment(key, 1)) {
-            Ok(n) => Ok(n),
-            Err(McError::Protocol(Status::NotFound)) => {
-                let start = unix_nanos();
-                let text = start.to_string();
-                match on!(conn, |c| c.add(key, text.as_str(), None, None)) {
-                    Ok(()) => Ok(start),
-                    Err(McError::Protocol(Status::NotStored | Status::Exists)) => {
-                        on!(conn, |c| c.increment(key, 1)).map_err(mc_error)
-                    }
-                    Err(e) => Err(mc_error(e)),
-                }
-            }
-            Err(e) => Err(mc_error(e)),
+    /// Creates a counter at the current time in nanoseconds; if another process created it
+    /// first, reads theirs.
+    async fn create_counter(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        let start = unix_nanos().to_string();
+        match self
+            .one(|r| wire::set(r, key, &[start.as_bytes()], 0, true))
+            .await?
+        {
+            Reply::Done => Ok(parse_counter(start.as_bytes())),
+            Reply::NotStored | Reply::Exists => match self.one(|r| wire::get(r, key, false)).await?
+            {
+                Reply::Value { data, .. } => Ok(parse_counter(&data)),
+                other => Err(unexpected_reply(&other)),
+            },
+            other => Err(unexpected_reply(&other)),
         }
     }
 
-    /// Reads entries with their namespaces' generations in one `get`.
+    /// Moves a counter on and returns its new value: increments it, or if it is gone, creates it
+    /// at the current time.
+    async fn bump(&self, key: &[u8]) -> Result<u64, StoreError> {
+        match self.one(|r| wire::increment(r, key)).await? {
+            Reply::Value { data, .. } => parse_counter(&data).ok_or_else(not_a_counter),
+            Reply::NotFound => {
+                let start = unix_nanos();
+                let text = start.to_string();
+                match self
+                    .one(|r| wire::set(r, key, &[text.as_bytes()], 0, true))
+                    .await?
+                {
+                    Reply::Done => Ok(start),
+                    Reply::NotStored | Reply::Exists => {
+                        match self.one(|r| wire::increment(r, key)).await? {
+                            Reply::Value { data, .. } => {
+                                parse_counter(&data).ok_or_else(not_a_counter)
+                            }
+                            other => Err(unexpected_reply(&other)),
+                        }
+                    }
+                    other => Err(unexpected_reply(&other)),
+                }
+            }
+            other => Err(unexpected_reply(&other)),
+        }
+    }
+
+    /// `read` of one key, the common case, without the bookkeeping of many namespaces.
+    async fn read_one(&self, key: StoreKey<'_>) -> Result<Option<Bytes>, StoreError> {
+        let generation_key = self.layout.generation(key.namespace);
+        let entry_key = self.layout.entry(key.namespace, key.key);
+        let mut request = Vec::with_capacity(generation_key.len() + entry_key.len() + 16);
+        wire::get(&mut request, &generation_key, false);
+        wire::get(&mut request, &entry_key, false);
+        let mut replies = self.call(request, 2).await?.into_iter();
+        let (Some(generation), Some(entry)) = (replies.next(), replies.next()) else {
+            return Err(unexpected("too few replies"));
+        };
+        let current = match generation {
+            Reply::Value { data, .. } => parse_counter(&data),
+            Reply::Miss => None,
+            other => return Err(unexpected_reply(&other)),
+        };
+        if let Some(current) = current {
+            self.generations.put(key.namespace, current);
+        }
+        let data = match entry {
+            Reply::Value { data, .. } => data,
+            Reply::Miss => return Ok(None),
+            other => return Err(unexpected_reply(&other)),
+        };
+        Ok(current.and_then(|current| stamped_with(data, current)))
+    }
+
+    /// Reads entries with their namespaces' generations in one round trip.
     async fn read(&self, keys: &[StoreKey<'_>]) -> Result<Vec<Option<Bytes>>, StoreError> {
         let mut namespaces: Vec<&str> = keys.iter().map(|k| k.namespace).collect();
         namespaces.sort_unstable();
         namespaces.dedup();
-        let generation_keys: Vec<Vec<u8>> = namespaces
-            .iter()
-            .map(|ns| self.layout.generation(ns))
-            .collect();
-        let entry_keys: Vec<Vec<u8>> = keys
-            .iter()
-            .map(|k| self.layout.entry(k.namespace, k.key))
-            .collect();
-        let mut conn = self.pool.get().await?;
-        let all: Vec<Vec<u8>> = generation_keys.iter().chain(&entry_keys).cloned().collect();
-        let found = on!(conn, |c| c.get_multi(all)).or_else(empty_on_not_found)?;
-        drop(conn);
-        let by_key: HashMap<Vec<u8>, Vec<u8>> = found
-            .into_iter()
-            .filter_map(|v| Some((v.key, v.data?)))
-            .collect();
-        let generations: HashMap<&str, u64> = namespaces
-            .iter()
-            .zip(&generation_keys)
-            .filter_map(|(ns, k)| Some((*ns, parse_counter(by_key.get(k)?)?)))
-            .collect();
-        for (ns, generation) in &generations {
-            self.generations.put(ns, *generation);
+        let mut request = Vec::with_capacity((namespaces.len() + keys.len()) * 64);
+        for ns in &namespaces {
+            wire::get(&mut request, &self.layout.generation(ns), false);
         }
-        Ok(keys
-            .iter()
-            .zip(&entry_keys)
-            .map(|(key, physical)| {
-                // A key asked for twice is answered twice: clone rather than take.
-                let stored = by_key.get(physical)?;
-                let current = generations.get(key.namespace)?;
-                let (generation, envelope) = stored.split_at_checked(GENERATION_LEN)?;
-                let generation = u64::from_be_bytes(generation.try_into().ok()?);
-                (generation == *current).then(|| Bytes::copy_from_slice(envelope))
+        for key in keys {
+            wire::get(
+                &mut request,
+                &self.layout.entry(key.namespace, key.key),
+                false,
+            );
+        }
+        let mut replies = self.call(request, namespaces.len() + keys.len()).await?;
+        let entries = replies.split_off(namespaces.len());
+        let mut generations: Vec<(&str, u64)> = Vec::with_capacity(namespaces.len());
+        for (ns, reply) in namespaces.iter().zip(replies) {
+            match reply {
+                Reply::Value { data, .. } => {
+                    if let Some(generation) = parse_counter(&data) {
+                        self.generations.put(ns, generation);
+                        generations.push((ns, generation));
+                    }
+                }
+                Reply::Miss => {}
+                other => return Err(unexpected_reply(&other)),
+            }
+        }
+        keys.iter()
+            .zip(entries)
+            .map(|(key, reply)| {
+                let data = match reply {
+                    Reply::Value { data, .. } => data,
+                    Reply::Miss => return Ok(None),
+                    other => return Err(unexpected_reply(&other)),
+                };
+                let current = generations.iter().find(|(ns, _)| *ns == key.namespace);
+                Ok(current.and_then(|&(_, current)| stamped_with(data, current)))
             })
-            .collect())
+            .collect()
     }
 
-    /// Writes entries stamped with their namespaces' current generations.
+    /// Writes entries stamped with their namespaces' current generations, in one round trip.
     async fn write(&self, entries: Vec<StoreEntry<'_>>) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
@@ -296,21 +356,46 @@ impl MemcachedStore {
                 generation_of.insert(ns, generation);
             }
         }
-        let mut conn = self.pool.get().await?;
-        for entry in entries {
+        let size: usize = entries.iter().map(|e| e.value.len() + 96).sum();
+        let mut request = Vec::with_capacity(size);
+        for entry in &entries {
             let generation = generation_of
                 .get(entry.key.namespace)
                 .copied()
                 .unwrap_or_default();
-            let mut stored = Vec::with_capacity(GENERATION_LEN + entry.value.len());
-            stored.extend_from_slice(&generation.to_be_bytes());
-            stored.extend_from_slice(&entry.value);
             let key = self.layout.entry(entry.key.namespace, entry.key.key);
-            let expiry = expiry(entry.ttl);
-            on!(conn, |c| c.set(&key, stored.as_slice(), Some(expiry), None)).map_err(mc_error)?;
+            let parts: [&[u8]; 2] = [&generation.to_be_bytes(), &entry.value];
+            wire::set(&mut request, &key, &parts, expiry(entry.ttl), false);
+        }
+        for reply in self.call(request, entries.len()).await? {
+            if reply != Reply::Done {
+                return Err(unexpected_reply(&reply));
+            }
         }
         Ok(())
     }
+}
+
+/// The envelope in a stored entry, if it was written under the namespace's `current`
+/// generation (an older one reads as a miss: the namespace was cleared since).
+fn stamped_with(data: Bytes, current: u64) -> Option<Bytes> {
+    let stamp: [u8; GENERATION_LEN] = data.get(..GENERATION_LEN)?.try_into().ok()?;
+    (u64::from_be_bytes(stamp) == current).then(|| data.slice(GENERATION_LEN..))
+}
+
+fn unexpected(what: &str) -> StoreError {
+    StoreError::Protocol(format!("memcached: {what}"))
+}
+
+fn unexpected_reply(reply: &Reply) -> StoreError {
+    match reply {
+        Reply::Failed(text) => StoreError::server(std::io::Error::other(text.clone())),
+        other => unexpected(&format!("unexpected reply {other:?}")),
+    }
+}
+
+fn not_a_counter() -> StoreError {
+    unexpected("a counter key holds something other than a number")
 }
 
 impl std::fmt::Debug for MemcachedStore {
@@ -327,7 +412,7 @@ impl Store for MemcachedStore {
     }
 
     fn get<'a>(&'a self, key: StoreKey<'a>) -> StoreFuture<'a, Option<Bytes>> {
-        Box::pin(async move { Ok(self.read(&[key]).await?.pop().flatten()) })
+        Box::pin(self.read_one(key))
     }
 
     fn get_many<'a>(&'a self, keys: &'a [StoreKey<'a>]) -> StoreFuture<'a, Vec<Option<Bytes>>> {
@@ -350,11 +435,10 @@ impl Store for MemcachedStore {
     fn delete<'a>(&'a self, key: StoreKey<'a>) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let physical = self.layout.entry(key.namespace, key.key);
-            let mut conn = self.pool.get().await?;
-            match on!(conn, |c| c.delete(&physical)) {
-                Ok(()) => Ok(true),
-                Err(McError::Protocol(Status::NotFound)) => Ok(false),
-                Err(e) => Err(mc_error(e)),
+            match self.one(|r| wire::delete(r, &physical, None)).await? {
+                Reply::Done => Ok(true),
+                Reply::NotFound => Ok(false),
+                other => Err(unexpected_reply(&other)),
             }
         })
     }
@@ -383,8 +467,9 @@ impl Store for MemcachedStore {
         })
     }
 
-    /// `add` with the lock's expiry (whole seconds, rounded up): it stores only when the key is
-    /// absent, so exactly one caller gets the lock until it is released or expires.
+    /// An "add" (`ms` with `ME`) with the lock's expiry (whole seconds, rounded up): it stores
+    /// only when the key is absent, so exactly one caller gets the lock until it is released or
+    /// expires.
     fn try_lock<'a>(
         &'a self,
         key: StoreKey<'a>,
@@ -394,16 +479,13 @@ impl Store for MemcachedStore {
         Box::pin(async move {
             let lock = self.layout.lock(key.namespace, key.key);
             let value = hex(token);
-            let mut conn = self.pool.get().await?;
-            match on!(conn, |c| c.add(
-                &lock,
-                value.as_str(),
-                Some(expiry(ttl)),
-                None
-            )) {
-                Ok(()) => Ok(true),
-                Err(McError::Protocol(Status::NotStored | Status::Exists)) => Ok(false),
-                Err(e) => Err(mc_error(e)),
+            match self
+                .one(|r| wire::set(r, &lock, &[value.as_bytes()], expiry(ttl), true))
+                .await?
+            {
+                Reply::Done => Ok(true),
+                Reply::NotStored | Reply::Exists => Ok(false),
+                other => Err(unexpected_reply(&other)),
             }
         })
     }
@@ -414,44 +496,31 @@ impl Store for MemcachedStore {
     fn unlock<'a>(&'a self, key: StoreKey<'a>, token: &'a [u8]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let lock = self.layout.lock(key.namespace, key.key);
-            let mut conn = self.pool.get().await?;
-            let held = on!(conn, |c| c.meta_get(&lock, false, None, Some(&["v", "c"])))
-                .map_err(mc_error)?;
-            let Some(held) = held else {
-                return Ok(());
+            let (data, cas) = match self.one(|r| wire::get(r, &lock, true)).await? {
+                Reply::Value { data, cas } => (data, cas),
+                Reply::Miss => return Ok(()),
+                other => return Err(unexpected_reply(&other)),
             };
-            if held.data.as_deref() != Some(hex(token).as_bytes()) {
+            if data.as_ref() != hex(token).as_bytes() {
                 return Ok(());
             }
-            let Some(cas) = held.cas else {
+            let Some(cas) = cas else {
                 return Ok(());
             };
-            let compare = format!("C{cas}");
-            match on!(conn, |c| c.meta_delete(
-                &lock,
-                false,
-                None,
-                Some(&[compare.as_str()])
-            )) {
-                Ok(_) | Err(McError::Protocol(Status::NotFound | Status::Exists)) => Ok(()),
-                Err(e) => Err(mc_error(e)),
+            match self.one(|r| wire::delete(r, &lock, Some(cas))).await? {
+                Reply::Done | Reply::NotFound | Reply::Exists => Ok(()),
+                other => Err(unexpected_reply(&other)),
             }
         })
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut conn = self.pool.get().await?;
-            on!(conn, |c| c.version()).map(drop).map_err(mc_error)
+            match self.one(wire::noop).await? {
+                Reply::NoOp => Ok(()),
+                other => Err(unexpected_reply(&other)),
+            }
         })
-    }
-}
-
-/// `get_multi` reports "nothing found" as an error; it is an empty answer.
-fn empty_on_not_found(e: McError) -> Result<Vec<async_memcached::Value>, StoreError> {
-    match e {
-        McError::Protocol(Status::NotFound) => Ok(Vec::new()),
-        e => Err(mc_error(e)),
     }
 }
 
@@ -494,13 +563,6 @@ fn unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn mc_error(e: McError) -> StoreError {
-    match e {
-        McError::Protocol(_) => StoreError::server(e),
-        _ => StoreError::connection(e),
-    }
 }
 
 #[cfg(test)]

@@ -93,3 +93,50 @@ fn raw_flush(port: u16) {
     BufReader::new(s).read_line(&mut line).unwrap();
     assert_eq!(line, "OK\r\n");
 }
+
+/// Requests from many callers share pipelined connections: each caller still gets its own
+/// replies, in every mix of reads, writes, misses, deletes and multi-key reads, with values from
+/// empty to past the read buffer's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_callers_on_pipelined_connections_each_get_their_own_replies() {
+    let mc = MemcachedServer::start().expect("memcached");
+    let store = std::sync::Arc::new(MemcachedStore::open(&mc.url()).unwrap());
+    let ttl = Duration::from_secs(60);
+    let value = |i: usize| -> bytes::Bytes {
+        // Sizes 0 .. ~200 KiB, each filled with its own byte.
+        let len = (i * 7_919) % (200 << 10);
+        vec![(i % 251) as u8; len].into()
+    };
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let ns = format!("ns{}", i % 3);
+                let key = format!("k{i}");
+                store
+                    .set(StoreKey::new(&ns, &key), value(i), ttl)
+                    .await
+                    .unwrap();
+                for _ in 0..5 {
+                    let got = store.get(StoreKey::new(&ns, &key)).await.unwrap();
+                    assert_eq!(got.as_deref(), Some(&value(i)[..]), "key {i}");
+                    let missing = format!("missing{i}");
+                    assert_eq!(store.get(StoreKey::new(&ns, &missing)).await.unwrap(), None);
+                    let other = format!("k{}", (i + 1) % 400);
+                    let both = [StoreKey::new(&ns, &key), StoreKey::new("elsewhere", &other)];
+                    let many = store.get_many(&both).await.unwrap();
+                    assert_eq!(
+                        many[0].as_deref(),
+                        Some(&value(i)[..]),
+                        "key {i} in get_many"
+                    );
+                }
+                assert!(store.delete(StoreKey::new(&ns, &key)).await.unwrap());
+                assert_eq!(store.get(StoreKey::new(&ns, &key)).await.unwrap(), None);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

@@ -52,6 +52,16 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> CacheValue for T {
 /// assert_eq!(cache.get::<String>("user:1").await?.as_deref().map(String::as_str), Some("Ada"));
 /// # Ok(()) }
 /// ```
+///
+/// # What writes return
+///
+/// The cache is an optimisation, so a store that fails never fails a call: the write reaches
+/// this node's memory, the failure is counted (and trips the breaker), and the entry's expiry
+/// bounds how long another node may serve the old value. What a write returns is therefore only
+/// what the caller can act on: `set`, `set_with` and `set_many` return `Err` when the value cannot
+/// be encoded (a bug to fix, not a condition to retry); `delete` returns whether there was
+/// anything to delete; `clear`, `invalidate_tag` and `invalidate_tags` have nothing to report and
+/// return `()`. [`stats`](Cache::stats) says how the store is doing.
 #[derive(Clone)]
 pub struct Cache {
     pub(crate) inner: Arc<Inner>,
@@ -202,7 +212,7 @@ impl Cache {
         };
         Get::running(
             async move {
-                let found = remote.lookup::<T>(self, ns, key).await.fresh();
+                let found = self.read_remote::<T>(remote, ns, key).await.fresh();
                 self.inner.stats.incr(if found.is_some() {
                     Counter::Hit
                 } else {
@@ -270,7 +280,7 @@ impl Cache {
             && !missing.is_empty()
         {
             let wanted: Vec<&str> = missing.iter().map(|&i| keys[i].as_ref()).collect();
-            let found = remote.lookup_many::<T>(self, ns, &wanted).await;
+            let found = self.read_remote_many::<T>(remote, ns, &wanted).await;
             for (slot, value) in missing.iter().zip(found) {
                 remote_hits += u64::from(value.is_some());
                 out[*slot] = value;

@@ -390,7 +390,7 @@ impl Cache {
             if kind == Kind::Miss
                 && let Some(remote) = &cache.inner.remote
             {
-                match remote.lookup::<T>(&cache, &opts.namespace, &key).await {
+                match cache.read_remote::<T>(remote, &opts.namespace, &key).await {
                     RemoteLookup::Fresh(value) => {
                         ticket.finish(Outcome::Value {
                             value: AnyValue::new(value),

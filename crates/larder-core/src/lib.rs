@@ -35,6 +35,7 @@ mod random;
 mod remote;
 mod reservation;
 mod stats;
+mod tiers;
 mod url;
 mod write;
 

@@ -130,7 +130,7 @@ impl Cache {
     /// A fresh value in the store, if there is one.
     async fn look<T: CacheValue>(&self, ns: &Arc<str>, key: &str) -> Option<AnyValue> {
         let remote = self.inner.remote.as_ref()?;
-        match remote.lookup::<T>(self, ns, key).await {
+        match self.read_remote::<T>(remote, ns, key).await {
             RemoteLookup::Fresh(v) => Some(AnyValue::new(v)),
             _ => None,
         }

@@ -1,5 +1,6 @@
 //! The cache's side of a remote [`Store`]: time limits, envelope encoding and decoding, tag
-//! checks, filling the memory tier, and degrading quietly when the store fails.
+//! checks, and degrading quietly when the store fails. It returns what it read; where a value
+//! goes next (the memory tier) is the read path's business (`tiers.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +11,9 @@ use crate::breaker::BreakerConfig;
 use crate::cache::{Cache, CacheValue};
 use crate::clock;
 use crate::codec::Envelope;
+use crate::engine::MemoryReservation;
 use crate::error::{Error, ErrorKind};
 use crate::guard::Guard;
-use crate::memory::{AnyValue, Entry};
 use crate::options::Resolved;
 use crate::stats::Counter;
 use larder_store::{Store, StoreEntry, StoreFuture, StoreKey, StoreRead};
@@ -39,6 +40,32 @@ pub(crate) enum RemoteLookup<T> {
     /// Past its ttl, inside its stale window, with that window's end (monotonic).
     Stale(Arc<T>, u64),
     Miss,
+}
+
+/// What a read of the store decoded: the value with its instants and tags, for the read path
+/// to put in the memory tier (or not) and hand out.
+pub(crate) enum Read<T> {
+    Found(Found<T>),
+    /// Nothing usable (missing, undecodable, expired, an old tag): counted as a remote miss.
+    Miss,
+    /// A large value that found no turn in the read budget or no room in time: a miss, counted.
+    Deferred,
+}
+
+pub(crate) struct Found<T> {
+    pub(crate) value: Arc<T>,
+    /// Monotonic instants.
+    pub(crate) fresh_until: u64,
+    pub(crate) stale_until: u64,
+    pub(crate) fresh: bool,
+    pub(crate) tags: Option<Arc<[Arc<str>]>>,
+    /// The payload's length before compression: what the value weighs, held decoded.
+    pub(crate) decoded_len: u64,
+    /// The envelope was large (64 KiB or more): such a value is handed out only if the memory
+    /// tier keeps it, where the bound counts it while it is in use.
+    pub(crate) large: bool,
+    /// Room it reserved in the memory bound before it was read, if any.
+    pub(crate) room: Option<MemoryReservation>,
 }
 
 impl<T> RemoteLookup<T> {
@@ -94,16 +121,17 @@ impl Remote {
         cache: &Cache,
         ns: &Arc<str>,
         key: &str,
-    ) -> RemoteLookup<T> {
+    ) -> Read<T> {
         let read = self
             .call(cache, self.store.get_within(StoreKey::new(ns, key), WHOLE))
             .await
             .flatten();
         let len = match read {
-            None => return self.decode(cache, ns, key, None).await,
-            Some(StoreRead::Whole(bytes)) => return self.decode(cache, ns, key, Some(bytes)).await,
+            Some(StoreRead::Whole(bytes)) => {
+                return self.decode(cache, key, Some(bytes), None).await;
+            }
             Some(StoreRead::Longer(len)) => len,
-            Some(_) => return self.decode(cache, ns, key, None).await,
+            _ => return self.decode(cache, key, None, None).await,
         };
         // A large envelope: its turn within the read budget first, so concurrent reads of large
         // values hold at most the budget being read and decoded (what is decoded then goes to
@@ -112,14 +140,14 @@ impl Remote {
         let deadline = clock::instant_after(READ_WAIT);
         let turn = clock::timeout(READ_WAIT, self.reads.clone().acquire_many_owned(want));
         let Ok(Ok(_turn)) = turn.await else {
-            return self.deferred(cache);
+            return Read::Deferred;
         };
         // And room for the value in the memory bound, before it is read: a large value is only
         // handed out from the memory tier, where the bound counts it while it is in use.
         let room = match cache.max_reservation() {
             Some(most) if len <= most => match wait_for_room(cache, len, deadline).await {
                 Some(room) => Some(room),
-                None => return self.deferred(cache),
+                None => return Read::Deferred,
             },
             // Larger than a reservation may be: it takes its chance with the entries.
             _ => None,
@@ -127,15 +155,7 @@ impl Remote {
         let bytes = self
             .call(cache, self.store.get(StoreKey::new(ns, key)))
             .await;
-        self.decode_large(cache, ns, key, bytes.flatten(), room)
-            .await
-    }
-
-    /// A large read that found no turn or no room in time: a miss, counted.
-    fn deferred<T>(&self, cache: &Cache) -> RemoteLookup<T> {
-        cache.inner.stats.incr(Counter::RemoteReadDeferred);
-        cache.inner.stats.incr(Counter::RemoteMiss);
-        RemoteLookup::Miss
+        self.decode(cache, key, bytes.flatten(), room).await
     }
 
     pub(crate) async fn lookup_many<T: CacheValue>(
@@ -143,101 +163,61 @@ impl Remote {
         cache: &Cache,
         ns: &Arc<str>,
         keys: &[&str],
-    ) -> Vec<Option<Arc<T>>> {
+    ) -> Vec<Read<T>> {
         let store_keys: Vec<StoreKey<'_>> = keys.iter().map(|k| StoreKey::new(ns, k)).collect();
         let Some(found) = self.call(cache, self.store.get_many(&store_keys)).await else {
-            return vec![None; keys.len()];
+            return keys.iter().map(|_| Read::Miss).collect();
         };
         let mut out = Vec::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
             let bytes = found.get(i).cloned().flatten();
-            out.push(self.decode::<T>(cache, ns, key, bytes).await.fresh());
+            out.push(self.decode::<T>(cache, key, bytes, None).await);
         }
         out
     }
 
-    /// Decodes what the store returned, checks its tags, and fills the memory tier.
+    /// Decodes what the store returned and checks its expiry and tags.
     async fn decode<T: CacheValue>(
         &self,
         cache: &Cache,
-        ns: &Arc<str>,
         key: &str,
         bytes: Option<Bytes>,
-    ) -> RemoteLookup<T> {
-        self.decode_large(cache, ns, key, bytes, None).await
-    }
-
-    /// [`decode`](Self::decode); a large value (`room` is what it reserved, if it could) is
-    /// handed out only if the memory tier keeps it: elsewhere nothing would count it.
-    async fn decode_large<T: CacheValue>(
-        &self,
-        cache: &Cache,
-        ns: &Arc<str>,
-        key: &str,
-        bytes: Option<Bytes>,
-        room: Option<crate::engine::MemoryReservation>,
-    ) -> RemoteLookup<T> {
-        let large = bytes
-            .as_ref()
-            .is_some_and(|b| b.len() as u64 >= crate::memory::LARGE_ENTRY);
-        let stats = &cache.inner.stats;
+        room: Option<MemoryReservation>,
+    ) -> Read<T> {
         let Some(bytes) = bytes else {
-            stats.incr(Counter::RemoteMiss);
-            return RemoteLookup::Miss;
+            return Read::Miss;
         };
+        let large = bytes.len() as u64 >= crate::memory::LARGE_ENTRY;
         let decoded = Envelope::decode(&bytes).and_then(|env| Ok((env.value::<T>()?, env)));
         let (value, env) = match decoded {
             Ok(v) => v,
             Err(error) => {
                 tracing::debug!(cache = %cache.inner.name, key, %error, "undecodable remote entry");
-                stats.incr(Counter::DecodeError);
-                stats.incr(Counter::RemoteMiss);
-                return RemoteLookup::Miss;
+                cache.inner.stats.incr(Counter::DecodeError);
+                return Read::Miss;
             }
         };
         let now_unix = clock::unix_millis();
         if now_unix >= env.stale_until_ms || !self.tags_current(cache, &env).await {
-            stats.incr(Counter::RemoteMiss);
-            return RemoteLookup::Miss;
+            return Read::Miss;
         }
         let now = clock::now_nanos();
-        let fresh_until = clock::unix_millis_to_mono(env.fresh_until_ms, now, now_unix);
-        let stale_until = clock::unix_millis_to_mono(env.stale_until_ms, now, now_unix);
-        let value = Arc::new(value);
-        if let Some(mem) = &cache.inner.memory {
-            let tags = (!env.tags.is_empty()).then(|| {
-                env.tags
-                    .iter()
-                    .map(|(t, _)| Arc::from(t.as_ref()))
-                    .collect()
-            });
-            let entry = Entry::new(
-                AnyValue::new(value.clone()),
-                mem.origin(now),
-                fresh_until,
-                stale_until,
-                tags,
-            );
-            // Weighed as it is held, decoded: the envelope may be compressed far below that.
-            let held = if mem.bounds().needs_bytes() {
-                cache.weigh(key, &value, Some(env.payload.len() as u64))
-            } else {
-                0
-            };
-            let kept = mem.insert_reserved(ns, key, entry, held, now, room);
-            if !kept && large && mem.bounds().needs_bytes() {
-                // The entries in use leave it no room: handing it out would hold its bytes
-                // where the bound cannot see them.
-                return self.deferred(cache);
-            }
-        }
-        if now_unix < env.fresh_until_ms {
-            stats.incr(Counter::RemoteHit);
-            RemoteLookup::Fresh(value)
-        } else {
-            stats.incr(Counter::RemoteMiss);
-            RemoteLookup::Stale(value, stale_until)
-        }
+        let tags = (!env.tags.is_empty()).then(|| {
+            env.tags
+                .iter()
+                .map(|(t, _)| Arc::from(t.as_ref()))
+                .collect()
+        });
+        Read::Found(Found {
+            value: Arc::new(value),
+            fresh_until: clock::unix_millis_to_mono(env.fresh_until_ms, now, now_unix),
+            stale_until: clock::unix_millis_to_mono(env.stale_until_ms, now, now_unix),
+            fresh: now_unix < env.fresh_until_ms,
+            tags,
+            decoded_len: env.payload.len() as u64,
+            large,
+            room,
+        })
     }
 
     /// Whether every tag of the envelope still has the version it was written under.

@@ -8,7 +8,8 @@ use http::HeaderName;
 
 use crate::cookies::CookieRules;
 use crate::key::KeyFn;
-use crate::rule::{QueryKey, Rule};
+use crate::key::QueryKey;
+use crate::rule::Rule;
 
 /// Request headers that origins commonly reflect into responses (absolute links, redirects) and
 /// that therefore key an entry by default: a request carrying one of them is served only the

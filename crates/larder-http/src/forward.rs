@@ -10,13 +10,13 @@ use http::header;
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response};
 use http_body::Body;
-use tower_service::Service;
 
 use crate::body::CacheBody;
 use crate::config::Config;
 use crate::headers::{self, CacheStatus, Outcome};
 use crate::host::RequestHost;
 use crate::key;
+use crate::origin::Origin;
 use crate::state::LayerState;
 
 type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
@@ -32,9 +32,7 @@ pub(crate) fn forward<S, ReqB, ResB>(
     invalidate: Option<RequestHost>,
 ) -> BoxFuture<'static, Reply<ResB, S::Error>>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: Origin<ReqB, ResB>,
     ReqB: Send + 'static,
     ResB: Body<Data = Bytes> + Send + 'static,
 {

@@ -108,7 +108,7 @@ pub fn ages_and_dates(data: &[u8]) {
 pub fn vary(data: &[u8]) {
     let (vary, request) = halves(data);
     let response = lines("vary", vary);
-    let Some(names) = policy::vary_names(&response) else {
+    let Some(names) = crate::vary::vary_names(&response) else {
         return;
     };
     assert!(names.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
@@ -121,12 +121,12 @@ pub fn vary(data: &[u8]) {
             req.append(name.clone(), v);
         }
     }
-    let varied = crate::key::Varied {
+    let varied = crate::vary::Varied {
         headers: &names,
         cookies: &[],
     };
-    let a = crate::key::variant_key("k", 1, varied, &req);
-    assert_eq!(a, crate::key::variant_key("k", 1, varied, &req));
+    let a = crate::vary::variant_key("k", 1, varied, &req);
+    assert_eq!(a, crate::vary::variant_key("k", 1, varied, &req));
     assert!(a.starts_with("k#v1"));
     assert_eq!(
         a.matches('#').count(),
@@ -188,7 +188,7 @@ pub fn key(data: &[u8]) {
         return;
     };
     assert!(!name.contains(['/', '?', '#', '@']), "{name:?}");
-    let Some(key) = crate::key::primary_key(&name, &parts.uri, &crate::rule::QueryKey::All) else {
+    let Some(key) = crate::key::primary_key(&name, &parts.uri, &crate::key::QueryKey::All) else {
         return;
     };
     assert!(!key.contains('#'), "{key}");
@@ -199,7 +199,7 @@ pub fn key(data: &[u8]) {
         upper.headers.insert(http::header::HOST, v);
         if let Ok(crate::host::RequestHost::Named(n)) = crate::host::request_host(&upper) {
             assert_eq!(
-                crate::key::primary_key(&n, &upper.uri, &crate::rule::QueryKey::All).as_deref(),
+                crate::key::primary_key(&n, &upper.uri, &crate::key::QueryKey::All).as_deref(),
                 Some(&*key)
             );
         }
@@ -292,7 +292,7 @@ fn stored_seeds() -> Vec<Vec<u8>> {
         rules: crate::stored::Rules::default(),
         tags: vec!["t".into()],
     }));
-    let index = Stored::Variants(crate::stored::VaryIndex {
+    let index = Stored::Variants(crate::vary::VaryIndex {
         headers: vec![http::header::ACCEPT],
         cookies: vec!["lang".into()],
         nonce: 7,

@@ -9,10 +9,11 @@ use crate::body::CacheBody;
 use crate::config::Config;
 use crate::directives::CacheControl;
 use crate::headers::CacheStatus;
-use crate::key;
 use crate::policy::{self, Credentials, Verdict};
 use crate::state::LayerState;
-use crate::stored::{CachedResponse, Kept, Stored, VaryIndex};
+use crate::stored::{CachedResponse, Kept, Stored};
+use crate::vary::VaryIndex;
+use crate::vary::{self, Select};
 
 /// A hit, and the stored response again when it is due for an early refresh (the rule's
 /// `eager_refresh`), with the URL's Vary index.
@@ -33,17 +34,13 @@ pub(crate) fn fresh_memory_hit<B>(
         Ok(Ok(Some(found))) => found,
         _ => return None,
     };
-    let (response, index) = match &*found {
-        // Stored for requests without keyed inputs: not this request's variant.
-        Stored::Response(_) if cfg.has_keyed_inputs(&parts.headers) => return None,
-        Stored::Response(_) => (Stored::kept(&found)?, None),
-        Stored::Variants(index) => {
-            let variant = key::variant_key(key, index.nonce, index.varied(), &parts.headers);
-            match state.cache.get::<Stored>(&variant).try_ready() {
-                Ok(Ok(Some(v))) => (Stored::kept(&v)?, Some(index)),
-                _ => return None,
-            }
-        }
+    let (response, index) = match vary::select(cfg, key, &found, &parts.headers) {
+        Select::Response(response) => (response, None),
+        Select::Variant { index, key } => match state.cache.get::<Stored>(&key).try_ready() {
+            Ok(Ok(Some(v))) => (Stored::kept(&v)?, Some(index)),
+            _ => return None,
+        },
+        Select::Nothing => return None,
     };
     let now = cfg.now_ms();
     let credentials = Credentials::of(&parts.headers, cfg);

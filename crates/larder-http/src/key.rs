@@ -11,10 +11,49 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use http::Uri;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, Uri};
 
-use crate::rule::QueryKey;
+/// Which part of the query keys an entry.
+///
+/// ```
+/// use larder_http::QueryKey;
+/// let key = QueryKey::Except(vec!["utm_*".into(), "fbclid".into()]);
+/// # let _ = key;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QueryKey {
+    /// Every parameter, sorted by name (the default): `?b=2&a=1` and `?a=1&b=2` share an entry.
+    #[default]
+    All,
+    /// Only these parameters (sorted); the rest never reach the key. A name ending in `*`
+    /// matches every name it starts.
+    Only(Vec<String>),
+    /// Every parameter but these (tracking parameters, say). `*` as in `Only`.
+    Except(Vec<String>),
+    /// No parameter: one entry per path, whatever the query.
+    Ignore,
+}
+
+impl QueryKey {
+    /// Whether a (normalized) parameter name is part of the key.
+    pub(crate) fn keeps(&self, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|p| name_matches(p, name)),
+            Self::Except(names) => !names.iter().any(|p| name_matches(p, name)),
+            Self::Ignore => false,
+        }
+    }
+}
+
+fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
 
 /// A user's key function: the primary key of a request, or `None` to pass it by uncached.
 pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
@@ -128,7 +167,7 @@ pub(crate) fn normalize_percent(input: &str, out: &mut String, query: bool) {
     }
 }
 
-fn push_escape(out: &mut String, byte: u8) {
+pub(crate) fn push_escape(out: &mut String, byte: u8) {
     let _ = write!(out, "%{byte:02X}");
 }
 
@@ -139,121 +178,6 @@ fn hex(b: Option<&u8>) -> Option<u8> {
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// What a stored response varies by: request header fields (its `Vary`, and the layer's keyed
-/// headers) and the layer's keyed cookies.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Varied<'a> {
-    pub headers: &'a [HeaderName],
-    pub cookies: &'a [String],
-}
-
-impl Varied<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.headers.is_empty() && self.cookies.is_empty()
-    }
-}
-
-/// The secondary key of one variant: the primary key, the index's nonce (so a purged index
-/// orphans its old variants), then each varied header's and cookie's normalized value from the
-/// request.
-pub(crate) fn variant_key(
-    primary: &str,
-    nonce: u64,
-    varied: Varied<'_>,
-    request: &HeaderMap,
-) -> String {
-    let mut key = String::with_capacity(primary.len() + 24 + varied.headers.len() * 24);
-    key.push_str(primary);
-    let _ = write!(key, "#v{nonce:x}");
-    push_varied(varied, request, &mut key);
-    key
-}
-
-/// The normalized values of the varied inputs alone, to compare two requests' variants.
-pub(crate) fn vary_values(varied: Varied<'_>, request: &HeaderMap) -> String {
-    let mut out = String::new();
-    push_varied(varied, request, &mut out);
-    out
-}
-
-/// `|name` then `!` (absent) or `=` and the value, for each header; `|c:name` and the same for
-/// each cookie (no header name holds a `:`). Names and values are escaped by [`push_escaped`].
-fn push_varied(varied: Varied<'_>, request: &HeaderMap, out: &mut String) {
-    for name in varied.headers {
-        out.push('|');
-        // A token may hold `|` or `#` (RFC 9110 §5.6.2): escaped like values.
-        push_escaped(name.as_str().as_bytes(), out);
-        push_vary_value(name, request, out);
-    }
-    for name in varied.cookies {
-        out.push_str("|c:");
-        push_escaped(name.as_bytes(), out);
-        let mut values = crate::cookies::values(request, name).peekable();
-        if values.peek().is_none() {
-            out.push('!');
-            continue;
-        }
-        out.push('=');
-        for (i, value) in values.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_escaped(value, out);
-        }
-    }
-}
-
-/// The normalized value of a varied header (§4.1): all field lines joined as one list, members
-/// trimmed and empty ones dropped, whitespace runs collapsed, and for the `Accept*` family, whose
-/// values are case-insensitive tokens, lower-cased. An absent header differs from an empty one.
-fn push_vary_value(name: &HeaderName, headers: &HeaderMap, out: &mut String) {
-    let mut lines = headers.get_all(name).iter().peekable();
-    if lines.peek().is_none() {
-        out.push('!');
-        return;
-    }
-    out.push('=');
-    let fold_case = name.as_str().starts_with("accept");
-    let mut first = true;
-    for line in lines {
-        for member in line.as_bytes().split(|b| *b == b',') {
-            let member = member.trim_ascii();
-            if member.is_empty() {
-                continue;
-            }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            let mut last_space = false;
-            for &b in member {
-                if b.is_ascii_whitespace() {
-                    if !last_space {
-                        out.push(' ');
-                    }
-                    last_space = true;
-                    continue;
-                }
-                last_space = false;
-                let b = if fold_case { b.to_ascii_lowercase() } else { b };
-                push_escaped(&[b], out);
-            }
-        }
-    }
-}
-
-/// Appends `bytes`, escaping as `%XX` every byte that is not visible ASCII and each of the key's
-/// own separators (`%`, `|`, `,`, `#`), so that no value can read as another or as structure.
-fn push_escaped(bytes: &[u8], out: &mut String) {
-    for &b in bytes {
-        match b {
-            b'%' | b'|' | b',' | b'#' => push_escape(out, b),
-            0x21..=0x7e => out.push(b as char),
-            _ => push_escape(out, b),
-        }
-    }
 }
 
 /// The primary key of another URI on the same host as `parts` (a `Location` or
@@ -287,7 +211,10 @@ pub(crate) fn related_parts(parts: &Parts, host: &str, location: &str) -> Option
 mod tests {
     use super::*;
     use crate::host::{RequestHost, request_host};
+    // Variant keys are built on primary keys: their properties are checked together here.
+    use crate::vary::{Varied, variant_key};
     use http::header::HOST;
+    use http::{HeaderMap, HeaderName};
     use proptest::prelude::*;
 
     /// The key the layer's default keying gives a GET of `uri` with these `Host` lines; `None`

@@ -4,9 +4,10 @@
 use http::HeaderMap;
 
 use crate::config::Config;
-use crate::key;
 use crate::state::LayerState;
-use crate::stored::{Kept, Stored, VaryIndex};
+use crate::stored::{Kept, Stored};
+use crate::vary::VaryIndex;
+use crate::vary::{self, Select};
 
 /// What the cache holds for a request: the Vary index (when the URL varies) and the response
 /// that matches this request's variant.
@@ -25,23 +26,18 @@ pub(crate) async fn lookup(
     let Ok(Some(stored)) = state.cache.get::<Stored>(key).await else {
         return Found::default();
     };
-    match &*stored {
-        // A response stored for requests without keyed inputs is not this request's variant.
-        Stored::Response(_) if cfg.has_keyed_inputs(headers) => Found::default(),
-        Stored::Response(_) => Found {
+    match vary::select(cfg, key, &stored, headers) {
+        Select::Response(response) => Found {
             index: None,
-            response: Stored::kept(&stored),
+            response: Some(response),
         },
-        Stored::Variants(index) => {
-            let variant = key::variant_key(key, index.nonce, index.varied(), headers);
-            let response = match state.cache.get::<Stored>(&variant).await {
+        Select::Variant { index, key } => Found {
+            index: Some(index.clone()),
+            response: match state.cache.get::<Stored>(&key).await {
                 Ok(Some(v)) => Stored::kept(&v),
                 _ => None,
-            };
-            Found {
-                index: Some(index.clone()),
-                response,
-            }
-        }
+            },
+        },
+        Select::Nothing => Found::default(),
     }
 }

@@ -1,7 +1,7 @@
 //! RFC 9111 decisions: may a response be stored (§3), for how long is it fresh (§4.2), and may a
 //! stored response answer this request (§4.2, §4.2.4, RFC 5861)?
 
-use http::header::{self, CONTENT_TYPE, DATE, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{self, CONTENT_TYPE, DATE, EXPIRES, LAST_MODIFIED, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::config::{Config, Mode, unix_ms};
@@ -80,8 +80,8 @@ impl Credentials {
 }
 
 impl Plan {
-    pub fn varied(&self) -> crate::key::Varied<'_> {
-        crate::key::Varied {
+    pub fn varied(&self) -> crate::vary::Varied<'_> {
+        crate::vary::Varied {
             headers: &self.vary,
             cookies: &self.vary_cookies,
         }
@@ -176,7 +176,7 @@ pub(crate) fn plan(
     {
         return Err(NotStored::SetCookie);
     }
-    let vary = vary_names(response).ok_or(NotStored::VaryStar)?;
+    let vary = crate::vary::vary_names(response).ok_or(NotStored::VaryStar)?;
 
     let date = date_ms(response.get(DATE)).unwrap_or(times.response_ms);
     let explicit = explicit_lifetime(&cc, response, date);
@@ -266,26 +266,6 @@ fn initial_age(headers: &HeaderMap, date_ms: u64, times: Exchange) -> u64 {
     let apparent = times.response_ms.saturating_sub(date_ms) / 1000;
     let delay = times.response_ms.saturating_sub(times.request_ms) / 1000;
     apparent.max(age_value.saturating_add(delay))
-}
-
-/// The response's varied request headers, lower-case, sorted, deduplicated; `None` for `Vary: *`.
-pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
-    let mut names = Vec::new();
-    for line in headers.get_all(VARY) {
-        let Ok(line) = line.to_str() else {
-            // A Vary we cannot read could name anything: treat it like `*`.
-            return None;
-        };
-        for member in line.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-            if member == "*" {
-                return None;
-            }
-            names.push(HeaderName::from_bytes(member.as_bytes()).ok()?);
-        }
-    }
-    names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    names.dedup();
-    Some(names)
 }
 
 fn date_ms(value: Option<&HeaderValue>) -> Option<u64> {

@@ -174,7 +174,7 @@ pub(crate) async fn invalidate_prefix(
     };
     let uri: http::Uri = path.parse().map_err(|_| invalid())?;
     let key =
-        crate::key::primary_key(host, &uri, &crate::rule::QueryKey::Ignore).ok_or_else(invalid)?;
+        crate::key::primary_key(host, &uri, &crate::key::QueryKey::Ignore).ok_or_else(invalid)?;
     let prefix = key.trim_end_matches('?').trim_end_matches('/');
     let segments = prefix.len().saturating_sub(host.len());
     if segments == 0 {

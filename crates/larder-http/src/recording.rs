@@ -66,7 +66,7 @@ impl Head {
             shareable,
             vary: plan.vary.clone(),
             vary_cookies: plan.vary_cookies.clone(),
-            vary_values: crate::key::vary_values(plan.varied(), leader_request),
+            vary_values: crate::vary::vary_values(plan.varied(), leader_request),
             rules: plan.rules,
             age: plan.initial_age,
         }
@@ -76,7 +76,7 @@ impl Head {
     /// `age` seconds old.
     pub fn stored(
         response: &crate::stored::CachedResponse,
-        varied: crate::key::Varied<'_>,
+        varied: crate::vary::Varied<'_>,
         leader_request: &HeaderMap,
         age: u64,
     ) -> Self {
@@ -86,14 +86,14 @@ impl Head {
             shareable: true,
             vary: varied.headers.to_vec(),
             vary_cookies: varied.cookies.to_vec(),
-            vary_values: crate::key::vary_values(varied, leader_request),
+            vary_values: crate::vary::vary_values(varied, leader_request),
             rules: response.rules,
             age,
         }
     }
 
-    pub fn varied(&self) -> crate::key::Varied<'_> {
-        crate::key::Varied {
+    pub fn varied(&self) -> crate::vary::Varied<'_> {
+        crate::vary::Varied {
             headers: &self.vary,
             cookies: &self.vary_cookies,
         }

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 
+use crate::key::QueryKey;
+
 /// Why a rule cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -24,47 +26,6 @@ pub enum RuleError {
     /// The pattern is longer than a rule takes, or cannot be compiled.
     #[error("the path pattern cannot be used: {0}")]
     Pattern(String),
-}
-
-/// Which part of the query keys an entry.
-///
-/// ```
-/// use larder_http::QueryKey;
-/// let key = QueryKey::Except(vec!["utm_*".into(), "fbclid".into()]);
-/// # let _ = key;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum QueryKey {
-    /// Every parameter, sorted by name (the default): `?b=2&a=1` and `?a=1&b=2` share an entry.
-    #[default]
-    All,
-    /// Only these parameters (sorted); the rest never reach the key. A name ending in `*`
-    /// matches every name it starts.
-    Only(Vec<String>),
-    /// Every parameter but these (tracking parameters, say). `*` as in `Only`.
-    Except(Vec<String>),
-    /// No parameter: one entry per path, whatever the query.
-    Ignore,
-}
-
-impl QueryKey {
-    /// Whether a (normalized) parameter name is part of the key.
-    pub(crate) fn keeps(&self, name: &str) -> bool {
-        match self {
-            Self::All => true,
-            Self::Only(names) => names.iter().any(|p| name_matches(p, name)),
-            Self::Except(names) => !names.iter().any(|p| name_matches(p, name)),
-            Self::Ignore => false,
-        }
-    }
-}
-
-fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
 }
 
 /// The paths a rule covers.

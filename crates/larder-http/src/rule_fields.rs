@@ -8,7 +8,8 @@ use http::{HeaderName, Method, StatusCode};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use crate::rule::{QueryKey, Rule};
+use crate::key::QueryKey;
+use crate::rule::Rule;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -138,15 +138,23 @@ where
         };
 
         let request_cc = CacheControl::of_request_under(&cfg, &parts.headers);
-        if let Some(hit) = fresh_memory_hit(&state, &cfg, &key, &parts, &request_cc) {
+        let hit = fresh_memory_hit(&state, &cfg, &key, &parts, &request_cc);
+        let miss = fill::Miss {
+            state,
+            cfg,
+            rt,
+            inner,
+            parts,
+            body,
+            key,
+        };
+        if let Some(hit) = hit {
             if let Some((stored, index)) = hit.refresh {
-                fill::refresh_early(state, cfg, &rt, inner, parts, body, key, stored, index);
+                fill::refresh_early(miss, stored, index);
             }
             return ResponseFuture::ready(hit.response);
         }
-        ResponseFuture::running(fill::respond(
-            state, cfg, rt, inner, parts, body, key, request_cc,
-        ))
+        ResponseFuture::running(fill::respond(miss, request_cc))
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) struct LayerState {
     rules_have_capitals: bool,
     pub recordings: Recordings,
     /// URLs whose responses were not storable just now (hit-for-pass).
-    pub passes: crate::remembered::Remembered,
+    pub hit_for_pass: crate::remembered::Remembered,
     /// URLs whose origin just failed: their stale copy answers without asking it again.
     pub failing: crate::remembered::Remembered,
     /// What recordings and bodies in delivery hold of.
@@ -58,7 +58,7 @@ impl LayerState {
         Self {
             cache: base.namespace(config.namespace.clone()),
             recordings: Recordings::new(base.namespace(config.namespace.clone())),
-            passes: Default::default(),
+            hit_for_pass: Default::default(),
             failing: Default::default(),
             budgets,
             counters: Arc::new(Counters::new(&config.namespace)),

@@ -7,21 +7,14 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::vary::VaryIndex;
+
 /// The value under a key: the response itself, or, when the URL's response varies by request
 /// headers, which headers, and the nonce of its variants' keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Stored {
     Response(Arc<CachedResponse>),
     Variants(VaryIndex),
-}
-
-impl VaryIndex {
-    pub fn varied(&self) -> crate::key::Varied<'_> {
-        crate::key::Varied {
-            headers: &self.headers,
-            cookies: &self.cookies,
-        }
-    }
 }
 
 impl Stored {
@@ -91,19 +84,6 @@ impl AsRef<[u8]> for KeptBody {
     fn as_ref(&self) -> &[u8] {
         &self.0.response.body
     }
-}
-
-/// The request inputs a URL's responses vary by: the header fields the latest response's `Vary`
-/// named plus the layer's keyed headers, and the layer's keyed cookies.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct VaryIndex {
-    #[serde(with = "header_names")]
-    pub headers: Vec<HeaderName>,
-    #[serde(default)]
-    pub cookies: Vec<String>,
-    /// Part of every variant key: a purge drops the index, and the next index gets a new nonce,
-    /// so variants stored before the purge can never be found again.
-    pub nonce: u64,
 }
 
 /// A stored response: head, body and the numbers freshness is computed from.
@@ -180,7 +160,7 @@ mod status {
     }
 }
 
-mod header_names {
+pub(crate) mod header_names {
     use super::*;
 
     pub fn serialize<S: Serializer>(names: &[HeaderName], ser: S) -> Result<S::Ok, S::Error> {

@@ -10,10 +10,10 @@ use larder::EntryOptions;
 
 use crate::conditional;
 use crate::config::Mode;
-use crate::key;
 use crate::policy::{Exchange, Plan};
 use crate::state::LayerState;
-use crate::stored::{CachedResponse, Stored, VaryIndex};
+use crate::stored::{CachedResponse, Stored};
+use crate::vary::VaryIndex;
 
 /// Everything needed to store a recorded response once its body has ended.
 pub(crate) struct StoreJob {
@@ -138,7 +138,7 @@ pub(crate) async fn write(
                 nonce
             }
         };
-        let variant = key::variant_key(key, nonce, plan.varied(), client_headers);
+        let variant = crate::vary::variant_key(key, nonce, plan.varied(), client_headers);
         cache.set_with(&variant, value, opts).await
     };
     if let Err(e) = result {

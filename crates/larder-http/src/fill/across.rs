@@ -12,10 +12,10 @@ use crate::body::CacheBody;
 use crate::coalesce::LeadGuard;
 use crate::directives::CacheControl;
 use crate::headers::{CacheStatus, Outcome};
-use crate::key;
 use crate::policy::{self, Credentials, Verdict};
 use crate::recording::Head;
-use crate::stored::{Stored, VaryIndex};
+use crate::stored::Stored;
+use crate::vary::{self, Select, VaryIndex};
 use larder::engine::KeyLocked;
 
 /// What the lock across processes gave a fill's leader.
@@ -45,27 +45,24 @@ impl Fill {
             KeyLocked::Found(stored) => stored,
             _ => return Across::Alone,
         };
-        let (response, index) = match &*stored {
-            Stored::Response(_) if self.cfg.has_keyed_inputs(&parts.headers) => {
-                return Across::Alone;
-            }
-            Stored::Response(_) => match Stored::kept(&stored) {
-                Some(r) => (r, None),
-                None => return Across::Alone,
-            },
-            Stored::Variants(index) => {
-                let variant =
-                    key::variant_key(&self.key, index.nonce, index.varied(), &parts.headers);
-                match cache.get::<Stored>(&variant).await {
-                    Ok(Some(v)) => match Stored::kept(&v) {
-                        Some(r) => (r, Some(index)),
-                        None => return Across::Alone,
-                    },
-                    _ => return Across::Alone,
+        let (response, index) = match vary::select(&self.cfg, &self.key, &stored, &parts.headers) {
+            Select::Response(response) => (response, None),
+            Select::Variant { index, key } => {
+                match cache
+                    .get::<Stored>(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .as_ref()
+                    .and_then(Stored::kept)
+                {
+                    Some(response) => (response, Some(index)),
+                    None => return Across::Alone,
                 }
             }
+            Select::Nothing => return Across::Alone,
         };
-        let unvaried = key::Varied {
+        let unvaried = crate::vary::Varied {
             headers: &[],
             cookies: &[],
         };

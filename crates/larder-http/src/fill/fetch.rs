@@ -10,17 +10,16 @@ use futures::future::BoxFuture;
 use http::header;
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body::Body;
-use tower_service::Service;
 
 use crate::answer::serve;
-use crate::body::{BoxError, CacheBody};
+use crate::body::CacheBody;
 use crate::budget::Hold;
 use crate::coalesce::LeadGuard;
 use crate::conditional;
 use crate::directives::CacheControl;
 use crate::headers::{self, CacheStatus, Outcome};
 use crate::key;
+use crate::origin::{Origin, OriginBody};
 use crate::policy::{self, Exchange, Plan};
 use crate::recording::Head;
 use crate::stats::Event;
@@ -41,12 +40,9 @@ impl Fill {
         guard: LeadGuard,
     ) -> Reply<ResB, S::Error>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
+        S: Origin<ReqB, ResB>,
         ReqB: Send + 'static,
-        ResB: Body<Data = Bytes> + Send + 'static,
-        ResB::Error: Into<BoxError>,
+        ResB: OriginBody,
     {
         let now = self.cfg.now_ms();
         let (Some(soft), Some(stale)) = (self.cfg.soft_timeout, self.stand_in(&prior)) else {
@@ -86,12 +82,9 @@ impl Fill {
         guard: LeadGuard,
     ) -> BoxFuture<'static, Reply<ResB, S::Error>>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
+        S: Origin<ReqB, ResB>,
         ReqB: Send + 'static,
-        ResB: Body<Data = Bytes> + Send + 'static,
-        ResB::Error: Into<BoxError>,
+        ResB: OriginBody,
     {
         Box::pin(async move {
             let state = self.state.clone();
@@ -171,117 +164,137 @@ impl Fill {
             if let Some(tag) = &cfg.tag_header {
                 head.headers.remove(tag);
             }
-            let request_cc = CacheControl::of_request(&client.headers);
             let declared = content_length(&head.headers);
-            let plan = policy::plan(
-                cfg,
-                &Method::GET,
-                &client.headers,
-                &request_cc,
-                head.status,
-                &head.headers,
-                times,
-            )
-            .map_err(|why| {
+            match self.storable(&head, &client.headers, declared, times) {
+                Some(plan) => {
+                    let response = Response::from_parts(head, body);
+                    Ok(self.record_and_reply(response, client, guard, plan, tags, times))
+                }
+                None => Ok(pass_unstored(&state, head, body, &client, guard)),
+            }
+        })
+    }
+
+    /// How the response is to be stored, or `None` when it is not storable (then, if that is
+    /// the response's doing, the key is remembered as hit-for-pass: the next requests go to the
+    /// service at once rather than queue behind one another).
+    fn storable(
+        &self,
+        head: &http::response::Parts,
+        client: &HeaderMap,
+        declared: Option<u64>,
+        times: Exchange,
+    ) -> Option<Plan> {
+        let cfg = &*self.cfg;
+        let request_cc = CacheControl::of_request(client);
+        let plan = policy::plan(
+            cfg,
+            &Method::GET,
+            client,
+            &request_cc,
+            head.status,
+            &head.headers,
+            times,
+        );
+        let pass = |state: &crate::state::LayerState| {
+            state
+                .hit_for_pass
+                .remember(&self.key, cfg.hit_for_pass, times.response_ms);
+        };
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(why) => {
                 // Not storable because of the response (not of this request's credentials or
                 // directives): the next requests need not wait for one another.
                 if why.is_the_responses() && !request_cc.no_store {
-                    state
-                        .passes
-                        .remember(&self.key, cfg.hit_for_pass, times.response_ms);
+                    pass(&self.state);
                 }
-            })
-            .ok()
-            .filter(|_| {
-                let fits = declared.is_none_or(|len| len <= cfg.max_body as u64);
-                if !fits {
-                    state
-                        .passes
-                        .remember(&self.key, cfg.hit_for_pass, times.response_ms);
-                }
-                fits
-            })
-            .map(|plan| self.with_keyed_inputs(plan, &client.headers));
-
-            let send_headers = headers::storable(&head.headers, &[]);
-            let Some(plan) = plan else {
-                // Not storable: followers fetch on their own; this client gets the response as
-                // it is.
-                guard
-                    .recording()
-                    .set_head(Arc::new(Head::unshareable(head.status)));
-                drop(guard);
-                head.headers = send_headers;
-                let outcome = Outcome::from(CacheStatus::Miss).fwd_status(head.status);
-                headers::mark(&mut head.headers, &state.config, outcome);
-                let body = if client.method == Method::HEAD {
-                    CacheBody::full(Bytes::new())
-                } else {
-                    CacheBody::passthrough(body)
-                };
-                return Ok(Response::from_parts(head, body));
-            };
-
-            state.passes.forget(&self.key);
-            let store_headers = headers::storable(&head.headers, &plan.strip);
-            guard.set_tags(&tags);
-            let recording = guard.recording().clone();
-            state.counters.incr(Event::Fill);
-            let kept = recording.keep(Hold::new(&state.budgets, &state.cache), declared);
-            if !kept && declared.is_none_or(|len| len <= cfg.max_body as u64) {
-                // No room to keep it whole: it streams to the requests that share it, unrecorded.
-                state.counters.incr(Event::Unrecorded);
+                return None;
             }
-            // Requests waiting on this fetch may use it only where a stored copy could answer
-            // them without validation: fresh on arrival, and not `no-cache`.
-            let shareable = plan.lifetime > plan.initial_age && !plan.rules.no_cache;
-            let fresh_for = plan.lifetime as i64 - plan.initial_age as i64;
-            recording.set_head(Arc::new(Head::planned(
-                head.status,
-                store_headers.clone(),
-                shareable,
-                &plan,
-                &client.headers,
-            )));
-            // The client's own validators match the new response: a 304 for it, while the body
-            // is still recorded and stored for everyone else.
-            let not_modified =
-                conditional::response_matches(&client.headers, head.status, &send_headers);
-            let reply_body = match client.method {
-                _ if not_modified => CacheBody::full(Bytes::new()),
-                Method::HEAD => CacheBody::full(Bytes::new()),
-                _ => recording
-                    .reader()
-                    .map_or_else(|| CacheBody::full(Bytes::new()), CacheBody::recorded),
-            };
-            let job = StoreJob {
-                state: state.clone(),
-                key: self.key,
-                index: self.index,
-                status: head.status,
-                headers: store_headers,
-                tags,
-                client_headers: client.headers,
-                times,
-                plan,
-            };
-            self.rt
-                .spawn(crate::pump::pump(body, guard, job, cfg.body_idle_timeout));
+        };
+        if declared.is_some_and(|len| len > cfg.max_body as u64) {
+            pass(&self.state);
+            return None;
+        }
+        Some(self.with_keyed_inputs(plan, client))
+    }
 
-            let outcome = Outcome {
-                stored: kept,
-                ttl: Some(fresh_for),
-                ..Outcome::from(CacheStatus::Miss).fwd_status(head.status)
-            };
-            if not_modified {
-                head.status = StatusCode::NOT_MODIFIED;
-                head.headers = conditional::not_modified_headers(&send_headers);
-            } else {
-                head.headers = send_headers;
-            }
-            headers::mark(&mut head.headers, &state.config, outcome);
-            Ok(Response::from_parts(head, reply_body))
-        })
+    /// Starts recording a storable response and replies with it as it streams: the body is
+    /// pumped in a task of its own, recorded for the requests that share it and stored when it
+    /// ends cleanly.
+    fn record_and_reply<ResB: OriginBody>(
+        self,
+        response: Response<ResB>,
+        client: Parts,
+        guard: LeadGuard,
+        plan: Plan,
+        tags: Vec<String>,
+        times: Exchange,
+    ) -> Response<CacheBody<ResB>> {
+        let (mut head, body) = response.into_parts();
+        let state = self.state.clone();
+        let cfg = &*self.cfg;
+        let declared = content_length(&head.headers);
+        let send_headers = headers::storable(&head.headers, &[]);
+        state.hit_for_pass.forget(&self.key);
+        let store_headers = headers::storable(&head.headers, &plan.strip);
+        guard.set_tags(&tags);
+        let recording = guard.recording().clone();
+        state.counters.incr(Event::Fill);
+        let kept = recording.keep(Hold::new(&state.budgets, &state.cache), declared);
+        if !kept && declared.is_none_or(|len| len <= cfg.max_body as u64) {
+            // No room to keep it whole: it streams to the requests that share it, unrecorded.
+            state.counters.incr(Event::Unrecorded);
+        }
+        // Requests waiting on this fetch may use it only where a stored copy could answer
+        // them without validation: fresh on arrival, and not `no-cache`.
+        let shareable = plan.lifetime > plan.initial_age && !plan.rules.no_cache;
+        let fresh_for = plan.lifetime as i64 - plan.initial_age as i64;
+        recording.set_head(Arc::new(Head::planned(
+            head.status,
+            store_headers.clone(),
+            shareable,
+            &plan,
+            &client.headers,
+        )));
+        // The client's own validators match the new response: a 304 for it, while the body
+        // is still recorded and stored for everyone else.
+        let not_modified =
+            conditional::response_matches(&client.headers, head.status, &send_headers);
+        let reply_body = match client.method {
+            _ if not_modified => CacheBody::full(Bytes::new()),
+            Method::HEAD => CacheBody::full(Bytes::new()),
+            _ => recording
+                .reader()
+                .map_or_else(|| CacheBody::full(Bytes::new()), CacheBody::recorded),
+        };
+        let job = StoreJob {
+            state: state.clone(),
+            key: self.key,
+            index: self.index,
+            status: head.status,
+            headers: store_headers,
+            tags,
+            client_headers: client.headers,
+            times,
+            plan,
+        };
+        self.rt
+            .spawn(crate::pump::pump(body, guard, job, cfg.body_idle_timeout));
+
+        let outcome = Outcome {
+            stored: kept,
+            ttl: Some(fresh_for),
+            ..Outcome::from(CacheStatus::Miss).fwd_status(head.status)
+        };
+        if not_modified {
+            head.status = StatusCode::NOT_MODIFIED;
+            head.headers = conditional::not_modified_headers(&send_headers);
+        } else {
+            head.headers = send_headers;
+        }
+        headers::mark(&mut head.headers, &state.config, outcome);
+        Response::from_parts(head, reply_body)
     }
 
     /// The plan, varying also by the layer's keyed headers and cookies where they apply: when
@@ -319,6 +332,30 @@ impl Fill {
         }
         tags
     }
+}
+
+/// A response that is not to be stored: followers fetch on their own, and this client gets it
+/// as it is.
+fn pass_unstored<ResB: OriginBody>(
+    state: &crate::state::LayerState,
+    mut head: http::response::Parts,
+    body: ResB,
+    client: &Parts,
+    guard: LeadGuard,
+) -> Response<CacheBody<ResB>> {
+    guard
+        .recording()
+        .set_head(Arc::new(Head::unshareable(head.status)));
+    drop(guard);
+    head.headers = headers::storable(&head.headers, &[]);
+    let outcome = Outcome::from(CacheStatus::Miss).fwd_status(head.status);
+    headers::mark(&mut head.headers, &state.config, outcome);
+    let body = if client.method == Method::HEAD {
+        CacheBody::full(Bytes::new())
+    } else {
+        CacheBody::passthrough(body)
+    };
+    Response::from_parts(head, body)
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

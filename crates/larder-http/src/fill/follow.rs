@@ -11,7 +11,6 @@ use http::{Method, Response};
 use crate::body::CacheBody;
 use crate::config::Config;
 use crate::headers::{self, CacheStatus, Outcome};
-use crate::key;
 use crate::policy::Credentials;
 use crate::recording::{HeadNews, Recording};
 use crate::state::LayerState;
@@ -42,7 +41,7 @@ pub(super) async fn follow<B>(
     if !head.shareable
         || !Credentials::of(&parts.headers, cfg).allow(&head.rules)
         || (!head.varied().is_empty()
-            && key::vary_values(head.varied(), &parts.headers) != head.vary_values)
+            && crate::vary::vary_values(head.varied(), &parts.headers) != head.vary_values)
     {
         return Followed::Alone;
     }

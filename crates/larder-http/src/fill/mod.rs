@@ -32,6 +32,7 @@ mod follow;
 mod revalidate;
 
 use crate::lookup::lookup;
+use crate::origin::{Origin, OriginBody};
 use across::Across;
 use follow::{Followed, follow};
 
@@ -41,100 +42,103 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
-use http_body::Body;
+use http::{Response, StatusCode};
 use tokio::runtime::Handle;
-use tower_service::Service;
 
 use crate::answer::serve;
-use crate::body::{BoxError, CacheBody};
+use crate::body::CacheBody;
 use crate::coalesce::{Recordings, Role};
 use crate::config::Config;
 use crate::directives::CacheControl;
 use crate::headers::{self, CacheStatus, Outcome};
 use crate::policy::{self, Credentials, Verdict};
 use crate::state::LayerState;
-use crate::stored::{Kept, VaryIndex};
+use crate::stored::Kept;
+use crate::vary::VaryIndex;
+
+/// A cacheable request the memory tier did not answer (or answered with a response due for an
+/// early refresh): everything a fill needs of it, passed as one.
+pub(crate) struct Miss<S, ReqB> {
+    pub state: Arc<LayerState>,
+    /// The settings for this request (its rule's).
+    pub cfg: Arc<Config>,
+    pub rt: Handle,
+    pub inner: S,
+    pub parts: Parts,
+    pub body: ReqB,
+    /// Its primary key.
+    pub key: String,
+}
+
+impl<S, ReqB> Miss<S, ReqB> {
+    /// The fill of this request's key, with what the cache held under it.
+    fn fill(&self, index: Option<VaryIndex>) -> Fill {
+        Fill {
+            state: self.state.clone(),
+            cfg: self.cfg.clone(),
+            rt: self.rt.clone(),
+            key: self.key.clone(),
+            index,
+            deadline: None,
+        }
+    }
+}
 
 /// One background refresh of a response still fresh but past the rule's eager-refresh point,
 /// unless a fill for the key is in flight already. Requests keep getting the stored response
 /// meanwhile; the refresh (conditional when it has validators) replaces it when it lands.
-#[allow(clippy::too_many_arguments)] // one request's parts, each named
 pub(crate) fn refresh_early<S, ReqB, ResB>(
-    state: Arc<LayerState>,
-    cfg: Arc<Config>,
-    rt: &Handle,
-    inner: S,
-    parts: Parts,
-    body: ReqB,
-    key: String,
+    miss: Miss<S, ReqB>,
     stored: Kept,
     index: Option<VaryIndex>,
 ) where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: Origin<ReqB, ResB>,
     ReqB: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
+    ResB: OriginBody,
 {
-    let cache = state.cache.clone();
-    let fill = Fill {
-        state,
-        cfg,
-        rt: rt.clone(),
-        key,
-        index,
-        deadline: None,
-    };
-    if fill.refresh_in_background(inner, parts, body, stored) {
-        larder::engine::count(&cache, larder::engine::ReadEvent::EagerRefresh);
+    let fill = miss.fill(index);
+    if fill.refresh_in_background(miss.inner, miss.parts, miss.body, stored) {
+        larder::engine::count(&miss.state.cache, larder::engine::ReadEvent::EagerRefresh);
     }
 }
 
 pub(super) type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
 
 /// A cacheable request that the memory tier did not answer fresh.
-#[allow(clippy::too_many_arguments)] // one request's parts, each named
 pub(crate) fn respond<S, ReqB, ResB>(
-    state: Arc<LayerState>,
-    cfg: Arc<Config>,
-    rt: Handle,
-    inner: S,
-    parts: Parts,
-    body: ReqB,
-    key: String,
+    miss: Miss<S, ReqB>,
     request_cc: CacheControl,
 ) -> BoxFuture<'static, Reply<ResB, S::Error>>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: Origin<ReqB, ResB>,
     ReqB: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
+    ResB: OriginBody,
 {
     Box::pin(async move {
-        let found = lookup(&state, &cfg, &key, &parts.headers).await;
+        let found = lookup(&miss.state, &miss.cfg, &miss.key, &miss.parts.headers).await;
+        let fill = miss.fill(found.index);
+        let Miss {
+            state,
+            cfg,
+            inner,
+            parts,
+            body,
+            ..
+        } = miss;
         let now = cfg.now_ms();
         let credentials = Credentials::of(&parts.headers, &cfg);
         let limits = state.limits();
         let mut prior = None;
-        let fill = Fill {
-            state: state.clone(),
-            cfg: cfg.clone(),
-            rt: rt.clone(),
-            key: key.clone(),
-            index: found.index,
-            deadline: None,
-        };
         if let Some(stored) = found.response {
             match policy::judge(&stored, &request_cc, credentials, now) {
                 Verdict::Fresh => {
                     let reply = serve(&state, &stored, &parts, CacheStatus::Hit, now);
                     if crate::hit::due_for_refresh(&cfg, &stored, now) {
-                        let index = fill.index.clone();
-                        refresh_early(state, cfg, &rt, inner, parts, body, key, stored, index);
+                        // The fill refreshes in the background; this reply is served now.
+                        if fill.refresh_in_background(inner, parts, body, stored) {
+                            let event = larder::engine::ReadEvent::EagerRefresh;
+                            larder::engine::count(&state.cache, event);
+                        }
                     }
                     return Ok(reply);
                 }
@@ -205,12 +209,9 @@ impl Fill {
         stored: Kept,
     ) -> bool
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
+        S: Origin<ReqB, ResB>,
         ReqB: Send + 'static,
-        ResB: Body<Data = Bytes> + Send + 'static,
-        ResB::Error: Into<BoxError>,
+        ResB: OriginBody,
     {
         let Role::Lead(guard) = self
             .state
@@ -238,15 +239,12 @@ impl Fill {
         arrived: Option<tokio::time::Instant>,
     ) -> Reply<ResB, S::Error>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
+        S: Origin<ReqB, ResB>,
         ReqB: Send + 'static,
-        ResB: Body<Data = Bytes> + Send + 'static,
-        ResB::Error: Into<BoxError>,
+        ResB: OriginBody,
     {
         let limits = self.state.limits();
-        if self.state.passes.holds(&self.key, self.cfg.now_ms()) {
+        if self.state.hit_for_pass.holds(&self.key, self.cfg.now_ms()) {
             let guard = self.state.recordings.lead_or_detach(&self.key, limits);
             return self.fetch(inner, parts, body, prior, guard).await;
         }

@@ -23,8 +23,11 @@ if [ ! -d "$WORKTREE" ]; then
 else
     git -C "$WORKTREE" checkout -q --detach "$BASE"
 fi
-(cd "$WORKTREE" && CARGO_TARGET_DIR="$PWD/../ab-base-target" cargo build --release -q -p larder-proxy -p larder-http --example api)
-cargo build --release -q -p larder-proxy -p larder-http --example api
+# Two commands each: with `--example`, cargo builds only examples, not the proxy's binary.
+(cd "$WORKTREE" && export CARGO_TARGET_DIR="$PWD/../ab-base-target" &&
+    cargo build --release -q -p larder-proxy && cargo build --release -q -p larder-http --example api)
+cargo build --release -q -p larder-proxy
+cargo build --release -q -p larder-http --example api
 if [ "$WHAT" = layer ]; then
     BEFORE=target/ab-base-target/release/examples/api
     AFTER=target/release/examples/api

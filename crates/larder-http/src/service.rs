@@ -139,7 +139,8 @@ where
 
         let request_cc = CacheControl::of_request_under(&cfg, &parts.headers);
         let hit = fresh_memory_hit(&state, &cfg, &key, &parts, &request_cc);
-        let miss = fill::Miss {
+        // Built only when a fill needs it: a plain hit moves nothing.
+        let miss = move || fill::Miss {
             state,
             cfg,
             rt,
@@ -150,11 +151,11 @@ where
         };
         if let Some(hit) = hit {
             if let Some((stored, index)) = hit.refresh {
-                fill::refresh_early(miss, stored, index);
+                fill::refresh_early(miss(), stored, index);
             }
             return ResponseFuture::ready(hit.response);
         }
-        ResponseFuture::running(fill::respond(miss, request_cc))
+        ResponseFuture::running(fill::respond(miss(), request_cc))
     }
 }
 

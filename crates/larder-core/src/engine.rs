@@ -47,3 +47,18 @@ pub fn count(cache: &Cache, event: ReadEvent) {
 pub fn fail_safe_throttle(cache: &Cache) -> std::time::Duration {
     cache.defaults.fail_safe_throttle
 }
+
+/// The eager-refresh fraction a surface accepts, by the same rule as
+/// [`EntryOptions::eager_refresh`](crate::EntryOptions::eager_refresh): in (0, 1), else `None`
+/// (off). At 1 a value would be refreshed only once it has expired, which is no refresh ahead of
+/// time at all; so one range, here, for the core, larder-http's rules, the proxy and Python.
+///
+/// ```
+/// use larder::engine::eager_refresh_fraction;
+/// assert_eq!(eager_refresh_fraction(0.8), Some(0.8));
+/// assert_eq!(eager_refresh_fraction(1.0), None);
+/// assert_eq!(eager_refresh_fraction(f64::NAN), None);
+/// ```
+pub fn eager_refresh_fraction(fraction: f64) -> Option<f64> {
+    crate::options::valid_fraction(fraction)
+}

@@ -288,10 +288,11 @@ impl Rule {
         self
     }
 
-    /// After this fraction of a response's lifetime (0.0–1.0; 0.8 is common), the next hit
+    /// After this fraction of a response's lifetime (in (0, 1); 0.8 is common), the next hit
     /// starts one background refresh while it and every later request are still served the
-    /// stored response, so a popular URL never goes stale. A fraction outside (0, 1] leaves it
-    /// off.
+    /// stored response, so a popular URL never goes stale. A fraction outside (0, 1) leaves it
+    /// off: the same range as the core's `EntryOptions::eager_refresh`
+    /// (`larder::engine::eager_refresh_fraction`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -299,7 +300,7 @@ impl Rule {
     /// # Ok::<(), larder_http::RuleError>(())
     /// ```
     pub fn eager_refresh(mut self, fraction: f64) -> Self {
-        self.eager_refresh = (fraction > 0.0 && fraction <= 1.0).then_some(fraction);
+        self.eager_refresh = larder::engine::eager_refresh_fraction(fraction);
         self
     }
 

@@ -84,9 +84,9 @@ impl TryFrom<RuleFields> for Rule {
             rule = rule.stale_while_revalidate(swr);
         }
         if let Some(fraction) = f.eager_refresh {
-            if !(fraction > 0.0 && fraction <= 1.0) {
+            if larder::engine::eager_refresh_fraction(fraction).is_none() {
                 return Err(format!(
-                    "eager_refresh is a fraction of the lifetime, in (0, 1]: not {fraction}"
+                    "eager_refresh is a fraction of the lifetime, in (0, 1) (0.8 is common): not {fraction}"
                 ));
             }
             rule = rule.eager_refresh(fraction);
@@ -235,7 +235,9 @@ mod tests {
                 r#"{"path": "/", "soft_timeout": "1s"}"#,
                 "needs a stale window",
             ),
-            (r#"{"path": "/", "eager_refresh": 1.5}"#, "in (0, 1]"),
+            (r#"{"path": "/", "eager_refresh": 1.5}"#, "in (0, 1)"),
+            // The core's range: at 1 nothing is refreshed ahead of time.
+            (r#"{"path": "/", "eager_refresh": 1.0}"#, "in (0, 1)"),
             (
                 r#"{"path": "/", "query": "some"}"#,
                 "a list of parameter names",

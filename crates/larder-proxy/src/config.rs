@@ -543,6 +543,7 @@ invalidate = ["{path}", "/users"]
             "[[rule]]\npath = \"/\"\noverride = true\n",
             "[[rule]]\npath = \"/\"\nttl = 5\nsoft_timeout = \"1s\"\n",
             "[[rule]]\npath = \"/\"\nttl = 5\neager_refresh = 1.5\n",
+            "[[rule]]\npath = \"/\"\nttl = 5\neager_refresh = 1.0\n",
             "[[rule]]\npath = \"/\"\nbypass = true\nttl = 5\n",
             "[[rule]]\npath = \"/\"\nquery = \"some\"\n",
             "[[rule]]\npath = \"/\"\nquery = []\nquery_except = []\n",

@@ -197,7 +197,7 @@ impl Entry {
         }
         let ttl = self.meta.ttl().nanos();
         let created = self.fresh_until.saturating_sub(ttl);
-        // `fraction` is in (0, 1], so the product stays within the ttl's own range.
+        // `fraction` is in (0, 1), so the product stays within the ttl's own range.
         Some(created.saturating_add(((ttl as f64) * fraction) as u64))
     }
 }

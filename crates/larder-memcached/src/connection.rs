@@ -33,8 +33,8 @@ const QUEUED: usize = 1024;
 const IN_FLIGHT: usize = 4096;
 /// The writer sends what it has gathered once it holds this much.
 const BATCH_BYTES: usize = 64 << 10;
-/// A server that leaves requests unanswered this long is taken for hung: the connection is
-/// dropped (a healthy memcached answers in microseconds; the cache's own store timeout, much
+/// A server that leaves requests unanswered (or unread) this long is taken for hung: the
+/// connection is dropped (a healthy memcached answers in microseconds; the cache's own store timeout, much
 /// shorter, has long given up on the callers by then).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -156,10 +156,13 @@ async fn write_loop(
             }
         }
         let bytes = alone.as_deref().unwrap_or(&buf);
-        if socket.write_all(bytes).await.is_err() {
-            // The reader sees the stream end and fails what is in flight.
+        // Bounded like the replies: a server that stops reading would hold this task (and the
+        // socket) forever once its buffers fill.
+        let written = tokio::time::timeout(REPLY_TIMEOUT, socket.write_all(bytes)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            // The reader sees the stream end (or its own timeout) and fails what is in flight.
             broken.store(true, Relaxed);
-            let _ = socket.shutdown().await;
+            let _ = tokio::time::timeout(REPLY_TIMEOUT, socket.shutdown()).await;
             return;
         }
         buf.clear();

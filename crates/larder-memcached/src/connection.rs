@@ -129,8 +129,21 @@ async fn write_loop(
         while let Some(job) = next.take() {
             // A request larger than the whole allowance still goes, alone.
             let want = u32::try_from(job.replies.min(IN_FLIGHT)).unwrap_or(u32::MAX);
-            let Ok(permit) = permits.clone().acquire_many_owned(want).await else {
-                return;
+            let permit = match permits.clone().try_acquire_many_owned(want) {
+                Ok(permit) => permit,
+                Err(_) => {
+                    // The allowance is taken: what is gathered goes out first, since its
+                    // replies are what frees the allowance (waiting with it unsent would wait
+                    // forever).
+                    if !flush(&mut socket, &mut buf).await {
+                        broken.store(true, Relaxed);
+                        return;
+                    }
+                    match permits.clone().acquire_many_owned(want).await {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    }
+                }
             };
             // A request with nothing queued behind it goes out as it is, without a copy.
             let follower = queued.try_recv().ok();
@@ -155,21 +168,39 @@ async fn write_loop(
                 carried = follower;
             }
         }
-        let bytes = alone.as_deref().unwrap_or(&buf);
-        // Bounded like the replies: a server that stops reading would hold this task (and the
-        // socket) forever once its buffers fill.
-        let written = tokio::time::timeout(REPLY_TIMEOUT, socket.write_all(bytes)).await;
-        if !matches!(written, Ok(Ok(()))) {
+        let sent = match alone {
+            Some(request) => send(&mut socket, &request).await,
+            None => flush(&mut socket, &mut buf).await,
+        };
+        if !sent {
             // The reader sees the stream end (or its own timeout) and fails what is in flight.
             broken.store(true, Relaxed);
             let _ = tokio::time::timeout(REPLY_TIMEOUT, socket.shutdown()).await;
             return;
         }
-        buf.clear();
-        if buf.capacity() > 4 * BATCH_BYTES {
-            buf.shrink_to(BATCH_BYTES);
-        }
     }
+}
+
+/// Writes `buf` and empties it; whether it went out.
+async fn flush(socket: &mut OwnedWriteHalf, buf: &mut Vec<u8>) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
+    let sent = send(socket, buf).await;
+    buf.clear();
+    if buf.capacity() > 4 * BATCH_BYTES {
+        buf.shrink_to(BATCH_BYTES);
+    }
+    sent
+}
+
+/// Writes `bytes`, bounded like the replies: a server that stops reading would hold the writer
+/// (and the socket) forever once its buffers fill.
+async fn send(socket: &mut OwnedWriteHalf, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(REPLY_TIMEOUT, socket.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Reads replies and hands them out in order; on any failure, fails everything in flight.

@@ -140,3 +140,39 @@ async fn many_callers_on_pipelined_connections_each_get_their_own_replies() {
         t.await.unwrap();
     }
 }
+
+/// Requests that together owe more replies than a connection allows outstanding (4,096) still
+/// all complete: what is gathered goes out before the writer waits for the allowance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_in_flight_allowance_all_complete() {
+    let mc = MemcachedServer::start().expect("memcached");
+    let store = std::sync::Arc::new(
+        MemcachedStore::builder(mc.url())
+            .pool_size(1)
+            .build()
+            .unwrap(),
+    );
+    let names: Vec<String> = (0..5_000).map(|i| format!("k{i}")).collect();
+    let names = std::sync::Arc::new(names);
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let (store, names) = (store.clone(), names.clone());
+            tokio::spawn(async move {
+                let keys: Vec<StoreKey<'_>> =
+                    names.iter().map(|n| StoreKey::new("big", n)).collect();
+                let found = store.get_many(&keys).await.unwrap();
+                assert_eq!(found.len(), 5_000);
+                let one = format!("small{t}");
+                assert_eq!(store.get(StoreKey::new("s", &one)).await.unwrap(), None);
+            })
+        })
+        .collect();
+    // A hang is the failure this guards against; 60 s is far past any honest run.
+    let all = futures::future::join_all(tasks);
+    let done = tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("no hang");
+    for t in done {
+        t.unwrap();
+    }
+}

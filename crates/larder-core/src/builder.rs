@@ -9,6 +9,7 @@ use crate::breaker::BreakerConfig;
 use crate::cache::{Cache, Inner};
 use crate::codec::{EncodeOptions, Format};
 use crate::error::Error;
+use crate::failing::Failing;
 use crate::flight::Flights;
 use crate::guard::Guard;
 use crate::memory::{Bounds, MemoryTier, Weighers};
@@ -270,8 +271,9 @@ impl CacheBuilder {
     /// Builds the cache.
     pub fn build(self) -> Cache {
         let stats = Arc::new(Recorder::new(&self.name));
+        let failing = Arc::new(Failing::default());
         let memory = (self.memory || self.remote.is_none())
-            .then(|| MemoryTier::new(self.bounds, Arc::clone(&stats)));
+            .then(|| MemoryTier::new(self.bounds, Arc::clone(&stats), Arc::clone(&failing)));
         let remote = self.remote.map(|store| {
             Remote::new(
                 store,
@@ -299,6 +301,7 @@ impl CacheBuilder {
             remote,
             coherence,
             flights: Arc::new(Flights::new()),
+            failing,
             stats,
             encode: self.encode,
             weighers: self.weighers,

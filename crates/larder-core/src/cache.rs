@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     pub(crate) remote: Option<Remote>,
     pub(crate) coherence: Option<Coherence>,
     pub(crate) flights: Arc<Flights>,
+    /// The fail-safe throttle's marks, shared with the memory tier, which consults them.
+    pub(crate) failing: Arc<crate::failing::Failing>,
     pub(crate) stats: Arc<Recorder>,
     pub(crate) encode: EncodeOptions,
     pub(crate) weighers: Weighers,

@@ -189,6 +189,8 @@ impl Cache {
             Ok(Err(e)) => Outcome::Factory(Arc::new(e)),
             Err(panic) => Outcome::Panicked(panic_message(&*panic)),
         };
+        // Counted here: synchronous work has no hard timeout, so `call_source` is not for it.
+        self.inner.stats.incr(Counter::FactoryError);
         self.fail_safe(opts, key, fallback, failure, superseded())
     }
 }

@@ -1,43 +1,33 @@
 //! The pieces another surface on the cache builds on: larder-http's fills (a flight that is
 //! followed while it is made), the distributed lock behind them, room reserved in the memory
-//! tier for a body being recorded, and the read events such a surface counts in the cache's own
-//! stats. An application using [`Cache`] does not need this module.
+//! tier for a body being recorded, and the read path's resilience, written once: the call of the
+//! source under the hard timeout, the soft-timeout race and the fail-safe throttle's marks, each
+//! counted in the cache's own stats where it is resolved. An application using [`Cache`] does
+//! not need this module.
 
 pub use crate::fill::{FillLead, FillRole, Superseded};
 pub use crate::lock::{KeyLock, KeyLocked};
 pub use crate::reservation::MemoryReservation;
+pub use crate::resilience::{
+    Raced, SourceFailed, call_source, standing_in, stood_in, within_soft_timeout,
+};
 
 use crate::Cache;
 
-/// The read-path events another surface on the cache (larder-http's fills, the Python
-/// bindings) counts in the cache's own [`Stats`](crate::Stats) and metrics, so one set of
-/// numbers describes every way the cache is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReadEvent {
-    /// The source was called for the cache (an HTTP fill: the origin was asked).
-    FactoryRun,
-    /// That call failed or timed out.
-    FactoryError,
-    /// A caller shared another's call instead of making its own.
-    Coalesced,
-    /// A stale value answered in place of a failed or slow source.
-    StaleServed,
-    /// A fresh value's source was called early, in the background (eager refresh).
-    EagerRefresh,
-}
-
-/// Counts `event` in `cache`'s stats (and the `larder_*_total` metrics).
-pub fn count(cache: &Cache, event: ReadEvent) {
-    use crate::stats::Counter;
-    let counter = match event {
-        ReadEvent::FactoryRun => Counter::FactoryRun,
-        ReadEvent::FactoryError => Counter::FactoryError,
-        ReadEvent::Coalesced => Counter::Coalesced,
-        ReadEvent::StaleServed => Counter::StaleServed,
-        ReadEvent::EagerRefresh => Counter::EagerRefresh,
-    };
-    cache.inner.stats.incr(counter);
+/// Counts a stale value served because the surface's own rules allowed it: for larder-http,
+/// RFC 9111's (a client's `max-stale`, `stale-while-revalidate`, `stale-if-error`, a stale
+/// copy standing in for a failing or slow origin), which the core does not decide. Everything
+/// else the cache's [`Stats`](crate::Stats) count is counted where the core resolves it:
+/// source calls and their failures in [`call_source`], coalesced waiters and eager refreshes in
+/// [`Cache::join_fill`] and [`Cache::join_fill_early`].
+///
+/// ```
+/// let cache = larder::Cache::new();
+/// larder::engine::served_stale(&cache);
+/// assert_eq!(cache.stats().stale_served, 1);
+/// ```
+pub fn served_stale(cache: &Cache) {
+    cache.inner.stats.incr(crate::stats::Counter::StaleServed);
 }
 
 /// How long, after a failing source made the cache serve a stale value, the next reads get that

@@ -3,36 +3,40 @@
 //!
 //! ```text
 //! memory fresh            -> value (past the eager-refresh point: start one background refresh)
+//! memory stale, marked    -> value (the fail-safe throttle: it stands in for a failing source)
 //! otherwise               -> join the flight for the key (start it if none)
 //!   flight task:             remote fresh? -> fill memory, value
-//!                            factory under the hard timeout
+//!                            call_source: the factory under the hard timeout, counted
 //!       Ok(v)             -> write memory (+ remote), v
-//!       Err/timeout/panic -> stale value if one is within its window (fail-safe), else the error
-//!   caller with a stale value and a soft timeout: the stale value once the soft timeout passes,
-//!   while the flight finishes in the background
+//!       Err/timeout/panic -> stale value if one is within its window (fail-safe: marked in
+//!                            the one map for the throttle), else the error
+//!   caller: within_soft_timeout (with a stale value at hand, the stale value once the soft
+//!           timeout passes, while the flight finishes in the background)
 //! ```
 //!
 //! larder-http's fills (and so larder-proxy's and the Python ASGI middleware's) run on the same
-//! pieces, taken from here rather than copied:
+//! pieces, through `larder::engine`:
 //!
 //! ```text
 //! the flight             Flights, the one registry: a fill is a flight whose value is
 //!                        published when it starts (`Cache::join_fill`, fill.rs), the
 //!                        recording that concurrent requests follow as it grows; writes,
 //!                        deletes, clears and tag invalidations (here or via the backplane)
-//!                        supersede fills as they do fetches
+//!                        supersede fills as they do fetches. Joining counts a coalesced
+//!                        waiter; `join_fill_early` counts an eager refresh
 //! the distributed lock   lock.rs, public as `Cache::lock_key`
-//! fail-safe              the throttle: the cache's `fail_safe_throttle` governs how long a
-//!                        stale response answers a failing origin without asking it
-//! the counters           `larder::engine::count`: factory runs and errors, coalesced
-//!                        waiters, stale served, eager refreshes
+//! the hard timeout       `call_source` (resilience.rs): the origin called under the response
+//!                        timeout, a run counted, a failure (5xx, error, timeout) counted
+//! the soft timeout       `within_soft_timeout`: a leader races its fetch task, a follower the
+//!                        recording it reads
+//! the fail-safe throttle the one map (failing.rs): `stood_in` marks the stale response that
+//!                        answered for a failing origin, `standing_in` asks
 //! ```
 //!
-//! Two things stay in larder-http because RFC 9111 decides them, not this path: whether a
-//! stale response may stand in (`must-revalidate` forbids it whatever the window; the windows
-//! are the response's `stale-if-error` / `stale-while-revalidate` or the request's rule), and
-//! the soft-timeout race, which there waits on the request's own fetch task rather than on a
-//! shared outcome (the same `timeout`, over a different future).
+//! What stays in larder-http, because RFC 9111 decides it and this path does not: whether a
+//! stale response may stand in at all (`must-revalidate` forbids it whatever the window; the
+//! windows are the response's `stale-if-error` / `stale-while-revalidate` or the rule's), and
+//! so the one count it makes itself, a stale response served (`engine::served_stale`).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -50,6 +54,7 @@ use crate::lock::LockWait;
 use crate::memory::{AnyValue, Entry, Lookup};
 use crate::options::{EntryOptions, Resolved, valid_fraction};
 use crate::remote::RemoteLookup;
+use crate::resilience::{Raced, SourceFailed, call_source, within_soft_timeout};
 use crate::stats::Counter;
 
 /// Why a flight runs: a caller needs the value, or a hit asked for an early refresh.
@@ -250,15 +255,12 @@ impl Cache {
             // No tokio runtime: the caller drives the fetch itself.
             task.await;
         }
-        let outcome = match (&fallback, opts.soft_timeout) {
-            (Some(stale), Some(soft)) => match clock::timeout(soft, shared).await {
-                Ok(outcome) => outcome,
-                Err(_) => Outcome::Value {
-                    value: stale.value.clone(),
-                    source: Source::Stale,
-                },
+        let outcome = match within_soft_timeout(opts.soft_timeout, fallback.clone(), shared).await {
+            Raced::Done(outcome) => outcome,
+            Raced::StoodIn(stale) => Outcome::Value {
+                value: stale.value,
+                source: Source::Stale,
             },
-            _ => shared.await,
         };
         self.resolve(key, outcome, fallback)
     }
@@ -282,9 +284,9 @@ impl Cache {
     }
 
     /// After a failed factory run: the stale value if one is still usable, else the failure. A
-    /// stale value served this way stays in memory as fresh for the fail-safe throttle, so the
-    /// callers that follow get it at once instead of each waiting on the failing source; unless a
-    /// newer write or delete `superseded` the run.
+    /// stale value served this way is marked in the cache's one fail-safe map (`failing.rs`), so
+    /// the callers that follow get it from memory at once, as if fresh, instead of each waiting
+    /// on the failing source; unless a newer write or delete `superseded` the run.
     pub(crate) fn fail_safe(
         &self,
         opts: &Resolved,
@@ -293,17 +295,15 @@ impl Cache {
         failure: Outcome,
         superseded: bool,
     ) -> Outcome {
-        self.inner.stats.incr(Counter::FactoryError);
         let Some(stale) = fallback.filter(Fallback::usable) else {
             return failure;
         };
-        if !superseded
-            && !opts.fail_safe_throttle.is_zero()
-            && let Some(mem) = &self.inner.memory
-        {
+        if !superseded && !opts.fail_safe_throttle.is_zero() {
             let now = clock::now_nanos();
-            let until = clock::deadline(now, opts.fail_safe_throttle);
-            mem.throttle(&opts.namespace, key, &stale.value, until, now);
+            // Never past the value's own stale window.
+            let until = clock::deadline(now, opts.fail_safe_throttle).min(stale.stale_until);
+            let (ns, key) = (opts.namespace.as_bytes(), key.as_bytes());
+            (self.inner.failing).mark(ns, key, stale.value.addr(), until, now);
         }
         Outcome::Value {
             value: stale.value,
@@ -423,14 +423,18 @@ impl Cache {
                     LockWait::Alone => {}
                 }
             }
-            cache.inner.stats.incr(Counter::FactoryRun);
-            let run = AssertUnwindSafe(async move { factory().await }).catch_unwind();
-            let result = match opts.hard_timeout {
-                Some(limit) => clock::timeout(limit, run).await.map_err(|_| limit),
-                None => Ok(run.await),
+            let run = async move {
+                match AssertUnwindSafe(async move { factory().await })
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(e)) => Err(Outcome::Factory(Arc::new(e))),
+                    Err(panic) => Err(Outcome::Panicked(panic_message(&*panic))),
+                }
             };
-            let failure = match result {
-                Ok(Ok(Ok(value))) => {
+            let failure = match call_source(&cache, opts.hard_timeout, run).await {
+                Ok(value) => {
                     let value = Arc::new(value);
                     // A set, delete or clear of this key since the fetch began wins over it.
                     if !ticket.superseded()
@@ -447,9 +451,8 @@ impl Cache {
                     }
                     return;
                 }
-                Ok(Ok(Err(e))) => Outcome::Factory(Arc::new(e)),
-                Ok(Err(panic)) => Outcome::Panicked(panic_message(&*panic)),
-                Err(limit) => Outcome::Timeout(limit),
+                Err(SourceFailed::Error(failure)) => failure,
+                Err(SourceFailed::TimedOut(limit)) => Outcome::Timeout(limit),
             };
             let outcome = cache.fail_safe(&opts, &key, fallback, failure, ticket.superseded());
             ticket.finish(outcome);

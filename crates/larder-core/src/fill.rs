@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::flight::Ticket;
 use crate::memory::AnyValue;
 use crate::options::EntryOptions;
+use crate::stats::Counter;
 
 /// What [`Cache::join_fill`] made of a caller: the one that fills the key, or one that follows
 /// the fill in flight.
@@ -164,6 +165,36 @@ impl Cache {
     where
         V: Clone + Send + Sync + 'static,
     {
+        self.join_fill_counted(key, make, false)
+    }
+
+    /// [`join_fill`](Self::join_fill) for a refresh of a value that is still fresh (eager
+    /// refresh: a hit late in its lifetime): leading it counts an eager refresh in the stats.
+    ///
+    /// ```
+    /// use larder::{Cache, engine::FillRole};
+    /// let cache = Cache::new();
+    /// let FillRole::Lead(_lead, _) = cache.join_fill_early("page", |_| ()) else { unreachable!() };
+    /// assert_eq!(cache.stats().eager_refreshes, 1);
+    /// ```
+    pub fn join_fill_early<V>(&self, key: &str, make: impl FnOnce(Superseded) -> V) -> FillRole<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        self.join_fill_counted(key, make, true)
+    }
+
+    /// Joins or leads the fill; the read path's counts are made here, where its role is known:
+    /// a follower is a coalesced waiter, and an early refresh that leads is an eager refresh.
+    fn join_fill_counted<V>(
+        &self,
+        key: &str,
+        make: impl FnOnce(Superseded) -> V,
+        early: bool,
+    ) -> FillRole<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
         let ns = &self.defaults.namespace;
         let build = |flag: Arc<AtomicBool>| {
             let value = make(Superseded(Some(Arc::clone(&flag))));
@@ -175,11 +206,15 @@ impl Cache {
                     ticket: Some(ticket),
                     superseded: Superseded(Some(flag)),
                 };
+                if early {
+                    self.inner.stats.incr(Counter::EagerRefresh);
+                }
                 return FillRole::Lead(lead, value);
             }
             Err(busy) => busy,
         };
         if let Some(value) = other.and_then(|v| v.downcast::<V>().ok()) {
+            self.inner.stats.incr(Counter::Coalesced);
             return FillRole::Follow(V::clone(&value));
         }
         // A fetch, or a fill of another type, holds the key: fill alone, unregistered, with a

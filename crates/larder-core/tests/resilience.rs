@@ -132,6 +132,54 @@ async fn after_a_failure_the_stale_value_is_served_without_calling_the_source_fo
 }
 
 #[tokio::test]
+async fn a_write_of_the_key_ends_the_throttle() {
+    let cache = Cache::new();
+    let opts = EntryOptions::new()
+        .ttl(TTL)
+        .stale(Duration::from_secs(60))
+        .fail_safe_throttle(Duration::from_secs(60));
+    prime(&cache, &opts, "old").await;
+    tokio::time::sleep(PAST_TTL).await;
+    assert_eq!(*fetch_failing(&cache, opts.clone()).await.unwrap(), "old");
+    // A newer value is written, and goes stale in turn, well inside the 60 s throttle: the
+    // throttle named the old value, so the source is asked for the new one.
+    cache
+        .set_with("k", "written".to_string(), opts.clone())
+        .await
+        .unwrap();
+    tokio::time::sleep(PAST_TTL).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let v = cache
+        .get_or_fetch_with("k", opts.clone(), counted(&runs, "new"))
+        .await
+        .unwrap();
+    assert_eq!((v.as_str(), runs.load(Ordering::SeqCst)), ("new", 1));
+}
+
+#[tokio::test]
+async fn a_stand_in_marked_by_another_surface_is_asked_of_the_same_map() {
+    // larder-http marks the stale response that answered a failing origin through the engine;
+    // the mark names that very value and lasts its period.
+    let cache = Cache::new();
+    let stale = Arc::new("stale page".to_string());
+    assert!(!larder::engine::standing_in(&cache, "/p", &stale));
+    larder::engine::stood_in(&cache, "/p", &stale, ms(200));
+    assert!(larder::engine::standing_in(&cache, "/p", &stale));
+    assert!(!larder::engine::standing_in(
+        &cache.namespace("other"),
+        "/p",
+        &stale
+    ));
+    assert!(!larder::engine::standing_in(
+        &cache,
+        "/p",
+        &Arc::new("stale page".to_string())
+    ));
+    tokio::time::sleep(ms(300)).await;
+    assert!(!larder::engine::standing_in(&cache, "/p", &stale));
+}
+
+#[tokio::test]
 async fn a_zero_throttle_calls_the_source_on_every_request() {
     let cache = Cache::new();
     let opts = EntryOptions::new()

@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Method, Response};
-use larder::engine::ReadEvent;
 
 use crate::body::CacheBody;
 use crate::headers::{CacheStatus, Outcome};
@@ -34,7 +33,11 @@ pub(crate) fn serve<B>(
     let age = stored.age(now_ms);
     let outcome: Outcome = outcome.into();
     if outcome.status == CacheStatus::Stale {
-        larder::engine::count(&state.cache, ReadEvent::StaleServed);
+        // The one place larder-http counts a read itself: whether a stale response may answer
+        // is RFC 9111's decision (max-stale, stale-while-revalidate, stale-if-error,
+        // must-revalidate), made here and not in the core; everything else is counted where the
+        // core resolves it (the origin call, the fill joined).
+        larder::engine::served_stale(&state.cache);
     }
     let outcome = Outcome {
         age: Some(age),

@@ -36,10 +36,23 @@ impl Recordings {
     }
 
     pub fn join_or_lead(&self, key: &str, limits: Limits) -> Role {
-        match self
-            .cache
-            .join_fill(key, |changed| Recording::following(limits, changed))
-        {
+        self.role(key, limits, false)
+    }
+
+    /// [`join_or_lead`](Self::join_or_lead) for a refresh of a response that is still fresh
+    /// (the rule's eager refresh), which the core counts as one when it leads.
+    pub fn join_or_lead_early(&self, key: &str, limits: Limits) -> Role {
+        self.role(key, limits, true)
+    }
+
+    fn role(&self, key: &str, limits: Limits, early: bool) -> Role {
+        let make = |changed| Recording::following(limits, changed);
+        let role = if early {
+            self.cache.join_fill_early(key, make)
+        } else {
+            self.cache.join_fill(key, make)
+        };
+        match role {
             FillRole::Lead(lead, recording) => Role::Lead(LeadGuard {
                 lead: Some(lead),
                 recording,

@@ -1,7 +1,7 @@
-//! Keys remembered for a short while, on the layer's clock: hit-for-pass (URLs whose last
-//! response could not be stored go to the service at once instead of queueing behind one another,
-//! as Varnish's hit-for-miss objects do) and the fail-safe throttle (URLs whose origin just failed
-//! are answered with their stale copy without asking it again, as the core's `get_or_fetch` does).
+//! Hit-for-pass: URLs whose last response could not be stored go to the service at once for a
+//! while, on the layer's clock, instead of queueing behind one another (Varnish's hit-for-miss
+//! objects). The fail-safe throttle is not here: it is the core's one map
+//! (`larder::engine::stood_in`), shared with `get_or_fetch`.
 
 use std::collections::HashMap;
 use std::time::Duration;

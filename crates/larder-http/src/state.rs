@@ -37,8 +37,6 @@ pub(crate) struct LayerState {
     pub recordings: Recordings,
     /// URLs whose responses were not storable just now (hit-for-pass).
     pub hit_for_pass: crate::remembered::Remembered,
-    /// URLs whose origin just failed: their stale copy answers without asking it again.
-    pub failing: crate::remembered::Remembered,
     /// What recordings and bodies in delivery hold of.
     pub budgets: Budgets,
     pub counters: Arc<Counters>,
@@ -59,7 +57,6 @@ impl LayerState {
             cache: base.namespace(config.namespace.clone()),
             recordings: Recordings::new(base.namespace(config.namespace.clone())),
             hit_for_pass: Default::default(),
-            failing: Default::default(),
             budgets,
             counters: Arc::new(Counters::new(&config.namespace)),
             store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),

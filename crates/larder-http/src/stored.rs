@@ -37,13 +37,18 @@ impl Stored {
 /// `table::Large`).
 #[derive(Debug, Clone)]
 pub(crate) struct Kept {
-    /// Held for its count, which the memory tier reads: never used otherwise.
-    #[allow(dead_code)]
+    /// The value as the cache holds it: its count tells the memory tier the response is in
+    /// use, and its allocation names it in the core's fail-safe map.
     stored: Arc<Stored>,
     response: Arc<CachedResponse>,
 }
 
 impl Kept {
+    /// The value as the cache holds it.
+    pub fn stored(&self) -> &Arc<Stored> {
+        &self.stored
+    }
+
     /// A response not (yet) in the cache.
     pub fn new(response: CachedResponse) -> Self {
         let response = Arc::new(response);

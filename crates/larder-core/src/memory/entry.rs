@@ -53,8 +53,10 @@ struct Meta(u64);
 
 impl Meta {
     const TAGGED: u64 = 1 << 63;
-    /// A stale value put back as fresh for the fail-safe throttle after its factory failed: served
-    /// without calling the source again, counted as stale, never eagerly refreshed.
+    /// A stale value that stands in for its failing source (the fail-safe throttle: see
+    /// `failing.rs`), as a lookup found it: served without calling the source again, counted as
+    /// stale, never eagerly refreshed. Set only on an entry copied out of its slot, never on the
+    /// slot itself: the mark lives in the cache's one map.
     const THROTTLED: u64 = 1 << 62;
     const SPAN_MASK: u64 = (1 << Span::BITS) - 1;
     const TTL_SHIFT: u32 = 2;
@@ -127,11 +129,11 @@ impl Entry {
         }
     }
 
-    /// Whether this entry holds `value` (the very allocation, not an equal one).
-    pub(crate) fn holds(&self, value: &AnyValue) -> bool {
+    /// The address of the value's allocation: what a fail-safe mark names.
+    pub(crate) fn value_addr(&self) -> usize {
         match self.tagged() {
-            Some(tagged) => tagged.value.ptr_eq(value),
-            None => self.stored.ptr_eq(value),
+            Some(tagged) => tagged.value.addr(),
+            None => self.stored.addr(),
         }
     }
 
@@ -171,14 +173,10 @@ impl Entry {
         now < self.fresh_until
     }
 
-    /// Serves this stale entry as fresh until `until` (capped by its stale window), for the
-    /// fail-safe throttle. The stale window keeps its end.
-    pub(crate) fn throttle(&mut self, until: u64) {
-        let stale_until = self.stale_until();
-        self.fresh_until = until.min(stale_until);
-        let stale = Span::until(self.fresh_until, stale_until);
-        let flags = self.meta.0 & Meta::TAGGED;
-        self.meta = Meta(Meta::new(false, stale, self.meta.ttl()).0 | flags | Meta::THROTTLED);
+    /// This stale entry as it stands in for its failing source (the fail-safe throttle).
+    pub(crate) fn throttled(mut self) -> Self {
+        self.meta.0 |= Meta::THROTTLED;
+        self
     }
 
     /// Whether a hit now is past `fraction` of the entry's ttl. Reads the clock only when the
@@ -202,17 +200,18 @@ impl Entry {
     }
 }
 
-/// An entry as the table holds it: the same three words, the two instants atomic so that the
-/// fail-safe throttle can change them in place while readers look, and the eviction policy's
-/// hit count in the low bits of the meta word. 32 bytes: with its key, 64 (`node`).
+/// An entry as the table holds it: the same three words, with the eviction policy's hit count
+/// in the low bits of the meta word, which is atomic so that readers can count hits in place.
+/// 32 bytes: with its key, 64 (`node`). Nothing else of a slot changes once it is written: a
+/// write replaces the slot.
 ///
 /// A reader is served from the slot where it lies (only the value's `Arc` is cloned); nothing
 /// else is copied out on a hit.
 pub(crate) struct Slot {
     stored: AnyValue,
-    fresh_until: AtomicU64,
+    fresh_until: u64,
     /// [`Meta`]. Every write of it is a read-modify-write (readers raise the hit count, the
-    /// policy lowers it, the throttle swaps the rest), so none undoes another.
+    /// policy lowers it), so none undoes another.
     meta: AtomicU64,
 }
 
@@ -224,21 +223,17 @@ impl Slot {
     pub(crate) fn new(entry: Entry) -> Self {
         Self {
             stored: entry.stored,
-            fresh_until: AtomicU64::new(entry.fresh_until),
+            fresh_until: entry.fresh_until,
             meta: AtomicU64::new(entry.meta.of_entry().0),
         }
     }
 
-    /// The value if the entry is neither tagged nor throttled and surely fresh without reading
-    /// the clock: the whole of a hit's check, made on the slot itself.
+    /// The value if the entry is untagged and surely fresh without reading the clock: the
+    /// whole of a hit's check, made on the slot itself.
     #[inline(always)]
     pub(crate) fn plainly_fresh(&self) -> Option<&AnyValue> {
-        // `fresh_until` first, with Acquire: `throttle` writes it last, with Release, so a reader
-        // that sees a throttled instant also sees the throttled flag.
-        let fresh_until = self.fresh_until.load(Ordering::Acquire);
         let meta = self.meta.load(Ordering::Relaxed);
-        (meta & (Meta::TAGGED | Meta::THROTTLED) == 0 && clock::surely_before(fresh_until))
-            .then_some(&self.stored)
+        (meta & Meta::TAGGED == 0 && clock::surely_before(self.fresh_until)).then_some(&self.stored)
     }
 
     /// Whether the value is in use outside the table: a caller still holds what it got (a
@@ -256,7 +251,7 @@ impl Slot {
 
     /// The entry as it is now.
     pub(crate) fn entry(&self) -> Entry {
-        let fresh_until = self.fresh_until.load(Ordering::Acquire);
+        let fresh_until = self.fresh_until;
         Entry {
             stored: self.stored.clone(),
             fresh_until,
@@ -266,28 +261,12 @@ impl Slot {
 
     /// Whether `other` is this very entry as written (a write since would differ).
     pub(crate) fn same_as(&self, other: &Entry) -> bool {
-        self.stored.ptr_eq(&other.stored)
-            && self.fresh_until.load(Ordering::Acquire) == other.fresh_until
-    }
-
-    /// [`Entry::throttle`] in place, keeping the hit count. Two throttles racing each write a
-    /// consistent pair; a write of the key meanwhile replaced the slot, so this one no longer
-    /// matters.
-    pub(crate) fn throttle(&self, until: u64) {
-        let mut e = self.entry();
-        e.throttle(until);
-        // Cannot fail: the closure always answers `Some`.
-        let _ = self
-            .meta
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
-                Some(e.meta.0 | (m & Meta::FREQ_MASK))
-            });
-        self.fresh_until.store(e.fresh_until, Ordering::Release);
+        self.stored.ptr_eq(&other.stored) && self.fresh_until == other.fresh_until
     }
 
     /// Counts a hit for the eviction policy. Once the count is saturated, as it soon is for a hot
     /// key, only a load: hot keys do not bounce their cache line between cores. Below that a
-    /// compare-exchange, so the count never undoes a throttle; one lost to a race only makes the
+    /// compare-exchange, so the count never undoes the policy's lowering of it; one lost to a race only makes the
     /// policy a little less sure of a key.
     #[inline(always)]
     pub(crate) fn touch(&self) {
@@ -445,26 +424,22 @@ mod tests {
             assert_eq!(e.tags().map(|t| t.epoch), tagged.then_some(3));
             assert!(!e.is_throttled());
             let value = e.clone().value();
-            assert!(e.holds(&value));
-            assert!(!e.holds(&AnyValue::new(Arc::new(7u32))));
+            assert_eq!(e.value_addr(), value.addr());
+            assert_ne!(e.value_addr(), AnyValue::new(Arc::new(7u32)).addr());
             assert_eq!(value.downcast_ref::<u32>(), Some(&7));
         }
     }
 
     #[test]
-    fn throttling_keeps_the_end_of_the_stale_window() {
-        let mut e = entry(Some(Arc::from([Arc::from("t")])));
-        e.throttle(3_000);
-        assert_eq!((e.fresh_until(), e.stale_until()), (3_000, 5_000));
+    fn a_throttled_copy_keeps_its_lifetimes_and_is_never_refreshed_early() {
+        let e = entry(Some(Arc::from([Arc::from("t")]))).throttled();
+        assert_eq!((e.fresh_until(), e.stale_until()), (2_000, 5_000));
         assert!(e.is_throttled() && e.is_tagged());
-        assert!(Slot::new(e.clone()).plainly_fresh().is_none());
-        e.throttle(9_000);
-        assert_eq!((e.fresh_until(), e.stale_until()), (5_000, 5_000));
         assert_eq!(e.refresh_point(0.5), None);
     }
 
     #[test]
-    fn a_slot_counts_hits_up_to_the_cap_and_a_throttle_keeps_them() {
+    fn a_slot_counts_hits_up_to_the_cap() {
         let slot = Slot::new(entry(None));
         assert_eq!(slot.freq(), 0);
         for _ in 0..5 {
@@ -473,11 +448,8 @@ mod tests {
         assert_eq!(slot.freq(), Slot::MAX_FREQ);
         slot.spend_hit();
         assert_eq!(slot.freq(), Slot::MAX_FREQ - 1);
-        slot.throttle(3_000);
-        assert_eq!(slot.freq(), Slot::MAX_FREQ - 1);
         let e = slot.entry();
-        assert!(e.is_throttled());
-        assert_eq!((e.fresh_until(), e.stale_until()), (3_000, 5_000));
+        assert_eq!((e.fresh_until(), e.stale_until()), (2_000, 5_000));
         assert_eq!(e.meta.freq(), 0, "an entry copied out carries no hit count");
         assert!(slot.same_as(&e));
     }

@@ -179,6 +179,11 @@ pub(crate) struct KeyRef<'a> {
 }
 
 impl<'a> KeyRef<'a> {
+    /// The namespace and the key, as bytes.
+    pub(crate) fn parts(&self) -> (&'a [u8], &'a [u8]) {
+        (self.ns, self.key)
+    }
+
     #[inline]
     pub(crate) fn new(ns: &'a str, key: &'a str) -> Self {
         Self {

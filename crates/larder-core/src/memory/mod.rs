@@ -17,6 +17,7 @@ use ahash::HashMap;
 use parking_lot::RwLock;
 
 use crate::clock;
+use crate::failing::Failing;
 use crate::stats::{Counter, Recorder};
 
 mod entry;
@@ -137,10 +138,12 @@ pub(crate) struct MemoryTier {
     /// The longest remaining lifetime any entry was inserted with, to prune old tag stamps.
     max_lifetime: AtomicU64,
     stats: Arc<Recorder>,
+    /// The fail-safe throttle's marks (the cache's): a marked stale entry is served as fresh.
+    failing: Arc<Failing>,
 }
 
 impl MemoryTier {
-    pub(crate) fn new(bounds: Bounds, recorder: Arc<Recorder>) -> Self {
+    pub(crate) fn new(bounds: Bounds, recorder: Arc<Recorder>, failing: Arc<Failing>) -> Self {
         let (capacity, shift) = bounds.capacity();
         clock::start_ticker();
         // The map's first size: it grows as needed, so a large bound costs nothing up front.
@@ -168,6 +171,7 @@ impl MemoryTier {
             floor: AtomicU64::new(0),
             max_lifetime: AtomicU64::new(0),
             stats: recorder,
+            failing,
         }
     }
 
@@ -271,7 +275,12 @@ impl MemoryTier {
             return Lookup::Miss;
         }
         if entry.is_fresh(now) {
-            Lookup::Fresh(entry)
+            return Lookup::Fresh(entry);
+        }
+        let (ns, key) = k.parts();
+        if self.failing.holds(ns, key, entry.value_addr(), now) {
+            // The fail-safe throttle: it stands in for its failing source, served as fresh.
+            Lookup::Fresh(entry.throttled())
         } else {
             Lookup::Stale(entry)
         }
@@ -326,19 +335,6 @@ impl MemoryTier {
             self.stats.add(Counter::Eviction, evicted);
         }
         kept
-    }
-
-    /// Puts the stale `value` under `key` back as fresh until `until` (capped by its stale
-    /// window), if it is still the entry there: the fail-safe throttle.
-    pub(crate) fn throttle(&self, ns: &str, key: &str, value: &AnyValue, until: u64, now: u64) {
-        // In place: the entry keeps its tags and tag epoch (an invalidation still applies to it)
-        // and its weight, and a concurrent write, which replaces the slot, wins.
-        self.table.read(KeyRef::new(ns, key), |slot| {
-            let e = slot.entry();
-            if e.holds(value) && !e.is_fresh(now) && now < e.stale_until() {
-                slot.throttle(until);
-            }
-        });
     }
 
     pub(crate) fn remove(&self, ns: &str, key: &str) -> bool {
@@ -433,7 +429,7 @@ mod tests {
     use super::*;
 
     fn tier(bounds: Bounds) -> MemoryTier {
-        MemoryTier::new(bounds, Arc::new(Recorder::new("test")))
+        MemoryTier::new(bounds, Arc::new(Recorder::new("test")), Default::default())
     }
 
     fn entry(v: u32, now: u64, ttl: u64, stale: u64) -> Entry {

@@ -59,6 +59,12 @@ impl AnyValue {
         Arc::strong_count(&self.0) > 1
     }
 
+    /// The allocation's address: the value's identity while it lives (compared, never read
+    /// through).
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<()>() as usize
+    }
+
     /// Whether both are the very same allocation.
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

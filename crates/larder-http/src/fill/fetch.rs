@@ -25,7 +25,14 @@ use crate::recording::Head;
 use crate::stats::Event;
 use crate::stored::Kept;
 use crate::write::StoreJob;
-use larder::engine::ReadEvent;
+use larder::engine::{Raced, SourceFailed, call_source, within_soft_timeout};
+
+/// How the origin failed a fetch: its service's error, or a 5xx response (which, unless a stale
+/// copy stands in, is passed on as it is).
+enum Failed<R, E> {
+    Service(E),
+    Status(R),
+}
 
 impl Fill {
     /// Fetches; with a soft timeout and a stale copy that may stand in, the request waits no
@@ -44,27 +51,26 @@ impl Fill {
         ReqB: Send + 'static,
         ResB: OriginBody,
     {
-        let now = self.cfg.now_ms();
         let (Some(soft), Some(stale)) = (self.cfg.soft_timeout, self.stand_in(&prior)) else {
             return self.fetch(inner, parts, body, prior, guard).await;
         };
-        let state = self.state.clone();
         let client = parts.clone();
-        let rt = self.rt.clone();
-        let mut task = rt.spawn(self.fetch(inner, parts, body, prior, guard));
-        match tokio::time::timeout(soft, &mut task).await {
-            Ok(Ok(reply)) => reply,
+        let (state, cfg, rt) = (self.state.clone(), self.cfg.clone(), self.rt.clone());
+        // In a task of its own, so that the fetch goes on when the stale copy answers.
+        let task = rt.spawn(self.fetch(inner, parts, body, prior, guard));
+        match within_soft_timeout(Some(soft), Some(stale.clone()), task).await {
+            Raced::Done(Ok(reply)) => reply,
             // The fetch panicked: the stale copy is what there is.
-            Ok(Err(_)) => Ok(serve(&state, &stale, &client, CacheStatus::Stale, now)),
-            Err(_) => {
+            Raced::Done(Err(_)) => Ok(serve(
+                &state,
+                &stale,
+                &client,
+                CacheStatus::Stale,
+                cfg.now_ms(),
+            )),
+            Raced::StoodIn(stale) => {
                 let outcome = Outcome::from(CacheStatus::Stale).detail("soft-timeout");
-                Ok(serve(
-                    &state,
-                    &stale,
-                    &client,
-                    outcome,
-                    state.config.now_ms(),
-                ))
+                Ok(serve(&state, &stale, &client, outcome, cfg.now_ms()))
             }
         }
     }
@@ -99,42 +105,52 @@ impl Fill {
             conditional::prepare_origin_request(&mut origin.headers, revalidating);
 
             let request_ms = cfg.now_ms();
-            larder::engine::count(&state.cache, ReadEvent::FactoryRun);
-            let call = inner.call(Request::from_parts(origin, body));
-            let due = tokio::time::Instant::now() + cfg.response_timeout;
+            // The response timeout is the hard timeout: within it, or within the deadline of
+            // the fill this request followed before it had to fetch alone.
+            let now = tokio::time::Instant::now();
+            let due = now + cfg.response_timeout;
             let due = self.deadline.map_or(due, |d| d.min(due));
-            let Ok(result) = tokio::time::timeout_at(due, call).await else {
-                // Requests waiting on this fetch waited as long: they give up with it.
-                state.counters.incr(Event::ResponseTimeout);
-                larder::engine::count(&state.cache, ReadEvent::FactoryError);
-                guard.recording().fail();
-                return Ok(self.no_response(prior.as_ref(), &client));
+            let call = inner.call(Request::from_parts(origin, body));
+            // A 5xx is a failure of the origin, counted as one, though it may still be passed on.
+            let call = async move {
+                match call.await {
+                    Ok(r) if policy::is_origin_error(r.status()) => Err(Failed::Status(r)),
+                    Ok(r) => Ok(r),
+                    Err(e) => Err(Failed::Service(e)),
+                }
             };
+            let limit = due.saturating_duration_since(now);
+            let called = call_source(&state.cache, Some(limit), call).await;
             let times = Exchange {
                 request_ms,
                 response_ms: cfg.now_ms(),
             };
-            let response = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    larder::engine::count(&state.cache, ReadEvent::FactoryError);
+            let response = match called {
+                Ok(r) | Err(SourceFailed::Error(Failed::Status(r))) => r,
+                Err(SourceFailed::Error(Failed::Service(e))) => {
                     return match prior.filter(|p| policy::may_serve_on_error(p, times.response_ms))
                     {
-                        Some(p) => Ok(self.stood_in(serve(
-                            &state,
+                        Some(p) => Ok(self.stood_in(
                             &p,
-                            &client,
-                            Outcome::from(CacheStatus::Stale).detail("origin-error"),
-                            times.response_ms,
-                        ))),
+                            serve(
+                                &state,
+                                &p,
+                                &client,
+                                Outcome::from(CacheStatus::Stale).detail("origin-error"),
+                                times.response_ms,
+                            ),
+                        )),
                         None => Err(e),
                     };
                 }
+                Err(SourceFailed::TimedOut(_)) => {
+                    // Requests waiting on this fetch waited as long: they give up with it.
+                    state.counters.incr(Event::ResponseTimeout);
+                    guard.recording().fail();
+                    return Ok(self.no_response(prior.as_ref(), &client));
+                }
             };
             let (mut head, body) = response.into_parts();
-            if policy::is_origin_error(head.status) {
-                larder::engine::count(&state.cache, ReadEvent::FactoryError);
-            }
             if let Some(p) = &prior {
                 if head.status == StatusCode::NOT_MODIFIED && revalidating.is_some() {
                     let fresh =
@@ -150,13 +166,16 @@ impl Fill {
                 if policy::is_origin_error(head.status)
                     && policy::may_serve_on_error(p, times.response_ms)
                 {
-                    return Ok(self.stood_in(serve(
-                        &state,
+                    return Ok(self.stood_in(
                         p,
-                        &client,
-                        Outcome::from(CacheStatus::Stale).fwd_status(head.status),
-                        times.response_ms,
-                    )));
+                        serve(
+                            &state,
+                            p,
+                            &client,
+                            Outcome::from(CacheStatus::Stale).fwd_status(head.status),
+                            times.response_ms,
+                        ),
+                    ));
                 }
             }
 

@@ -14,7 +14,6 @@ use crate::headers::{self, CacheStatus, Outcome};
 use crate::policy::Credentials;
 use crate::recording::{HeadNews, Recording};
 use crate::state::LayerState;
-use larder::engine::ReadEvent;
 
 pub(super) enum Followed<B> {
     Served(Response<CacheBody<B>>),
@@ -61,7 +60,7 @@ pub(super) async fn follow<B>(
         collapsed: true,
         ..Outcome::from(CacheStatus::Hit).fwd_status(head.status)
     };
+    // Counted as a coalesced waiter by the core when it joined the fill.
     headers::mark(response.headers_mut(), &state.config, outcome);
-    larder::engine::count(&state.cache, ReadEvent::Coalesced);
     Followed::Served(response)
 }

@@ -6,7 +6,8 @@
 //! lookup (memory, then remote) -> judge (RFC 9111 and the request's rule)
 //!   fresh, or stale and allowed     -> serve it
 //!   within stale-while-revalidate   -> serve it; one background fetch
-//!   stale, its origin failing       -> serve it, without asking again (the fail-safe throttle)
+//!   stale, its origin failing       -> serve it, without asking again (the fail-safe throttle:
+//!                                      the core's one map, `standing_in`)
 //!   forbidden for its credentials   -> fetch alone
 //!   missing, or must revalidate     -> lead_or_follow:
 //!       a fill in flight here       -> follow its recording as it grows (within the rule's soft
@@ -14,17 +15,21 @@
 //!                                      leader got)
 //!       hit-for-pass                -> fetch alone, at once
 //!       leading                     -> the lock across processes (another's response: serve it)
-//!                                      -> fetch (within the rule's soft timeout when a stale copy
-//!                                         may stand in); the origin failing -> the stale copy, or
-//!                                         its error
+//!                                      -> fetch: `call_source` under the response timeout
+//!                                         (within the rule's soft timeout when a stale copy may
+//!                                         stand in: `within_soft_timeout`); the origin failing
+//!                                         -> the stale copy (marked: `stood_in`), or its error
 //! ```
 //!
 //! RFC 9111 decides here what may be served stale, not the core's fail-safe window:
 //! `must-revalidate` forbids it whatever the window, and the windows are the response's
-//! `stale-if-error` and `stale-while-revalidate` or the rule's. The core provides the flight
-//! (`Cache::join_fill`: `coalesce.rs` registers each fill's recording there), the lock
-//! (`Cache::lock_key`), the fail-safe throttle's setting and the counters
-//! (`larder::engine::count`); see the read path in larder's `fetch.rs`.
+//! `stale-if-error` and `stale-while-revalidate` or the rule's (`Fill::stand_in`); and so the
+//! stale answers are counted here (`answer::serve`). The core provides the rest, through
+//! `larder::engine`: the flight (`Cache::join_fill`: `coalesce.rs` registers each fill's
+//! recording there; joining counts a coalesced waiter), the lock (`Cache::lock_key`), the call
+//! of the origin under the response timeout, counted (`call_source`), the soft-timeout race
+//! (`within_soft_timeout`, for leaders and followers alike) and the fail-safe throttle's one map
+//! (`stood_in` / `standing_in`); see the read path in larder-core's `fetch.rs`.
 
 mod across;
 mod fetch;
@@ -35,6 +40,7 @@ use crate::lookup::lookup;
 use crate::origin::{Origin, OriginBody};
 use across::Across;
 use follow::{Followed, follow};
+use larder::engine::{Raced, within_soft_timeout};
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -97,9 +103,7 @@ pub(crate) fn refresh_early<S, ReqB, ResB>(
     ResB: OriginBody,
 {
     let fill = miss.fill(index);
-    if fill.refresh_in_background(miss.inner, miss.parts, miss.body, stored) {
-        larder::engine::count(&miss.state.cache, larder::engine::ReadEvent::EagerRefresh);
-    }
+    fill.refresh_in_background(miss.inner, miss.parts, miss.body, stored, Refresh::Early);
 }
 
 pub(super) type Reply<B, E> = Result<Response<CacheBody<B>>, E>;
@@ -135,10 +139,7 @@ where
                     let reply = serve(&state, &stored, &parts, CacheStatus::Hit, now);
                     if crate::hit::due_for_refresh(&cfg, &stored, now) {
                         // The fill refreshes in the background; this reply is served now.
-                        if fill.refresh_in_background(inner, parts, body, stored) {
-                            let event = larder::engine::ReadEvent::EagerRefresh;
-                            larder::engine::count(&state.cache, event);
-                        }
+                        fill.refresh_in_background(inner, parts, body, stored, Refresh::Early);
                     }
                     return Ok(reply);
                 }
@@ -147,7 +148,7 @@ where
                 }
                 Verdict::StaleWhileRevalidate => {
                     let reply = serve(&state, &stored, &parts, CacheStatus::Stale, now);
-                    fill.refresh_in_background(inner, parts, body, stored);
+                    fill.refresh_in_background(inner, parts, body, stored, Refresh::Stale);
                     return Ok(reply);
                 }
                 Verdict::Forbidden => {
@@ -183,6 +184,15 @@ fn gateway_timeout<B>(state: &LayerState, why: &'static str) -> Response<CacheBo
     response
 }
 
+/// Why a response is refreshed in the background.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Still fresh, past the rule's eager-refresh point.
+    Early,
+    /// Stale, served within its stale-while-revalidate window.
+    Stale,
+}
+
 /// One fetch for the cache: the key it fills and what the cache held under it.
 struct Fill {
     state: Arc<LayerState>,
@@ -199,31 +209,31 @@ struct Fill {
 
 impl Fill {
     /// One fetch of the key in a task of its own, refreshing `stored`, unless a fill of the key
-    /// is in flight already (which refreshes it just as well); whether it started. Nobody reads
-    /// its reply: the recording still completes and is stored.
+    /// is in flight already (which refreshes it just as well). Nobody reads its reply: the
+    /// recording still completes and is stored.
     fn refresh_in_background<S, ReqB, ResB>(
         self,
         inner: S,
         parts: Parts,
         body: ReqB,
         stored: Kept,
-    ) -> bool
-    where
+        why: Refresh,
+    ) where
         S: Origin<ReqB, ResB>,
         ReqB: Send + 'static,
         ResB: OriginBody,
     {
-        let Role::Lead(guard) = self
-            .state
-            .recordings
-            .join_or_lead(&self.key, self.state.limits())
-        else {
-            return false;
+        let (recordings, limits) = (&self.state.recordings, self.state.limits());
+        let role = match why {
+            Refresh::Early => recordings.join_or_lead_early(&self.key, limits),
+            Refresh::Stale => recordings.join_or_lead(&self.key, limits),
+        };
+        let Role::Lead(guard) = role else {
+            return;
         };
         let rt = self.rt.clone();
         let job = self.fetch(inner, parts, body, Some(stored), guard);
         rt.spawn(async move { drop(job.await) });
-        true
     }
 
     /// Joins the fetch in flight for the key, or starts one. A `no-cache` request (`arrived`
@@ -277,20 +287,12 @@ impl Fill {
                     let following = follow(&self.state, &self.cfg, &recording, &parts);
                     // Like the leader, and like every caller of `get_or_fetch`: no longer than
                     // the soft timeout when a stale copy may stand in.
-                    let followed = match (self.cfg.soft_timeout, self.stand_in(&prior)) {
-                        (Some(soft), Some(stale)) => {
-                            match tokio::time::timeout(soft, following).await {
-                                Ok(followed) => followed,
-                                Err(_) => {
-                                    let outcome =
-                                        Outcome::from(CacheStatus::Stale).detail("soft-timeout");
-                                    let now = self.cfg.now_ms();
-                                    return Ok(serve(&self.state, &stale, &parts, outcome, now));
-                                }
-                            }
-                        }
-                        _ => following.await,
-                    };
+                    let soft = self.cfg.soft_timeout;
+                    let followed =
+                        match within_soft_timeout(soft, self.stand_in(&prior), following).await {
+                            Raced::Done(followed) => followed,
+                            Raced::StoodIn(stale) => return Ok(self.soft_timed_out(&stale, &parts)),
+                        };
                     match followed {
                         Followed::Served(response) => return Ok(response),
                         Followed::Alone => break,
@@ -311,6 +313,12 @@ impl Fill {
         self.fetch(inner, parts, body, prior, guard).await
     }
 
+    /// The stale copy, answering a request whose fetch or fill ran past the soft timeout.
+    pub(super) fn soft_timed_out<B>(&self, stale: &Kept, client: &Parts) -> Response<CacheBody<B>> {
+        let outcome = Outcome::from(CacheStatus::Stale).detail("soft-timeout");
+        serve(&self.state, stale, client, outcome, self.cfg.now_ms())
+    }
+
     /// What answers a request whose fetch got no response head in time: the stale `prior` where
     /// it may stand in for an error, else 504.
     pub(super) fn no_response<B>(
@@ -322,7 +330,7 @@ impl Fill {
         match prior.filter(|p| policy::may_serve_on_error(p, now)) {
             Some(p) => {
                 let outcome = Outcome::from(CacheStatus::Stale).detail("response-timeout");
-                self.stood_in(serve(&self.state, p, client, outcome, now))
+                self.stood_in(p, serve(&self.state, p, client, outcome, now))
             }
             None => gateway_timeout(&self.state, "response-timeout"),
         }
@@ -335,24 +343,35 @@ impl Fill {
         prior.clone().filter(|p| policy::may_serve_on_error(p, now))
     }
 
-    /// The fail-safe throttle: the origin failed for this URL moments ago and a stale copy stood
-    /// in; it stands in again without asking, as `get_or_fetch`'s fail-safe does, within what
-    /// RFC 9111 allows (`stand_in` refuses `must-revalidate` and copies past their window).
+    /// The fail-safe throttle: the origin failed for this URL moments ago and this stale copy
+    /// stood in; it stands in again without asking, as `get_or_fetch`'s fail-safe does (the
+    /// core's one map), within what RFC 9111 allows (`stand_in` refuses `must-revalidate` and
+    /// copies past their window).
     fn fail_safe<B>(&self, prior: &Option<Kept>, client: &Parts) -> Option<Response<CacheBody<B>>> {
-        let now = self.cfg.now_ms();
-        if !self.state.failing.holds(&self.key, now) {
+        let stale = prior.as_ref()?;
+        if !larder::engine::standing_in(&self.state.cache, &self.key, stale.stored()) {
             return None;
         }
         let stale = self.stand_in(prior)?;
         let outcome = Outcome::from(CacheStatus::Stale).detail("fail-safe");
-        Some(serve(&self.state, &stale, client, outcome, now))
+        Some(serve(
+            &self.state,
+            &stale,
+            client,
+            outcome,
+            self.cfg.now_ms(),
+        ))
     }
 
-    /// A stale copy answered because the origin failed: for the fail-safe throttle, later
-    /// requests get it without asking the origin until the period ends.
-    pub(super) fn stood_in<B>(&self, response: Response<CacheBody<B>>) -> Response<CacheBody<B>> {
-        let now = self.cfg.now_ms();
-        (self.state.failing).remember(&self.key, self.cfg.fail_safe_throttle, now);
+    /// `stale` answered because the origin failed: for the fail-safe throttle, later requests
+    /// get it without asking the origin until the period ends (a newer response ends it).
+    pub(super) fn stood_in<B>(
+        &self,
+        stale: &Kept,
+        response: Response<CacheBody<B>>,
+    ) -> Response<CacheBody<B>> {
+        let period = self.cfg.fail_safe_throttle;
+        larder::engine::stood_in(&self.state.cache, &self.key, stale.stored(), period);
         response
     }
 }

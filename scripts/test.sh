@@ -51,10 +51,24 @@ export LARDER_PYTHON="$PWD/$VENV/bin/python"
 
 cargo test --workspace "$@"
 
-# larder for Python: the extension built into the venv (a debug build: these tests check
-# behaviour; scripts/bench-*.sh measure release builds), then its pytest suite.
-VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop -q -m crates/larder-py/Cargo.toml
-"$VENV/bin/python" -m pytest -q crates/larder-py/tests
+# larder for Python as users install it: the manylinux2014 x86_64 wheel (scripts/wheels.sh, an
+# unoptimized build: these tests check behaviour; scripts/bench-*.sh measure release builds),
+# installed into a fresh venv and tested there with no cargo or rustc on PATH, so nothing is
+# built at install time and the package's own files are what is tested.
+rm -f target/wheels/larder_cache-*-manylinux2014_x86_64*.whl
+WHEEL_TARGETS=x86_64-unknown-linux-gnu WHEEL_PROFILE=dev scripts/wheels.sh >/dev/null
+WHEEL_VENV=target/wheel-venv
+python3 -m venv --clear "$WHEEL_VENV"
+"$WHEEL_VENV/bin/pip" install -q --disable-pip-version-check \
+  -r examples/fastapi/requirements.txt -r crates/larder-py/requirements-test.txt \
+  target/wheels/larder_cache-*-manylinux2014_x86_64*.whl
+NO_RUST_PATH="$PWD/$WHEEL_VENV/bin:$(tr ':' '\n' <<<"$PATH" | grep -v -e cargo -e rustup | paste -sd:)"
+PATH="$NO_RUST_PATH" "$WHEEL_VENV/bin/python" -c "
+import larder, shutil
+assert shutil.which('cargo') is None and shutil.which('rustc') is None, 'a Rust toolchain on PATH'
+assert '/wheel-venv/' in larder.__file__, 'larder imported from ' + larder.__file__
+"
+PATH="$NO_RUST_PATH" "$WHEEL_VENV/bin/python" -m pytest -q -p no:cacheprovider crates/larder-py/tests
 if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
   scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 fi

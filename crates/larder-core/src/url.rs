@@ -37,12 +37,17 @@ pub(crate) fn links_from_url(url: &str) -> Result<Links, Error> {
 
 /// `None` for the memory tier alone, else the remote store.
 fn store_from_url(url: &str) -> Result<Option<Arc<dyn Store>>, Error> {
-    let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     let unusable = |reason| {
         Error::from(ErrorKind::Url {
             url: larder_store::redact_url(url),
             reason,
         })
+    };
+    let Some((scheme, _)) = url.split_once("://") else {
+        // "memory" or "redis" alone: a scheme is what a URL starts with, then "://".
+        return Err(unusable(
+            "not a URL: write scheme://..., such as memory:// or redis://127.0.0.1:6379",
+        ));
     };
     match scheme {
         "memory" => Ok(None),
@@ -99,6 +104,10 @@ mod tests {
     fn memory_needs_no_store_and_unknown_schemes_are_errors() {
         assert!(store_from_url("memory://").unwrap().is_none());
         assert!(links_from_url("memory://").unwrap().backplane.is_none());
+        for bare in ["memory", "memory:/", ""] {
+            let err = store_from_url(bare).err().unwrap().to_string();
+            assert!(err.contains("scheme://"), "{bare}: {err}");
+        }
         let err = store_from_url("ftp://user:secret@h/x")
             .err()
             .unwrap()

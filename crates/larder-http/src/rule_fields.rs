@@ -55,11 +55,34 @@ impl TryFrom<RuleFields> for Rule {
     fn try_from(f: RuleFields) -> Result<Self, String> {
         let mut rule = Rule::path(&f.path).map_err(|e| e.to_string())?;
         if let Some(methods) = f.methods {
+            // The methods of RFC 9110 and PATCH: a misspelling ("GETT") is an error here, not
+            // a rule that never matches.
+            const KNOWN: [Method; 9] = [
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+                Method::TRACE,
+                Method::CONNECT,
+            ];
             let methods = methods
                 .iter()
-                .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| format!("methods: not HTTP methods: {methods:?}"))?;
+                .map(|m| {
+                    KNOWN
+                        .iter()
+                        .find(|k| k.as_str().eq_ignore_ascii_case(m))
+                        .cloned()
+                        .ok_or_else(|| {
+                            format!(
+                                "methods: {m:?} is not an HTTP method (GET, HEAD, POST, PUT, \
+                                 PATCH, DELETE, OPTIONS, TRACE, CONNECT)"
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             rule = rule.methods(methods);
         }
         if f.override_origin && f.ttl.is_none() {
@@ -255,6 +278,10 @@ mod tests {
                 "starting with '/'",
             ),
             (r#"{"path": "/", "ttl": "soon"}"#, "not a duration"),
+            (
+                r#"{"path": "/", "methods": ["GETT"]}"#,
+                "\"GETT\" is not an HTTP method",
+            ),
             (
                 r#"{"path": "/", "vary": ["bad header"]}"#,
                 "not a header name",

@@ -7,6 +7,28 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyString};
 
+/// Checks a duration where it is written (a decorator's arguments), so that a bad one is an
+/// error when the module is imported rather than at the first call: its seconds, or `None`.
+/// The error names the argument (`what`).
+#[pyfunction]
+#[pyo3(signature = (value, what))]
+pub(crate) fn _check_duration(
+    py: Python<'_>,
+    value: Option<&Bound<'_, PyAny>>,
+    what: &str,
+) -> PyResult<Option<f64>> {
+    duration(value)
+        .map(|d| d.map(|d| d.as_secs_f64()))
+        .map_err(|e| {
+            let message = format!("{what}: {}", e.value(py));
+            if e.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(message)
+            } else {
+                PyValueError::new_err(message)
+            }
+        })
+}
+
 /// Reads a duration; `None` stays `None`.
 pub(crate) fn duration(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
     let Some(v) = value else {

@@ -20,6 +20,7 @@ fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::Deferred>()?;
     m.add_class::<call_key::CallKey>()?;
     asgi::register(m)?;
+    m.add_function(wrap_pyfunction!(duration::_check_duration, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_resolve, m)?)?;
     Ok(())

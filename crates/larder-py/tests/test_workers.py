@@ -82,3 +82,36 @@ def test_four_uvicorn_workers_share_one_cache_through_redis():
         if redis.poll() is None:
             redis.kill()
 
+
+
+def test_a_distributed_lock_makes_one_call_across_two_workers(tmp_path):
+    """`@cached(distributed_lock=)` and `cache_response(distributed_lock=)` on the app's one
+    default cache (Redis): 50 concurrent cold requests spread over two uvicorn workers make one
+    call, counted by the lines the calls append to a file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    redis_url, redis = start_redis()
+    port = free_port()
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    env = dict(os.environ, LARDER_URL=redis_url, CALLS_FILE=str(calls))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "workers_app:app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        cwd=HERE, env=env,
+    )
+    try:
+        wait_port(port, "uvicorn", limit=30)
+        pids = set()
+        assert until(lambda: pids.add(fresh_call(port, "GET", "/get/none")["pid"]) or len(pids) >= 2)
+        for path in ("/report/q3", "/page/home"):
+            with ThreadPoolExecutor(50) as pool:
+                answers = list(pool.map(lambda _: fresh_call(port, "GET", path), range(50)))
+            assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1, answers[:3]
+            lines = [l for l in calls.read_text().splitlines() if l.startswith(path.split("/")[1])]
+            assert len(lines) == 1, lines
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        redis.kill()
+        redis.wait()

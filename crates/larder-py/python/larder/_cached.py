@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import inspect
 import string
 import threading
 from typing import Any, Callable, Iterable, Optional
 
+from . import _larder
 from ._larder import Cache, CallKey
 
 _default: Optional[Cache] = None
+# Whether `_default` was named (set_default_cache, or adopted from the middleware) rather than
+# made on first use: a named one is never replaced by adoption.
+_default_named = False
 _default_lock = threading.Lock()
 
 
 def set_default_cache(cache: Cache) -> None:
-    """The cache `@cached` uses when it is not given one."""
-    global _default
+    """Names the cache `@cached` and `cache_response` use when they are not given one: one line
+    at startup gives every worker of an app the same (say Redis-backed) cache.
+
+        larder.set_default_cache(larder.Cache.from_url(os.environ["REDIS_URL"]))
+    """
+    global _default, _default_named
+    if not isinstance(cache, Cache):
+        raise TypeError(f"set_default_cache takes a larder.Cache, not {type(cache).__name__}")
     with _default_lock:
-        _default = cache
+        _default, _default_named = cache, True
+
+
+def _adopt_default(cache: Cache) -> None:
+    """Makes `cache` the default unless one was named: the cache an app gives its middleware is
+    then what `@cached` and `cache_response` use too, one cache per app."""
+    global _default, _default_named
+    with _default_lock:
+        if not _default_named:
+            _default, _default_named = cache, True
 
 
 def default_cache() -> Cache:
-    """The process-wide default cache (a memory cache until `set_default_cache` names another)."""
+    """The default cache: the one `set_default_cache` named, else the one given to
+    `CacheMiddleware`, else a memory cache of this process, made on first use."""
     global _default
     if _default is not None:
         return _default
@@ -93,7 +114,8 @@ def cached(
     unless: Optional[Callable[[Any], bool]] = None,
     cache: Optional[Cache] = None,
     stale: Any = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    distributed_lock: Any = None,
+) -> Any:
     """Memoizes a function in a larder `Cache`, once per distinct call however many callers ask at
     once.
 
@@ -109,18 +131,42 @@ def cached(
     - `skip`: arguments left out of the default key (`request`, `self`, a database session).
     - `tags`: templates (`"user:{id}"`) for `Cache.invalidate_tag`.
     - `unless`: a predicate on the result; when true, the result is returned but not stored.
-    - `cache`: the cache (default: `larder.default_cache()`).
+    - `cache`: the cache (default: `larder.default_cache()`, which `set_default_cache` names).
+    - `distributed_lock`: how long a caller waits for another process's call (an `async def`
+      only): with a store shared by several workers or pods, one call among all of them fills a
+      cold key, the others wait for its value.
+
+    Used bare (`@larder.cached`), it caches with the cache's defaults. Bad arguments (a duration
+    that is not one, an `unless` that is not callable, a template naming an argument the function
+    lacks) are errors here, when the function is decorated.
 
     The wrapper gains `invalidate(*args, **kwargs)` and `refresh(*args, **kwargs)` (awaitables
     for an `async def`).
     """
+    if callable(ttl) and not isinstance(ttl, (int, float, str, _dt.timedelta)):
+        # Bare `@larder.cached`: what was passed is the function itself.
+        return cached()(ttl)
+    _larder._check_duration(ttl, "@cached(ttl=...)")
+    _larder._check_duration(stale, "@cached(stale=...)")
+    _larder._check_duration(distributed_lock, "@cached(distributed_lock=...)")
+    if unless is not None and not callable(unless):
+        raise TypeError(f"@cached(unless=...) takes a function of the result, not {type(unless).__name__}")
+    if isinstance(skip, str) or isinstance(tags, str):
+        raise TypeError("@cached(skip=..., tags=...) take a list of names, not one string")
     skipped = frozenset(skip)
     tag_templates = tuple(tags)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(fn):
+            raise TypeError(f"@cached decorates a function, not {type(fn).__name__}")
         signature = inspect.signature(fn)
         prefix = f"{fn.__module__}.{fn.__qualname__}"
         is_async = inspect.iscoroutinefunction(fn)
+        if distributed_lock is not None and not is_async:
+            raise TypeError(
+                f"@cached(distributed_lock=...) on {prefix}: the lock across processes is taken "
+                "by async calls only; make it an `async def`"
+            )
         formatter = _KeyFormatter(prefix)
         for template in (key, *tag_templates):
             if template is not None:
@@ -181,7 +227,9 @@ def cached(
                     return value
 
                 try:
-                    return await c.get_or_fetch(k, factory, ttl=ttl, stale=stale, tags=t)
+                    return await c.get_or_fetch(
+                        k, factory, ttl=ttl, stale=stale, tags=t, distributed_lock=distributed_lock
+                    )
                 except _Uncached as uncached:
                     return uncached.value
 

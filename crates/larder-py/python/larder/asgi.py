@@ -33,7 +33,7 @@ import json
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
 
 from . import _larder
-from ._cached import _KeyFormatter, _template_fields, _Uncached, default_cache
+from ._cached import _adopt_default, _KeyFormatter, _template_fields, _Uncached, default_cache
 from ._larder import Cache, CallKey
 
 __all__ = ["CacheMiddleware", "HttpCache", "cache_response"]
@@ -89,6 +89,9 @@ class HttpCache:
         **settings: Any,
     ) -> None:
         texts = [_rule_text(i, r) for i, r in enumerate(rules)]
+        if cache is not None:
+            # One cache per app: with no default named, the middleware's is everyone's.
+            _adopt_default(cache)
         self._inner = _larder.HttpCache(
             cache if cache is not None else default_cache(),
             ttl=ttl,
@@ -229,6 +232,7 @@ def cache_response(
     skip: Iterable[str] = (),
     tags: Iterable[str] = (),
     stale: Any = None,
+    distributed_lock: Any = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Caches a FastAPI endpoint's result per request: keyed on the request's path, its query
     (sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry) and every argument the endpoint gets,
@@ -244,7 +248,16 @@ def cache_response(
     - The result is what the endpoint returns: a value FastAPI serializes, or a plain
       `Response` (its status, headers and body). Streaming responses and responses that set a
       cookie are returned uncached: put `CacheMiddleware` in front for those.
+    - `cache`: default `larder.default_cache()`: the one `set_default_cache` named, else the one
+      given to `CacheMiddleware`, else a memory cache of this process.
+    - `distributed_lock`: how long a request waits for another process's call (`async def`
+      endpoints): with several workers on one Redis, one call among all of them fills a key.
     """
+    if callable(ttl) and not isinstance(ttl, (int, float, str)) and not hasattr(ttl, "total_seconds"):
+        raise TypeError("cache_response takes arguments: write @cache_response(ttl=60), with the parentheses")
+    _larder._check_duration(ttl, "cache_response(ttl=...)")
+    _larder._check_duration(stale, "cache_response(stale=...)")
+    _larder._check_duration(distributed_lock, "cache_response(distributed_lock=...)")
     skipped = set(skip)
     tag_templates = tuple(tags)
 
@@ -265,6 +278,8 @@ def cache_response(
         for template in tag_templates:
             _template_fields(endpoint.__qualname__, template, signature)
         is_async = inspect.iscoroutinefunction(endpoint)
+        if distributed_lock is not None and not is_async:
+            raise TypeError(f"cache_response(distributed_lock=...) on {endpoint.__qualname__}: make it an `async def`")
 
         def key_of(kwargs: dict) -> tuple[str, Optional[list]]:
             request = kwargs[request_name]
@@ -311,7 +326,8 @@ def cache_response(
                     return keep(await endpoint(**call_args(kwargs)))
 
                 try:
-                    return returned(await c.get_or_fetch(k, factory, ttl=ttl, stale=stale, tags=t))
+                    fetched = c.get_or_fetch(k, factory, ttl=ttl, stale=stale, tags=t, distributed_lock=distributed_lock)
+                    return returned(await fetched)
                 except _Uncached as uncached:
                     return uncached.value
 

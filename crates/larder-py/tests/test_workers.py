@@ -35,19 +35,30 @@ def until(predicate, limit=15.0):
     return False
 
 
-def test_four_uvicorn_workers_share_one_cache_through_redis():
-    redis_url, redis = start_redis()
+def start_workers(workers, **env):
+    """`uvicorn --workers N` serving workers_app on a free port, once at least two workers
+    answer: (port, process)."""
     port = free_port()
-    env = dict(os.environ, LARDER_URL=redis_url)
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "workers_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "4", "--log-level", "warning"],
-        cwd=HERE, env=env,
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+        cwd=HERE, env=dict(os.environ, **env),
     )
     try:
         wait_port(port, "uvicorn", limit=30)
         pids = set()
         assert until(lambda: pids.add(fresh_call(port, "GET", "/get/none")["pid"]) or len(pids) >= 2)
+    except BaseException:
+        server.terminate()
+        server.wait(timeout=30)
+        raise
+    return port, server
+
+
+def test_four_uvicorn_workers_share_one_cache_through_redis():
+    redis_url, redis = start_redis()
+    port, server = start_workers(4, LARDER_URL=redis_url)
+    try:
 
         # A value written through one worker is read through all of them.
         fresh_call(port, "PUT", "/set/color/blue")
@@ -91,19 +102,10 @@ def test_a_distributed_lock_makes_one_call_across_two_workers(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     redis_url, redis = start_redis()
-    port = free_port()
     calls = tmp_path / "calls"
     calls.write_text("")
-    env = dict(os.environ, LARDER_URL=redis_url, CALLS_FILE=str(calls))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "workers_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        cwd=HERE, env=env,
-    )
+    port, server = start_workers(2, LARDER_URL=redis_url, CALLS_FILE=str(calls))
     try:
-        wait_port(port, "uvicorn", limit=30)
-        pids = set()
-        assert until(lambda: pids.add(fresh_call(port, "GET", "/get/none")["pid"]) or len(pids) >= 2)
         for path in ("/report/q3", "/page/home"):
             with ThreadPoolExecutor(50) as pool:
                 answers = list(pool.map(lambda _: fresh_call(port, "GET", path), range(50)))

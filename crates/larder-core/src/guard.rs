@@ -109,7 +109,8 @@ impl Guard {
         };
         if transition == Transition::Closed {
             self.gauge.set(0.0);
-            tracing::info!(cache = %self.cache_name, service = %self.service, "{} recovered; circuit breaker closed", self.role);
+            // A warning like the one that opened it: whoever saw the outage sees its end.
+            tracing::warn!(cache = %self.cache_name, service = %self.service, "{} recovered; circuit breaker closed", self.role);
         }
     }
 }

@@ -6,6 +6,7 @@ mod bridge;
 mod cache;
 mod call_key;
 mod duration;
+mod py_logging;
 mod ready;
 mod runtime;
 mod value;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 /// The extension module.
 #[pymodule]
 fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    py_logging::install();
     m.add_class::<cache::PyCache>()?;
     m.add_class::<ready::Ready>()?;
     m.add_class::<bridge::Deferred>()?;

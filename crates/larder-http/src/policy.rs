@@ -16,7 +16,7 @@ fn heuristically_cacheable(status: StatusCode) -> bool {
     )
 }
 
-/// Why a response is not stored; kept for the debug log line.
+/// Why a response is not stored: said in its `Cache-Status` (`detail=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotStored {
     Method,
@@ -36,6 +36,22 @@ impl NotStored {
     /// stored either), not the request's method, credentials or directives.
     pub fn is_the_responses(self) -> bool {
         !matches!(self, Self::Method | Self::Authorization | Self::Cookie)
+    }
+
+    /// The reason as `Cache-Status` gives it.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::Method => "method",
+            Self::Status => "status-not-cacheable",
+            Self::NoStore => "no-store",
+            Self::Private => "private",
+            Self::Authorization => "authorization",
+            Self::Cookie => "cookie",
+            Self::SetCookie => "set-cookie",
+            Self::EventStream => "event-stream",
+            Self::VaryStar => "vary-star",
+            Self::NoLifetime => "no-freshness",
+        }
     }
 }
 

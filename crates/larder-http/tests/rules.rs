@@ -552,3 +552,55 @@ async fn eager_refresh_replaces_a_hot_entry_before_it_goes_stale() {
     assert_eq!(h.seen.count(), 2);
     assert_eq!(cache.stats().eager_refreshes, 1);
 }
+
+#[tokio::test]
+async fn cache_status_says_stored_only_when_a_later_request_can_use_it() {
+    // Each response as the origin sends it, and what the miss's Cache-Status must say.
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("cache-control", "max-age=60")],
+            "larder; fwd=uri-miss; fwd-status=200; ttl=60; stored",
+        ),
+        // No rule and no freshness: nothing a later request could use.
+        (
+            &[],
+            "larder; fwd=uri-miss; fwd-status=200; detail=no-freshness",
+        ),
+        (
+            &[("cache-control", "max-age=0")],
+            "larder; fwd=uri-miss; fwd-status=200; detail=no-freshness",
+        ),
+        (
+            &[("cache-control", "no-store, max-age=60")],
+            "larder; fwd=uri-miss; fwd-status=200; detail=no-store",
+        ),
+        // Stale at once but revalidatable: stored, and a later request revalidates it.
+        (
+            &[("cache-control", "max-age=0"), ("etag", "\"v1\"")],
+            "larder; fwd=uri-miss; fwd-status=200; ttl=0; stored",
+        ),
+    ];
+    for (headers, says) in cases {
+        let mut h = harness(with_rules([]), move |req, _| {
+            match req.headers().get("if-none-match") {
+                Some(_) => reply(304, &[("etag", "\"v1\"")], ""),
+                None => reply(200, headers, "v"),
+            }
+        });
+        let miss = h.get("http://a.test/p").await;
+        assert_eq!(miss.header("cache-status"), Some(says), "{headers:?}");
+        let next = h.get("http://a.test/p").await;
+        // What was said stored answers the next request from the cache (fresh: a hit; stale
+        // with a validator: a conditional request to revalidate it); what was not is fetched
+        // afresh.
+        let next_status = next.header("cache-status").unwrap_or_default().to_owned();
+        match says {
+            s if s.contains("ttl=60") => assert_eq!((next.cache(), h.seen.count()), ("HIT", 1)),
+            s if s.ends_with("stored") => assert_eq!(next.cache(), "REVALIDATED", "{next_status}"),
+            _ => assert!(
+                next_status.contains("fwd=uri-miss"),
+                "{headers:?}: {next_status}"
+            ),
+        }
+    }
+}

@@ -101,6 +101,12 @@ async fn the_proxy_caches_its_upstream_by_its_headers() {
         "MISS",
         "no freshness, no heuristic: not stored"
     );
+    // And it does not say it was: Cache-Status gives the reason (the same words as larder.asgi).
+    let status = h["cache-status"].to_str().unwrap();
+    assert!(
+        status.ends_with("detail=no-freshness") && !status.contains("stored"),
+        "{status}"
+    );
     let before = calls.load(Ordering::SeqCst);
 
     drop(origin);

@@ -101,7 +101,9 @@ fn deliver(lines: Receiver<Line>) {
     while let Ok(line) = lines.recv() {
         // Refused once the interpreter is shutting down: the line is dropped.
         let _ = bridge::attach(|py| {
-            let logger = py.import("logging")?.call_method1("getLogger", ("larder",))?;
+            let logger = py
+                .import("logging")?
+                .call_method1("getLogger", ("larder",))?;
             logger.call_method1("log", (line.level, line.message))?;
             Ok(())
         });

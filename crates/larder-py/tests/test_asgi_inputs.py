@@ -272,3 +272,28 @@ def test_purges_by_url_tag_and_all_and_a_bad_prefix_is_a_value_error():
     # The first round's miss, then each purge's next request: one call each.
     assert len(calls) == 4
     assert http_cache.stats()["fills"] == 4
+
+
+def test_cache_status_says_stored_only_when_a_later_request_can_use_it():
+    """The same words as larder-proxy's (crates/larder-http/tests/rules.rs): `stored` only for a
+    response a later request can use; otherwise the reason."""
+    for cache_control, says in [
+        (b"max-age=60", "ttl=60; stored"),
+        (None, "detail=no-freshness"),
+        (b"max-age=0", "detail=no-freshness"),
+        (b"no-store, max-age=60", "detail=no-store"),
+    ]:
+        async def app(s, receive, send, cache_control=cache_control):
+            headers = [(b"content-type", b"text/plain")]
+            if cache_control is not None:
+                headers.append((b"cache-control", cache_control))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"hello"})
+
+        app, calls = counting_app(app)
+        mw = CacheMiddleware(app, cache=larder.Cache.from_url("memory://"))
+        status, headers, _ = asyncio.run(call(mw, scope("/p")))
+        assert status == 200
+        assert headers["cache-status"].endswith(says), (cache_control, headers["cache-status"])
+        asyncio.run(call(mw, scope("/p")))
+        assert len(calls) == (1 if says.endswith("stored") else 2), (cache_control, calls)

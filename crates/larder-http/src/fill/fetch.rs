@@ -185,25 +185,25 @@ impl Fill {
             }
             let declared = content_length(&head.headers);
             match self.storable(&head, &client.headers, declared, times) {
-                Some(plan) => {
+                Ok(plan) => {
                     let response = Response::from_parts(head, body);
                     Ok(self.record_and_reply(response, client, guard, plan, tags, times))
                 }
-                None => Ok(pass_unstored(&state, head, body, &client, guard)),
+                Err(why) => Ok(pass_unstored(&state, head, body, &client, guard, why)),
             }
         })
     }
 
-    /// How the response is to be stored, or `None` when it is not storable (then, if that is
-    /// the response's doing, the key is remembered as hit-for-pass: the next requests go to the
-    /// service at once rather than queue behind one another).
+    /// How the response is to be stored, or why it is not, as `Cache-Status` says it (then, if
+    /// that is the response's doing, the key is remembered as hit-for-pass: the next requests go
+    /// to the service at once rather than queue behind one another).
     fn storable(
         &self,
         head: &http::response::Parts,
         client: &HeaderMap,
         declared: Option<u64>,
         times: Exchange,
-    ) -> Option<Plan> {
+    ) -> Result<Plan, &'static str> {
         let cfg = &*self.cfg;
         let request_cc = CacheControl::of_request(client);
         let plan = policy::plan(
@@ -228,14 +228,23 @@ impl Fill {
                 if why.is_the_responses() && !request_cc.no_store {
                     pass(&self.state);
                 }
-                return None;
+                return Err(why.detail());
             }
         };
         if declared.is_some_and(|len| len > cfg.max_body as u64) {
             pass(&self.state);
-            return None;
+            return Err("too-large");
         }
-        Some(self.with_keyed_inputs(plan, client))
+        let has_validator = [header::ETAG, header::LAST_MODIFIED]
+            .iter()
+            .any(|h| head.headers.contains_key(h));
+        if plan.keep_secs(has_validator, cfg) == 0 {
+            // Stale on arrival, with no window to serve it stale and nothing to revalidate it
+            // with: no later request could use it, so it is neither recorded nor said stored.
+            pass(&self.state);
+            return Err(policy::NotStored::NoLifetime.detail());
+        }
+        Ok(self.with_keyed_inputs(plan, client))
     }
 
     /// Starts recording a storable response and replies with it as it streams: the body is
@@ -301,9 +310,12 @@ impl Fill {
         self.rt
             .spawn(crate::pump::pump(body, guard, job, cfg.body_idle_timeout));
 
+        // `stored` only when a later request can use it; otherwise why not (the body has no
+        // room in the recording budgets, so it streams unrecorded and is not stored).
         let outcome = Outcome {
             stored: kept,
             ttl: Some(fresh_for),
+            detail: (!kept).then_some("no-room"),
             ..Outcome::from(CacheStatus::Miss).fwd_status(head.status)
         };
         if not_modified {
@@ -361,13 +373,16 @@ fn pass_unstored<ResB: OriginBody>(
     body: ResB,
     client: &Parts,
     guard: LeadGuard,
+    why: &'static str,
 ) -> Response<CacheBody<ResB>> {
     guard
         .recording()
         .set_head(Arc::new(Head::unshareable(head.status)));
     drop(guard);
     head.headers = headers::storable(&head.headers, &[]);
-    let outcome = Outcome::from(CacheStatus::Miss).fwd_status(head.status);
+    let outcome = Outcome::from(CacheStatus::Miss)
+        .fwd_status(head.status)
+        .detail(why);
     headers::mark(&mut head.headers, &state.config, outcome);
     let body = if client.method == Method::HEAD {
         CacheBody::full(Bytes::new())

@@ -12,7 +12,7 @@ use crate::value::{PyValue, check};
 
 /// An async cache: an in-process memory tier holding your objects as they are, and optionally a
 /// shared store (Redis, Redis Cluster, Memcached) behind it.
-#[pyclass(module = "larder", name = "Cache", frozen)]
+#[pyclass(module = "larder", name = "Cache", frozen, weakref)]
 pub struct PyCache {
     engine: Engine,
     /// Values the native encoding cannot hold are pickled (asked for with `pickle=True`).
@@ -24,6 +24,15 @@ impl PyCache {
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// `cache` as a Python object, noted (weakly) among the process's caches, which
+/// `larder.testing.clear_all` clears.
+fn registered(py: Python<'_>, cache: PyCache) -> PyResult<Bound<'_, PyCache>> {
+    let cache = Bound::new(py, cache)?;
+    py.import("larder._registry")?
+        .call_method1("add_cache", (&cache,))?;
+    Ok(cache)
 }
 
 fn engine_error(e: larder::Error) -> PyErr {
@@ -61,15 +70,16 @@ impl PyCache {
     /// pickled values.
     #[pyo3(signature = (url = "memory://", *, max_entries = None, max_bytes = None, ttl = None, stale = None, namespace = None, pickle = false))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
-    fn from_url(
+    fn from_url<'py>(
+        py: Python<'py>,
         url: &str,
         max_entries: Option<u64>,
         max_bytes: Option<u64>,
-        ttl: Option<&Bound<'_, PyAny>>,
-        stale: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        stale: Option<&Bound<'py, PyAny>>,
         namespace: Option<String>,
         pickle: bool,
-    ) -> PyResult<Self> {
+    ) -> PyResult<Bound<'py, Self>> {
         // The engine starts its background work (backplane, breaker probes) on our runtime.
         let _guard = runtime().enter();
         let mut builder = Engine::builder();
@@ -91,7 +101,7 @@ impl PyCache {
         if pickle {
             crate::value::allow_unpickling();
         }
-        Ok(Self { engine, pickle })
+        registered(py, Self { engine, pickle })
     }
 
     /// The value under `key`, or `None`. A memory hit is answered at once, without a trip to the
@@ -121,6 +131,9 @@ impl PyCache {
     /// store, no waiting (what `@cached` tries first on every call).
     #[pyo3(signature = (key, default = None))]
     fn peek(&self, py: Python<'_>, key: &str, default: Option<Py<PyAny>>) -> Py<PyAny> {
+        if crate::switch::off() {
+            return default.unwrap_or_else(|| py.None());
+        }
         match self.engine.get::<PyValue>(key).try_ready() {
             Ok(Ok(Some(v))) => v.0.clone_ref(py),
             _ => default.unwrap_or_else(|| py.None()),
@@ -139,6 +152,9 @@ impl PyCache {
         let Some(key) = call_key.of_positional(args)? else {
             return Ok(default);
         };
+        if crate::switch::off() {
+            return Ok(default);
+        }
         Ok(match self.engine.get::<PyValue>(&key).try_ready() {
             Ok(Ok(Some(v))) => v.0.clone_ref(py),
             _ => default,
@@ -249,11 +265,12 @@ impl PyCache {
 
     /// A handle on the same cache whose keys live in `namespace`: its own keys, its own
     /// `clear()`.
-    fn namespace(&self, namespace: String) -> Self {
-        Self {
+    fn namespace<'py>(&self, py: Python<'py>, namespace: String) -> PyResult<Bound<'py, Self>> {
+        let handle = Self {
             pickle: self.pickle,
             engine: self.engine.namespace(namespace),
-        }
+        };
+        registered(py, handle)
     }
 
     /// The values under `keys`, in order (`None` where missing): one round trip to the store for
@@ -314,6 +331,10 @@ impl PyCache {
         distributed_lock: Option<&Bound<'py, PyAny>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if crate::switch::off() {
+            // Switched off (larder.testing): the factory's own coroutine, awaited by the caller.
+            return factory.bind(py).call0();
+        }
         // Eager refresh needs the hit judged on the read path; without it a memory hit is
         // answered here.
         if eager_refresh.is_none()
@@ -369,6 +390,9 @@ impl PyCache {
         stale: Option<&Bound<'_, PyAny>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<Py<PyAny>> {
+        if crate::switch::off() {
+            return Ok(factory.bind(py).call0()?.unbind());
+        }
         let opts = options(ttl, stale, tags)?;
         let engine = self.engine.clone();
         let remote = engine.remote_name().is_some();

@@ -9,6 +9,7 @@ mod duration;
 mod py_logging;
 mod ready;
 mod runtime;
+mod switch;
 mod value;
 
 use pyo3::prelude::*;
@@ -23,6 +24,7 @@ fn _larder(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<call_key::CallKey>()?;
     asgi::register(m)?;
     m.add_function(wrap_pyfunction!(duration::_check_duration, m)?)?;
+    m.add_function(wrap_pyfunction!(switch::_switch_off, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_resolve, m)?)?;
     Ok(())

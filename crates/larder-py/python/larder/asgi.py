@@ -32,7 +32,7 @@ import inspect
 import json
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
 
-from . import _larder
+from . import _larder, _registry
 from ._cached import _adopt_default, _KeyFormatter, _template_fields, _Uncached, default_cache
 from ._larder import Cache, CallKey
 
@@ -98,6 +98,7 @@ class HttpCache:
             rules=texts,
             **settings,
         )
+        _registry.add_http_cache(self)
 
     @staticmethod
     def defaults() -> dict:

@@ -69,6 +69,10 @@ assert shutil.which('cargo') is None and shutil.which('rustc') is None, 'a Rust 
 assert '/wheel-venv/' in larder.__file__, 'larder imported from ' + larder.__file__
 "
 PATH="$NO_RUST_PATH" "$WHEEL_VENV/bin/python" -m pytest -q -p no:cacheprovider crates/larder-py/tests
+# The decorators keep the decorated functions' signatures for type checkers: mypy --strict on an
+# example against the installed package (its marked lines must be errors).
+PATH="$NO_RUST_PATH" "$WHEEL_VENV/bin/python" -m mypy --strict --warn-unused-ignores \
+  --no-incremental crates/larder-py/tests/typing/example.py
 if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
   scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 fi

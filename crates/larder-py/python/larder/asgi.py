@@ -30,7 +30,15 @@ import datetime
 import functools
 import inspect
 import json
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Optional, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import ParamSpec
+
+    # The endpoint's own signature, kept for type checkers (the parameter FastAPI is given for
+    # the request is added at run time only).
+    _P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 from . import _larder, _registry
 from ._cached import _adopt_default, _KeyFormatter, _template_fields, _Uncached, default_cache
@@ -234,7 +242,7 @@ def cache_response(
     tags: Iterable[str] = (),
     stale: Any = None,
     distributed_lock: Any = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Caches a FastAPI endpoint's result per request: keyed on the request's path, its query
     (sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry) and every argument the endpoint gets,
     so two callers share a result only when the endpoint would give both the same one.
@@ -262,7 +270,7 @@ def cache_response(
     skipped = set(skip)
     tag_templates = tuple(tags)
 
-    def decorate(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(endpoint: Callable[_P, _R]) -> Callable[_P, _R]:
         from starlette.requests import Request
 
         try:

@@ -99,3 +99,21 @@ def test_a_rule_method_that_is_not_an_http_method_is_refused():
 
     with pytest.raises(ValueError, match="GETT"):
         HttpCache(larder.Cache.from_url("memory://"), rules=[{"path": "/", "ttl": 5, "methods": ["GETT"]}])
+
+
+def test_cache_response_above_the_route_decorator_is_an_error():
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    with pytest.raises(TypeError, match=r"below @app.get"):
+
+        @cache_response(ttl=60)
+        @app.get("/items/{item_id}")
+        async def item(item_id: int):
+            return {"id": item_id}
+
+    # Below it, as documented, it is fine.
+    @app.get("/users/{user_id}")
+    @cache_response(ttl=60)
+    async def user(user_id: int):
+        return {"id": user_id}

@@ -234,6 +234,18 @@ def _is_request_object(annotation: Any) -> bool:
     return inspect.isclass(annotation) and issubclass(annotation, (HTTPConnection, Response, BackgroundTasks))
 
 
+def _route_of(endpoint: Any) -> Optional[str]:
+    """The path of the Starlette/FastAPI route `endpoint` already serves, if any: found among the
+    objects that refer to it (a route keeps its endpoint in its attributes). Run once per
+    decorated endpoint (a few milliseconds), never per request."""
+    import gc
+
+    for referrer in gc.get_referrers(endpoint):
+        if isinstance(referrer, dict) and referrer.get("endpoint") is endpoint and isinstance(referrer.get("path"), str):
+            return referrer["path"]
+    return None
+
+
 def cache_response(
     ttl: Any = None,
     *,
@@ -272,6 +284,14 @@ def cache_response(
 
     def decorate(endpoint: Callable[_P, _R]) -> Callable[_P, _R]:
         from starlette.requests import Request
+
+        route = _route_of(endpoint)
+        if route is not None:
+            raise TypeError(
+                f"cache_response on {endpoint.__qualname__}: it is already the endpoint of the route "
+                f"{route!r}, which would serve it uncached; put @cache_response below @app.get(...), "
+                "next to the function"
+            )
 
         try:
             signature = inspect.signature(endpoint, eval_str=True)

@@ -56,7 +56,7 @@ cargo test --workspace "$@"
 # installed into a fresh venv and tested there with no cargo or rustc on PATH, so nothing is
 # built at install time and the package's own files are what is tested.
 rm -f target/wheels/larder_cache-*-manylinux2014_x86_64*.whl
-WHEEL_TARGETS=x86_64-unknown-linux-gnu WHEEL_PROFILE=dev scripts/wheels.sh >/dev/null
+ABI3=310 WHEEL_TARGETS=x86_64-unknown-linux-gnu WHEEL_PROFILE=dev scripts/wheels.sh >/dev/null
 WHEEL_VENV=target/wheel-venv
 python3 -m venv --clear "$WHEEL_VENV"
 "$WHEEL_VENV/bin/pip" install -q --disable-pip-version-check \

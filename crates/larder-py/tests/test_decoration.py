@@ -73,6 +73,7 @@ async def _app(scope, receive, send):  # never called: the middleware is only bu
 def test_one_cache_per_app(monkeypatch):
     monkeypatch.setattr(_cached, "_default", None)
     monkeypatch.setattr(_cached, "_default_named", False)
+    monkeypatch.setattr(_cached, "_default_peek_call", _cached._first_peek_call)
     made = larder.default_cache()  # used before the app was set up: a memory cache
     apps = larder.Cache.from_url("memory://", namespace="app")
     CacheMiddleware(_app, cache=apps)
@@ -84,6 +85,7 @@ def test_one_cache_per_app(monkeypatch):
     larder.set_default_cache(named)
     CacheMiddleware(_app, cache=apps)
     assert larder.default_cache() is named
+    assert _cached._default_peek_call == named.peek_call, "the hit path reads the named cache"
     with pytest.raises(TypeError, match="larder.Cache"):
         larder.set_default_cache("redis://")
 

@@ -36,6 +36,7 @@ def test_a_readme_block_runs(index, redis_url, monkeypatch):
     # A block may name the default cache: it is put back after.
     monkeypatch.setattr(_cached, "_default", _cached._default)
     monkeypatch.setattr(_cached, "_default_named", _cached._default_named)
+    monkeypatch.setattr(_cached, "_default_peek_call", _cached._default_peek_call)
     code = compile(source, f"README block {index}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     namespace = {"__name__": f"readme_block_{index}"}
 

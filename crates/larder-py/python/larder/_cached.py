@@ -30,6 +30,7 @@ def set_default_cache(cache: Cache) -> None:
         raise TypeError(f"set_default_cache takes a larder.Cache, not {type(cache).__name__}")
     with _default_lock:
         _default, _default_named = cache, True
+        _bind_default(cache)
 
 
 def _adopt_default(cache: Cache) -> None:
@@ -39,6 +40,7 @@ def _adopt_default(cache: Cache) -> None:
     with _default_lock:
         if not _default_named:
             _default, _default_named = cache, True
+            _bind_default(cache)
 
 
 def default_cache() -> Cache:
@@ -50,7 +52,24 @@ def default_cache() -> Cache:
     with _default_lock:
         if _default is None:
             _default = Cache.from_url("memory://")
+            _bind_default(_default)
         return _default
+
+
+def _first_peek_call(call_key: CallKey, args: tuple, default: Any) -> Any:
+    """The default cache's `peek_call` before there is a default cache: makes it."""
+    return default_cache().peek_call(call_key, args, default)
+
+
+# The default cache's `peek_call`, bound once: the hit path of `@cached` without `cache=` calls
+# it straight from this global, which costs less than finding the cache and its method on every
+# call (about 60 ns of a 0.36 µs hit, measured).
+_default_peek_call: Callable[[CallKey, tuple, Any], Any] = _first_peek_call
+
+
+def _bind_default(cache: Cache) -> None:
+    global _default_peek_call
+    _default_peek_call = cache.peek_call
 
 
 # What `peek` returns for a key the memory tier does not hold (a cached None is a value).
@@ -198,6 +217,7 @@ def cached(
 
         # The one-call hit path: positional calls keyed by the default key.
         fast = plain and key is None
+        own_peek_call = cache.peek_call if cache is not None else None
 
         def the_cache() -> Cache:
             return cache or _default or default_cache()
@@ -208,13 +228,14 @@ def cached(
             # call more would cost a tenth of a hit.
             @functools.wraps(fn)
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                c = cache or _default or default_cache()
                 if not kwargs and fast:
-                    hit = c.peek_call(call_key, args, _MISS)
+                    hit = (own_peek_call or _default_peek_call)(call_key, args, _MISS)
                     if hit is not _MISS:
                         return hit
+                    c = cache or _default or default_cache()
                     k, t = key_and_tags(args, kwargs)
                 else:
+                    c = cache or _default or default_cache()
                     k, t = key_and_tags(args, kwargs)
                     hit = c.peek(k, _MISS)
                     if hit is not _MISS:
@@ -247,13 +268,14 @@ def cached(
 
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                c = cache or _default or default_cache()
                 if not kwargs and fast:
-                    hit = c.peek_call(call_key, args, _MISS)
+                    hit = (own_peek_call or _default_peek_call)(call_key, args, _MISS)
                     if hit is not _MISS:
                         return hit
+                    c = cache or _default or default_cache()
                     k, t = key_and_tags(args, kwargs)
                 else:
+                    c = cache or _default or default_cache()
                     k, t = key_and_tags(args, kwargs)
                     hit = c.peek(k, _MISS)
                     if hit is not _MISS:

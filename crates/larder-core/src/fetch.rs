@@ -411,6 +411,7 @@ impl Cache {
             if kind == Kind::Miss
                 && let Some(wait) = opts.lock_wait
             {
+                cache.warn_lock_without_store();
                 match cache.lock_or_wait::<T>(&opts, &key, wait).await {
                     LockWait::Acquired(lock) => held = Some(lock),
                     LockWait::Found(value) => {

@@ -47,6 +47,24 @@ pub(crate) struct HeldLock {
 }
 
 impl Cache {
+    /// Says once per cache that a caller asked `get_or_fetch` for the distributed lock of a
+    /// cache with no store to hold it. Only for that option: larder-http takes the lock through
+    /// [`Cache::lock_key`] on every fill by default, which on a memory-only cache is rightly
+    /// nothing, and not worth a warning in every app that runs one.
+    pub(crate) fn warn_lock_without_store(&self) {
+        if self.inner.remote.is_some() {
+            return;
+        }
+        self.inner.lock_without_store.call_once(|| {
+            tracing::warn!(
+                cache = %self.inner.name,
+                "distributed_lock is set on a cache without a remote store: there is nothing \
+                 to hold the lock, so each process runs its own factory (callers in this \
+                 process still share one run); said once per cache"
+            );
+        });
+    }
+
     /// Takes the distributed lock for `key`, or waits up to `wait` for the process holding it.
     pub(crate) async fn lock_or_wait<T: CacheValue>(
         &self,
@@ -55,14 +73,6 @@ impl Cache {
         wait: Duration,
     ) -> LockWait {
         let Some(remote) = &self.inner.remote else {
-            self.inner.lock_without_store.call_once(|| {
-                tracing::warn!(
-                    cache = %self.inner.name,
-                    "distributed_lock is set on a cache without a remote store: there is nothing \
-                     to hold the lock, so each process runs its own factory (callers in this \
-                     process still share one run); said once per cache"
-                );
-            });
             return LockWait::Alone;
         };
         let ns = &opts.namespace;

@@ -71,3 +71,35 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends():
         logger.removeHandler(lines)
         proc.kill()
         proc.wait()
+
+
+def test_a_lock_asked_of_a_memory_cache_is_said_once_and_the_middleware_says_nothing():
+    """`get_or_fetch(distributed_lock=)` on a cache with no store warns once (the lock cannot
+    work there); the response cache, which takes the lock on every fill by default, does not."""
+    from test_asgi_inputs import call, ok, scope
+
+    from larder.asgi import CacheMiddleware
+
+    lines = Lines()
+    logger = logging.getLogger("larder")
+    logger.addHandler(lines)
+    try:
+        mw = CacheMiddleware(ok, cache=larder.Cache.from_url("memory://", namespace="quiet"), ttl="60s")
+        for _ in range(3):
+            asyncio.run(call(mw, scope("/quiet")))
+        cache = larder.Cache.from_url("memory://", namespace="lonely")
+
+        async def fetch(i):
+            async def factory():
+                return i
+
+            return await cache.get_or_fetch(f"k{i}", factory, distributed_lock=5)
+
+        for i in range(3):
+            assert asyncio.run(fetch(i)) == i
+        said = lambda: [r for r in lines.records if "distributed_lock" in r.getMessage()]  # noqa: E731
+        assert until(lambda: said(), limit=5)
+        time.sleep(0.2)
+        assert len(said()) == 1 and said()[0].levelno == logging.WARNING, [r.getMessage() for r in said()]
+    finally:
+        logger.removeHandler(lines)

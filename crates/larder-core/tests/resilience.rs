@@ -163,7 +163,7 @@ async fn a_stand_in_marked_by_another_surface_is_asked_of_the_same_map() {
     let cache = Cache::new();
     let stale = Arc::new("stale page".to_string());
     assert!(!larder::engine::standing_in(&cache, "/p", &stale));
-    larder::engine::stood_in(&cache, "/p", &stale, ms(200));
+    larder::engine::stood_in(&cache, "/p", &stale, ms(2_000));
     assert!(larder::engine::standing_in(&cache, "/p", &stale));
     assert!(!larder::engine::standing_in(
         &cache.namespace("other"),
@@ -175,7 +175,7 @@ async fn a_stand_in_marked_by_another_surface_is_asked_of_the_same_map() {
         "/p",
         &Arc::new("stale page".to_string())
     ));
-    tokio::time::sleep(ms(300)).await;
+    tokio::time::sleep(ms(2_100)).await;
     assert!(!larder::engine::standing_in(&cache, "/p", &stale));
 }
 

@@ -28,6 +28,16 @@ def wait_port(port, name, limit=10.0):
             time.sleep(0.02)
 
 
+def until(predicate, limit=20.0):
+    """Polls `predicate` until it holds (True) or `limit` seconds pass (False)."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def start_server(binary_name, args):
     """Starts `binary_name` with `args` (given its port) on a free loopback port: (port, process)."""
     binary = shutil.which(binary_name)

@@ -8,16 +8,7 @@ import subprocess
 import time
 
 import larder
-from conftest import start_redis, wait_port
-
-
-def until(predicate, limit=20.0):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from conftest import start_redis, until, wait_port
 
 
 class Lines(logging.Handler):

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-from conftest import free_port, start_redis, wait_port
+from conftest import free_port, start_redis, until, wait_port
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,15 +23,6 @@ def call(port, method, path):
 def fresh_call(port, method, path):
     """On a new connection each time, so the kernel spreads requests over the workers."""
     return call(port, method, path)
-
-
-def until(predicate, limit=15.0):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def start_workers(workers, **env):

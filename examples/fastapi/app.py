@@ -61,6 +61,16 @@ async def update_user(user_id: int, changes: dict):
     return user
 
 
+@app.post("/search")
+async def search(query: dict):
+    """A search whose question is its JSON body (the shape of search and inference APIs): the
+    rule's `key_body` caches it per body. Slow, like the first endpoint."""
+    await asyncio.sleep(SLOW_SECONDS / 4)
+    words = str(query.get("q", "")).lower().split()
+    hits = [u for u in USERS.values() if any(w in u["name"] for w in words)]
+    return {"q": query.get("q"), "size": len(str(query)), "hits": hits[: int(query.get("limit", 5))]}
+
+
 PAGE = Environment(autoescape=select_autoescape()).from_string(
     "<!doctype html><title>{{ title }}</title><h1>{{ title }}</h1>"
     "<ul>{% for u in users %}<li>{{ u.name }} &lt;{{ u.email }}&gt;</li>{% endfor %}</ul>"

@@ -114,6 +114,8 @@ pub(crate) struct Config {
     pub invalidate: Vec<String>,
     /// The request's `no-cache` (and `max-age=0`, `Pragma: no-cache`) is not heeded.
     pub ignore_client_no_cache: bool,
+    /// POSTs are keyed on their body, when it is at most this many bytes.
+    pub key_body: Option<usize>,
 }
 
 impl Config {
@@ -159,6 +161,7 @@ impl Config {
             bypass: false,
             invalidate: Vec::new(),
             ignore_client_no_cache: false,
+            key_body: None,
         }
     }
 
@@ -183,6 +186,7 @@ impl Config {
         c.bypass = rule.bypass;
         c.invalidate = rule.invalidate.clone();
         c.ignore_client_no_cache = rule.ignore_client_no_cache;
+        c.key_body = rule.key_body;
         c
     }
 

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::headers::{self, CacheStatus, Outcome};
 use crate::host::RequestHost;
 use crate::key;
+use crate::key_bodies::permit::Unkeyed;
 use crate::origin::Origin;
 use crate::state::LayerState;
 
@@ -38,6 +39,8 @@ where
 {
     Box::pin(async move {
         let target = invalidate.map(|host| (parts.clone(), host));
+        // Why a request the cache could have keyed passes (a POST's body it could not read).
+        let why = parts.extensions.get::<Unkeyed>().map(|u| u.0);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
         if let Some((target, host)) = target
             && (response.status().is_success() || response.status().is_redirection())
@@ -49,7 +52,10 @@ where
         if let Some(tag) = &state.config.tag_header {
             headers.remove(tag);
         }
-        let outcome = Outcome::from(CacheStatus::Bypass).fwd_status(status);
+        let mut outcome = Outcome::from(CacheStatus::Bypass).fwd_status(status);
+        if let Some(why) = why {
+            outcome = outcome.detail(why);
+        }
         headers::mark(headers, &state.config, outcome);
         Ok(response.map(CacheBody::passthrough))
     })

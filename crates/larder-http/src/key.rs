@@ -84,6 +84,12 @@ pub(crate) fn prefix_tag(prefix_key: &str) -> String {
     format!("prefix {prefix_key}")
 }
 
+/// The tag of every POST entry keyed on a body under the primary key `url` (see
+/// `key_bodies`), so that purging or writing to the URL drops them too.
+pub(crate) fn body_tag(url: &str) -> String {
+    format!("body {url}")
+}
+
 /// The prefix tags of a primary key: its host plus each of its path's first `depth` segments,
 /// cumulatively (`h/a`, `h/a/b`, ...).
 pub(crate) fn prefix_tags(key: &str, depth: usize) -> Vec<String> {

@@ -420,6 +420,28 @@ impl CacheLayer {
         self.configure(|c| c.rules = rules)
     }
 
+    /// This layer, reading the body of each POST its [`key_body`](Rule::key_body) rules cover
+    /// before the cache looks it up, so such POSTs are cached by their body (see
+    /// [`key_bodies`](crate::key_bodies)). Use it in place of the layer, once its settings are
+    /// made; the service's request body type must be buildable from `Bytes` (axum's `Body`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::{Router, routing::post};
+    /// use larder_http::{CacheLayer, Rule};
+    ///
+    /// let search = Rule::path("/search")?.ttl(Duration::from_secs(60)).key_body(64 << 10);
+    /// let app: Router = Router::new()
+    ///     .route("/search", post(|q: String| async move { q }))
+    ///     .layer(CacheLayer::shared(larder::Cache::new()).rules([search]).key_bodies());
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn key_bodies(&self) -> crate::KeyBodiesLayer {
+        crate::KeyBodiesLayer {
+            cache: self.clone(),
+        }
+    }
+
     /// Tags every stored response with its path's first `depth` segments (`/users`,
     /// `/users/42`, ...), so [`Purger::purge_prefix`] can drop everything under a prefix with
     /// one tag invalidation, in every process sharing the store. Default 4, as in larder-proxy

@@ -136,7 +136,9 @@ pub(crate) fn plan(
     response: &HeaderMap,
     times: Exchange,
 ) -> Result<Plan, NotStored> {
-    if method != Method::GET {
+    // A POST only under a `key_body` rule, which keyed it on its body (RFC 9111 §4.1 has no
+    // room for it otherwise: the key would not hold what the response answers).
+    if method != Method::GET && !(method == Method::POST && cfg.key_body.is_some()) {
         return Err(NotStored::Method);
     }
     // 206 and 304 need special handling we do not do; 1xx never reach a service's response.

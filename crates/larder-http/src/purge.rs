@@ -156,6 +156,10 @@ impl Purger {
 /// Removes a primary key's entry (a response, or the Vary index whose nonce its variants' keys
 /// carry, which orphans them) and stops a fetch in flight for it from being stored.
 pub(crate) async fn invalidate(state: &LayerState, key: &str) -> bool {
+    if state.keys_bodies() {
+        // The POSTs keyed on a body under this URL.
+        state.cache.invalidate_tag(&crate::key::body_tag(key)).await;
+    }
     state.cache.delete(key).await
 }
 

@@ -139,6 +139,7 @@ pub struct Rule {
     pub(crate) bypass: bool,
     pub(crate) invalidate: Vec<String>,
     pub(crate) ignore_client_no_cache: bool,
+    pub(crate) key_body: Option<usize>,
 }
 
 /// The statuses a rule's ttl applies to unless it names its own: those nginx and Varnish cache
@@ -194,6 +195,7 @@ impl Rule {
             bypass: false,
             invalidate: Vec::new(),
             ignore_client_no_cache: false,
+            key_body: None,
         })
     }
 
@@ -392,6 +394,35 @@ impl Rule {
         self
     }
 
+    /// Caches the POST requests the rule covers, keyed on their body (beside the URL): a SHA-256
+    /// of the body, its `Content-Type` and `Content-Encoding`, and the rule's
+    /// [`vary`](Self::vary) headers as for any entry. For search and inference endpoints whose
+    /// question is a JSON body. Adds POST to the rule's methods; a POST it covers is a query,
+    /// so it invalidates nothing. Coalesced like a GET: concurrent POSTs with one body make one
+    /// call.
+    ///
+    /// The body must be read before the cache can look it up: use
+    /// [`CacheLayer::key_bodies`](crate::CacheLayer::key_bodies) (larder-proxy and larder for
+    /// Python do). A POST passes uncached, as sent, when its body is past `max_bytes` or has no
+    /// `Content-Length`, when it carries credentials (`Authorization`, a cookie neither keyed
+    /// nor ignored) or a precondition (`If-Match`, ...), or when the recording budget has no
+    /// room for it. Without a [`ttl`](Self::ttl), only responses whose own headers give a
+    /// lifetime are stored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rule = larder_http::Rule::path("/search")?.ttl(Duration::from_secs(60)).key_body(64 << 10);
+    /// assert!(rule.matches(&http::Method::POST, "/search"));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn key_body(mut self, max_bytes: usize) -> Self {
+        self.key_body = Some(max_bytes);
+        if !self.methods.contains(&Method::POST) {
+            self.methods.push(Method::POST);
+        }
+        self
+    }
+
     /// Path prefixes whose stored responses a successful unsafe request (POST, PUT, PATCH,
     /// DELETE) matching this rule purges, beside its own URL (which RFC 9111 §4.4 purges
     /// anyway). `{path}` stands for the request's path. Needs the layer's
@@ -545,6 +576,9 @@ impl fmt::Display for Rule {
         }
         if self.ignore_client_no_cache {
             write!(f, ", ignores the client's no-cache")?;
+        }
+        if let Some(max) = self.key_body {
+            write!(f, ", POST keyed on bodies up to {max} bytes")?;
         }
         Ok(())
     }

@@ -40,6 +40,16 @@ pub(crate) struct RuleFields {
     invalidate: Vec<String>,
     #[serde(default)]
     ignore_client_no_cache: bool,
+    key_body: Option<KeyBodyField>,
+}
+
+/// `key_body = true` (the default size) or the largest body keyed, as a size.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyBodyField {
+    On(bool),
+    Bytes(u64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -163,6 +173,33 @@ impl TryFrom<RuleFields> for Rule {
                 ));
             }
         }
+        let key_body = match f.key_body {
+            None | Some(KeyBodyField::On(false)) => None,
+            Some(KeyBodyField::On(true)) => Some(crate::key_bodies::DEFAULT_KEY_BODY_MAX as u64),
+            Some(KeyBodyField::Bytes(b)) => Some(b),
+            Some(KeyBodyField::Text(t)) => {
+                Some(parse_size(&t).map_err(|e| format!("key_body: {e}"))?)
+            }
+        };
+        if let Some(max) = key_body {
+            if f.bypass {
+                return Err("a bypass rule caches nothing: drop key_body".into());
+            }
+            if f.invalidate.iter().len() > 0 {
+                return Err(
+                    "a key_body rule's POSTs are queries, which invalidate nothing: put the \
+                     invalidation in a rule of its own"
+                        .into(),
+                );
+            }
+            if max > MAX_KEY_BODY {
+                return Err(format!(
+                    "key_body: at most {} MiB is read for a key, not {max} bytes",
+                    MAX_KEY_BODY >> 20
+                ));
+            }
+            rule = rule.key_body(max as usize);
+        }
         Ok(rule.bypass(f.bypass).invalidate(f.invalidate))
     }
 }
@@ -200,6 +237,41 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
             .map_err(|_| de::Error::custom(format!("not a duration: {f}")))?,
         Raw::Text(t) => parse_duration(&t).map_err(de::Error::custom)?,
     }))
+}
+
+/// The largest body a rule's `key_body` may read (16 MiB): a key's body is held in memory whole.
+const MAX_KEY_BODY: u64 = 16 << 20;
+
+/// A size as bytes or with a unit (`KiB`, `MiB`, `GiB`, or `KB`, `MB`, `GB` in powers of ten),
+/// as rules and larder-proxy's configuration write them.
+///
+/// ```
+/// assert_eq!(larder_http::parse_size("8MiB"), Ok(8 << 20));
+/// assert_eq!(larder_http::parse_size("1500"), Ok(1500));
+/// assert!(larder_http::parse_size("lots").is_err());
+/// ```
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("not a size: {text:?}; write \"512KiB\" or \"8MiB\""))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("too large: {text:?}"))
 }
 
 /// A duration as `"90s"`, `"5m"`, `"1h 30m"` or plain seconds.
@@ -242,6 +314,36 @@ mod tests {
             .query(QueryKey::Only(vec!["skip".into(), "limit".into()]))
             .vary([HeaderName::from_static("accept-language")]);
         assert!(rule == built, "{rule:?} != {built:?}");
+    }
+
+    #[test]
+    fn key_body_takes_a_switch_or_a_size_and_adds_post() {
+        let on = read(r#"{"path": "/search", "ttl": 60, "key_body": true}"#).unwrap();
+        assert_eq!(on.key_body, Some(crate::key_bodies::DEFAULT_KEY_BODY_MAX));
+        assert!(on.matches(&Method::POST, "/search"));
+        let sized = read(r#"{"path": "/search", "key_body": "1KiB"}"#).unwrap();
+        assert_eq!(sized.key_body, Some(1024));
+        let off = read(r#"{"path": "/search", "key_body": false}"#).unwrap();
+        assert_eq!(off.key_body, None);
+        assert!(!off.matches(&Method::POST, "/search"));
+        for (json, says) in [
+            (
+                r#"{"path": "/", "key_body": "lots"}"#,
+                "key_body: not a size",
+            ),
+            (r#"{"path": "/", "key_body": "1GiB"}"#, "at most 16 MiB"),
+            (
+                r#"{"path": "/", "key_body": true, "bypass": true}"#,
+                "drop key_body",
+            ),
+            (
+                r#"{"path": "/", "key_body": true, "invalidate": ["/a"]}"#,
+                "invalidate nothing",
+            ),
+        ] {
+            let err = read(json).unwrap_err();
+            assert!(err.contains(says), "{json}: {err}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::future::ResponseFuture;
 use crate::headers::{CacheStatus, Outcome};
 use crate::hit::fresh_memory_hit;
 use crate::host::{self, BadHost};
+use crate::key_bodies::permit::{Refused, Unkeyed};
+use crate::key_bodies::{BodyPermit, KeyedBody, with_body_key};
 use crate::state::LayerState;
 use crate::stats::Event;
 
@@ -67,6 +69,42 @@ impl<S: std::fmt::Debug> std::fmt::Debug for CacheService<S> {
             .field("inner", &self.inner)
             .field("config", &self.state.config)
             .finish()
+    }
+}
+
+impl<S> CacheService<S> {
+    /// Whether to read this request's body before calling the service: `Some` for a POST a
+    /// [`key_body`](crate::Rule::key_body) rule keys, which may be read (no credentials, a
+    /// declared length within the rule's, room in the budget). Read the body (within the
+    /// permit's idle timeout), make a [`KeyedBody`] of it with [`BodyPermit::accept`] or
+    /// [`BodyPermit::read`], put that in the request's extensions and send the request with the
+    /// same bytes as its body. `None`: send the request as it is; a `key_body` rule's POST
+    /// then passes uncached, and this marks it with why. [`CacheLayer::key_bodies`] does all
+    /// of this for a body type built from `Bytes`; this is for surfaces that read bodies their
+    /// own way.
+    ///
+    /// [`CacheLayer::key_bodies`]: crate::CacheLayer::key_bodies
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_layer::Layer;
+    /// let rule = larder_http::Rule::path("/search").unwrap().ttl(Duration::from_secs(60)).key_body(16);
+    /// let svc = larder_http::CacheLayer::shared(larder::Cache::new())
+    ///     .rules([rule])
+    ///     .layer(tower::service_fn(|_: http::Request<()>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///     }));
+    /// let mut big = http::Request::post("http://example.test/search").header("content-length", "100").body(()).unwrap();
+    /// assert!(svc.body_permit(&mut big).is_none(), "past the rule's size: passes uncached");
+    /// let mut get = http::Request::get("http://example.test/search").body(()).unwrap();
+    /// assert!(svc.body_permit(&mut get).is_none(), "not a POST");
+    /// ```
+    pub fn body_permit<B>(&self, req: &mut Request<B>) -> Option<BodyPermit> {
+        let permit = crate::key_bodies::permit(&self.state, req.method(), req.uri(), req.headers());
+        if let Err(Refused::Pass(why)) = &permit {
+            req.extensions_mut().insert(*why);
+        }
+        permit.ok()
     }
 }
 
@@ -120,7 +158,9 @@ where
             Ok(cfg) => cfg.clone(),
             Err(_) => state.config.clone(),
         };
-        if !matches!(parts.method, Method::GET | Method::HEAD) {
+        // A POST a `key_body` rule covers is a query, looked up by its body, not a write.
+        let keyed_post = parts.method == Method::POST && cfg.key_body.is_some() && !cfg.bypass;
+        if !matches!(parts.method, Method::GET | Method::HEAD) && !keyed_post {
             let unsafe_method = !matches!(parts.method, Method::OPTIONS | Method::TRACE);
             let invalidate = unsafe_method.then_some(host);
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, invalidate));
@@ -129,9 +169,22 @@ where
             state.counters.incr(Event::NonCanonical);
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
         }
-        let key = match bypass_reason(&parts) {
-            None if !cfg.bypass => state.primary_key(&cfg, &parts, &host),
-            _ => None,
+        let key = if keyed_post {
+            let Some(read) = parts.extensions.get::<KeyedBody>() else {
+                if parts.extensions.get::<Unkeyed>().is_none() {
+                    warn_body_unread();
+                    parts.extensions.insert(Unkeyed("body-unread"));
+                }
+                return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
+            };
+            state
+                .primary_key(&cfg, &parts, &host)
+                .map(|k| with_body_key(k, read))
+        } else {
+            match bypass_reason(&parts.headers, true) {
+                None if !cfg.bypass => state.primary_key(&cfg, &parts, &host),
+                _ => None,
+            }
         };
         let Some(key) = key else {
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
@@ -230,11 +283,21 @@ fn warn_no_runtime() {
     }
 }
 
+fn warn_body_unread() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "larder-http: a POST under a key_body rule came without its body read, so it passed \
+             uncached: put the layer in with CacheLayer::key_bodies()"
+        );
+    }
+}
+
 /// Requests the cache stays out of: partial content, protocol upgrades (WebSocket), method and
 /// path overrides that frameworks may honour (a GET the app treats as a POST, or as another URL,
-/// must not be stored under this key), and GETs with a body.
-fn bypass_reason(parts: &Parts) -> Option<&'static str> {
-    let h = &parts.headers;
+/// must not be stored under this key), and, with `body`, requests with a body (a "fat GET" may
+/// be answered from its body, which is not in the key).
+pub(crate) fn bypass_reason(h: &http::HeaderMap, body: bool) -> Option<&'static str> {
     if h.contains_key(header::RANGE) {
         return Some("range");
     }
@@ -256,10 +319,10 @@ fn bypass_reason(parts: &Parts) -> Option<&'static str> {
             return Some("path override");
         }
     }
-    // A GET with a body ("fat GET") may be answered from the body, which is not in the key.
-    let has_body = h.contains_key(header::TRANSFER_ENCODING)
-        || h.get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
+    let has_body = body
+        && (h.contains_key(header::TRANSFER_ENCODING)
+            || h.get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
     if has_body {
         return Some("request body");
     }

@@ -34,6 +34,8 @@ pub(crate) struct LayerState {
     rules: Vec<(Rule, Arc<Config>)>,
     /// Whether a rule's pattern has capital letters (then case can change a path's rule).
     rules_have_capitals: bool,
+    /// Whether a rule keys POSTs on their bodies (and purges of a URL reach those entries).
+    keys_bodies: bool,
     pub recordings: Recordings,
     /// URLs whose responses were not storable just now (hit-for-pass).
     pub hit_for_pass: crate::remembered::Remembered,
@@ -64,6 +66,7 @@ impl LayerState {
                 .rules
                 .iter()
                 .any(|r| r.pattern().bytes().any(|b| b.is_ascii_uppercase())),
+            keys_bodies: config.rules.iter().any(|r| r.key_body.is_some()),
             rules: config
                 .rules
                 .iter()
@@ -117,6 +120,11 @@ impl LayerState {
         self.rules.iter().position(|(rule, _)| {
             rule.methods.contains(method) && rule.matches_path(path, fold_case)
         })
+    }
+
+    /// Whether a rule keys POSTs on their bodies.
+    pub fn keys_bodies(&self) -> bool {
+        self.keys_bodies
     }
 
     /// The host keys use for a request to `host`: the fixed one if set; none for a conflict.

@@ -288,36 +288,13 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     }))
 }
 
-/// A size as bytes or with a unit (`KiB`, `MiB`, `GiB`, or `KB`, `MB`, `GB` in powers of ten).
+/// A size as bytes or with a unit: larder-http's reading, so rules and the rest of the file
+/// read sizes alike.
 ///
 /// ```
 /// assert_eq!(larder_proxy::config::parse_size("8MiB"), Ok(8 << 20));
-/// assert_eq!(larder_proxy::config::parse_size("1500"), Ok(1500));
-/// assert!(larder_proxy::config::parse_size("lots").is_err());
 /// ```
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("not a size: {text:?}; write \"512KiB\" or \"8MiB\""))?;
-    let scale: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
-    };
-    number
-        .checked_mul(scale)
-        .ok_or_else(|| format!("too large: {text:?}"))
-}
+pub use larder_http::parse_size;
 
 /// The largest `purge_prefix_depth`.
 pub const MAX_PREFIX_DEPTH: usize = 16;

@@ -284,7 +284,13 @@ async fn run(mut settings: Settings) -> ExitCode {
     let layer = settings.layer(cache.clone(), upstream.authority());
     let purger = layer.purger();
     let front = FrontLayer::new(settings.x_cache, settings.access_log != LogFormat::Off);
-    let service = front.layer(layer.layer(upstream));
+    // The client's body streams to the origin, except a POST the cache keys on its body,
+    // which is read first (`key_body` rules).
+    let to_origin =
+        tower::util::MapRequestLayer::new(|req: http::Request<hyper::body::Incoming>| {
+            req.map(larder_proxy::request_body::RequestBody::from)
+        });
+    let service = front.layer(to_origin.layer(layer.key_bodies().layer(upstream)));
     let limits = Limits {
         max_connections: budget.client_connections,
         ..settings.limits

@@ -19,6 +19,8 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version,
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
+
+use crate::request_body::RequestBody;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -286,7 +288,7 @@ impl Upstream {
         self.inner.authority.as_str()
     }
 
-    async fn forward(self, req: Request<Incoming>) -> Response<UpstreamBody> {
+    async fn forward(self, req: Request<RequestBody>) -> Response<UpstreamBody> {
         let started = std::time::Instant::now();
         let (mut parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -552,7 +554,7 @@ fn tls_config(roots: &TrustRoots) -> Result<rustls::ClientConfig, UpstreamError>
     Ok(config)
 }
 
-impl tower::Service<Request<Incoming>> for Upstream {
+impl tower::Service<Request<RequestBody>> for Upstream {
     type Response = Response<UpstreamBody>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -561,7 +563,7 @@ impl tower::Service<Request<Incoming>> for Upstream {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.forward(req).await) })
     }
@@ -584,7 +586,7 @@ pin_project! {
     /// for the whole response timeout), noting why it failed.
     struct WatchedBody {
         #[pin]
-        inner: Incoming,
+        inner: RequestBody,
         state: Arc<BodyState>,
         limit: u64,
         seen: u64,

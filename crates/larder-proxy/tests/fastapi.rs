@@ -140,3 +140,74 @@ async fn the_fastapi_example_behind_larder_proxy() {
     let (status, _, _) = get(&proxy.url("/?key=never-seen"), &[]).await;
     assert_eq!(status, 502);
 }
+
+/// The example's `/search` (a POST whose question is its JSON body) under its `key_body` rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_search_is_cached_by_its_body() {
+    let app = Uvicorn::start("examples/fastapi", "app:app", &[("SLOW_SECONDS", "1")]);
+    let config = repo_root().join("examples/fastapi/larder.toml");
+    let proxy = Proxy::start(app.addr(), &["--config", config.to_str().unwrap()], &[]);
+    const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+    let json = JSON;
+    let search = |body: &'static [u8], headers: &'static [(&'static str, &'static str)]| {
+        let url = proxy.url("/search");
+        async move { send("POST", &url, headers, body).await }
+    };
+
+    // 20 concurrent askers of one question: one call to the app, one answer for all.
+    let asks: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(search(br#"{"q": "user 1", "limit": 2}"#, json)))
+        .collect();
+    let mut answers = Vec::new();
+    for a in asks {
+        let (status, _, body) = a.await.unwrap();
+        assert_eq!(status, 200);
+        answers.push(body);
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]));
+    assert!(text(&answers[0]).contains("\"q\":\"user 1\""));
+    assert_eq!(origin_calls(&proxy, "/search").await, 1);
+    let (_, h, again) = search(br#"{"q": "user 1", "limit": 2}"#, json).await;
+    assert_eq!(h["x-cache"], "HIT");
+    assert_eq!(again, answers[0]);
+
+    // Another question is another call; so is the same one with credentials, every time.
+    let (_, h, other) = search(br#"{"q": "user 2", "limit": 2}"#, json).await;
+    assert_eq!(h["x-cache"], "MISS");
+    assert!(text(&other).contains("\"q\":\"user 2\""));
+    for _ in 0..2 {
+        let (_, h, _) = search(
+            br#"{"q": "user 1", "limit": 2}"#,
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer t"),
+            ],
+        )
+        .await;
+        assert!(
+            h["cache-status"]
+                .to_str()
+                .unwrap()
+                .contains("detail=authorization")
+        );
+    }
+    assert_eq!(origin_calls(&proxy, "/search").await, 4);
+
+    // A body past the rule's 64 KiB reaches the app whole, uncached.
+    let big = format!(r#"{{"q": "user 3", "pad": "{}"}}"#, "x".repeat(70_000));
+    let big: &'static [u8] = big.leak().as_bytes();
+    let (status, h, answer) = search(big, json).await;
+    assert_eq!(status, 200);
+    assert!(
+        h["cache-status"]
+            .to_str()
+            .unwrap()
+            .contains("detail=body-too-large")
+    );
+    let size: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert!(size["size"].as_u64().unwrap() > 70_000, "{size}");
+    // A GET of the URL is not any POST's answer.
+    let (status, h, _) = get(&proxy.url("/search"), &[]).await;
+    assert_eq!(status, 405);
+    assert_ne!(h["x-cache"], "HIT");
+}

@@ -100,8 +100,14 @@ impl Fill {
             let mut origin = parts;
             // A HEAD miss fetches the GET, so the full response can be stored for later GETs and
             // HEADs.
-            origin.method = Method::GET;
-            let revalidating = prior.as_deref().filter(|p| p.has_validator());
+            if origin.method == Method::HEAD {
+                origin.method = Method::GET;
+            }
+            // A POST keyed on its body is asked again whole: a precondition on a POST asks the
+            // origin whether to act, not whether the copy is current (RFC 9110 §13.2.1).
+            let revalidating = prior
+                .as_deref()
+                .filter(|p| p.has_validator() && origin.method == Method::GET);
             conditional::prepare_origin_request(&mut origin.headers, revalidating);
 
             let request_ms = cfg.now_ms();
@@ -357,6 +363,10 @@ impl Fill {
     /// prefixes where the layer tags them.
     pub(super) fn tags(&self, response: &HeaderMap) -> Vec<String> {
         let mut tags = headers::tags(response, self.cfg.tag_header.as_ref());
+        if let Some((url, _)) = self.key.split_once("#b") {
+            // A POST keyed on its body: purging the URL reaches it.
+            tags.push(key::body_tag(url));
+        }
         let depth = self.cfg.prefix_purge_depth;
         if depth > 0 && self.cfg.key_fn.is_none() {
             tags.extend(key::prefix_tags(&self.key, depth));

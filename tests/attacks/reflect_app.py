@@ -39,6 +39,14 @@ async def admin(rest: str):
     return {"admin": rest, "n": calls["admin"]}
 
 
+@app.post("/ask/{rest:path}")
+async def ask(rest: str, request: Request):
+    """A question in the body (the key_body rule): the headers and the body reflected."""
+    calls[request.url.path] += 1
+    body = (await request.body()).decode(errors="replace")
+    return {"path": request.url.path, "headers": dict(request.headers), "body": body, "n": calls[request.url.path]}
+
+
 @app.get("/{rest:path}")
 async def reflect(rest: str, request: Request):
     calls[request.url.path] += 1

@@ -7,7 +7,8 @@
 mod common;
 
 use common::*;
-use larder_http::{CacheLayer, Rule};
+use larder_http::{CacheLayer, KeyBodies, Rule};
+use tower::Layer;
 
 fn cases() -> serde_json::Value {
     let path = concat!(
@@ -53,6 +54,9 @@ fn reflect(req: &http::Request<axum::body::Body>, n: usize) -> http::Response<ax
 async fn no_request_header_poisons_what_the_next_client_gets() {
     let cases = cases();
     let mut h = harness(layer(&cases), reflect);
+    let posts = layer(&cases)
+        .key_bodies()
+        .layer(origin(std::sync::Arc::new(reflect), Seen::default()));
     for (i, case) in cases["poisoning"].as_array().unwrap().iter().enumerate() {
         let name = case["name"].as_str().unwrap();
         let evil = case["evil"].as_str().unwrap_or("evil");
@@ -86,6 +90,54 @@ async fn no_request_header_poisons_what_the_next_client_gets() {
             "HIT",
             "{name}: plain requests share"
         );
+
+        // The same as a POST keyed on its body: one question, the attacker asking first.
+        let url = format!("http://api.test/ask/{i}");
+        let target = target.replace("/poison/", "/ask/");
+        let a = ask(&posts, &target, &attacker).await;
+        assert_eq!(a.status, 200, "{name}: the attacker's POST");
+        // (That the origin gets the body whole is tests/post_bodies.rs's business.)
+        let v = ask(&posts, &url, &[]).await;
+        assert_eq!(v.status, 200, "{name}");
+        assert!(
+            !v.text().contains(evil),
+            "{name}: the victim's POST got the attacker's value ({}): {}",
+            v.cache(),
+            v.text()
+        );
+        assert_eq!(
+            ask(&posts, &url, &[]).await.cache(),
+            "HIT",
+            "{name}: plain POSTs share"
+        );
+    }
+}
+
+/// A POST of one JSON body to `target` through the layer that reads bodies for keys.
+async fn ask(svc: &KeyBodies<Origin>, target: &str, headers: &[(&str, &str)]) -> Got {
+    use tower::ServiceExt;
+    let question = r#"{"q": "same"}"#;
+    let mut req = http::Request::post(target)
+        .header("content-type", "application/json")
+        .header("content-length", question.len());
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = svc
+        .clone()
+        .oneshot(req.body(axum::body::Body::from(question)).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(axum::body::Body::new(body), usize::MAX)
+        .await
+        .unwrap();
+    settle().await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body,
     }
 }
 

@@ -78,6 +78,26 @@ async fn no_request_header_poisons_what_the_next_client_gets() {
             again["x-cache"], "HIT",
             "{name}: plain requests still share"
         );
+
+        // The same as a POST keyed on its body: one question, the attacker asking first.
+        let url = proxy.url(&format!("/ask/{i}"));
+        let question: &[u8] = br#"{"q": "same"}"#;
+        let json = ("content-type", "application/json");
+        let mut attacker_post = attacker.clone();
+        attacker_post.push(json);
+        let (status, _, _) = send("POST", &url, &attacker_post, question).await;
+        assert_eq!(status, 200, "{name}: the attacker's POST");
+        let (status, headers, body) = send("POST", &url, &[json], question).await;
+        assert_eq!(status, 200, "{name}");
+        assert!(text(&body).contains("same"), "{name}: the app got the body");
+        assert!(
+            !text(&body).contains(evil),
+            "{name}: the victim's POST got the attacker's value ({:?}): {}",
+            headers.get("x-cache"),
+            text(&body)
+        );
+        let (_, again, _) = send("POST", &url, &[json], question).await;
+        assert_eq!(again["x-cache"], "HIT", "{name}: plain POSTs still share");
     }
 }
 

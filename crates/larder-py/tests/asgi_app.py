@@ -26,6 +26,7 @@ http_cache = HttpCache(
         {"path": "/items", "methods": ["POST", "PUT", "PATCH", "DELETE"], "invalidate": ["/items"]},
         {"path": "/slow", "ttl": "5m", "query": ["key"]},
         {"path": "/boom", "ttl": "5m", "stale": "10m"},
+        {"path": "/search", "ttl": "5m", "key_body": "1KiB"},
         {"path": "/", "ttl": "5m"},
     ],
 )
@@ -92,6 +93,16 @@ async def item(item_id: int):
 @app.post("/items/{item_id}")
 async def update_item(item_id: int):
     return {"updated": item_id}
+
+
+@app.post("/search")
+async def search(request: Request):
+    """A question in the body (search, inference): cached per body by the `key_body` rule."""
+    body = await request.body()
+    calls["search"] += 1
+    n = calls["search"]
+    await asyncio.sleep(0.2)
+    return {"n": n, "size": len(body), "q": body[:40].decode(errors="replace")}
 
 
 @app.get("/tagged")

@@ -175,3 +175,76 @@ def test_cache_response_keys_on_path_sorted_query_and_arguments(server):
     assert first[2] == again[2] == b"report 2025 1"
     assert again[1]["content-type"].startswith("text/csv")
     assert get(server, "/decorated/report?year=2026")[2] == b"report 2026 2"
+
+
+def post(port, path, body, headers=None, chunked=False):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"content-type": "application/json", **(headers or {})}
+        if chunked:
+            conn.request("POST", path, body=iter([body]), headers=headers, encode_chunked=True)
+        else:
+            conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_a_post_under_a_key_body_rule_is_answered_per_body(server):
+    before = calls(server).get("search", 0)
+    status, headers, body = post(server, "/search", b'{"q": "rust"}')
+    assert status == 200 and headers["x-cache"] == "MISS"
+    first = json.loads(body)
+    assert first["q"] == '{"q": "rust"}', "the app got the body"
+    status, headers, body = post(server, "/search", b'{"q": "rust"}')
+    assert headers["x-cache"] == "HIT" and json.loads(body) == first
+    _, headers, body = post(server, "/search", b'{"q": "go"}')
+    assert headers["x-cache"] == "MISS" and json.loads(body)["q"] == '{"q": "go"}'
+    # The same bytes as another type are another question.
+    _, headers, _ = post(server, "/search", b'{"q": "rust"}', {"content-type": "text/plain"})
+    assert headers["x-cache"] == "MISS"
+    assert calls(server)["search"] == before + 3
+
+
+def test_concurrent_posts_of_one_body_make_one_call(server):
+    before = calls(server).get("search", 0)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: post(server, "/search", b'{"q": "together"}'), range(20)))
+    assert {a[0] for a in answers} == {200}
+    assert len({a[2] for a in answers}) == 1, "one answer for all"
+    assert calls(server)["search"] == before + 1
+
+
+def test_posts_with_credentials_or_bodies_the_rule_cannot_key_reach_the_app_whole(server):
+    before = calls(server).get("search", 0)
+    for headers, detail in [({"authorization": "Bearer t"}, "authorization"), ({"cookie": "session=1"}, "cookie")]:
+        for _ in range(2):
+            _, got, _ = post(server, "/search", b'{"q": "mine"}', headers)
+            assert got["x-cache"] == "BYPASS" and f"detail={detail}" in got["cache-status"], got
+    big = b'{"q": "' + b"x" * 2000 + b'"}'
+    for _ in range(2):
+        _, got, body = post(server, "/search", big)
+        assert f"detail=body-too-large" in got["cache-status"]
+        assert json.loads(body)["size"] == len(big), "the app got all of it"
+    for _ in range(2):
+        _, got, body = post(server, "/search", b'{"q": "streamed"}', chunked=True)
+        assert "detail=body-unsized" in got["cache-status"]
+        assert json.loads(body)["size"] == len(b'{"q": "streamed"}')
+    assert calls(server)["search"] == before + 8
+
+
+def test_a_body_that_ends_short_of_its_length_goes_to_the_app_as_sent(server):
+    # Declares 20 bytes, sends 5 and closes: the middleware cannot key it; the app sees the
+    # client leave, and nothing is stored.
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as s:
+        s.sendall(b"POST /search HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{\"q\":")
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(10)
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+    status, headers, _ = post(server, "/search", b'{"q":')
+    assert status == 200 and headers["x-cache"] == "MISS"

@@ -22,10 +22,13 @@ def server():
     app.stop()
 
 
-def get(port, path, headers=None):
+def get(port, path, headers=None, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", path, headers=headers or {})
+        if body is None:
+            conn.request("GET", path, headers=headers or {})
+        else:
+            conn.request("POST", path, body=body, headers={"content-type": "application/json", **(headers or {})})
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode("utf-8", "replace")
     finally:
@@ -46,6 +49,15 @@ def test_no_request_header_poisons_what_the_next_client_gets(server, index):
     assert status == 200
     assert evil not in body, f"the victim got the attacker's value ({headers.get('x-cache')}): {body}"
     assert get(server, path)[1]["x-cache"] == "HIT", "plain requests still share"
+
+    # The same as a POST keyed on its body: one question, asked by the attacker first.
+    path, question = f"/ask/{index}", b'{"q": "same"}'
+    status, _, _ = get(server, path, case["attacker"], body=question)
+    assert status == 200
+    status, headers, body = get(server, path, body=question)
+    assert status == 200 and "same" in json.loads(body)["body"], "the app got the body"
+    assert evil not in body, f"the victim's POST got the attacker's value ({headers.get('x-cache')}): {body}"
+    assert get(server, path, body=question)[1]["x-cache"] == "HIT", "plain POSTs still share"
 
 
 @pytest.mark.parametrize("spelling", CASES["bypassed_spellings"])

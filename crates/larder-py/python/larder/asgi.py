@@ -13,7 +13,8 @@ same RFC 9111 engine as larder-http and larder-proxy.
 Rules have the shape of larder-proxy's `[[rule]]` tables (README, "Rules"). Without `ttl` or a
 rule that gives one, only responses whose own headers allow it are stored (a strict shared
 cache). Streaming responses reach the client as the app produces them, are recorded as they
-pass, and concurrent requests for the same URL read that one recording.
+pass, and concurrent requests for the same URL read that one recording. A rule with `key_body`
+(`{"path": "/search", "ttl": "60s", "key_body": "64KiB"}`) caches POSTs keyed on their body.
 
 For one endpoint's result, keyed on its path, sorted query and arguments:
 
@@ -30,7 +31,7 @@ import datetime
 import functools
 import inspect
 import json
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Optional, Tuple, TypeVar, Union
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -142,9 +143,14 @@ class HttpCache:
 _running: set = set()
 
 
-def _start(app: Any, scope: dict, receive: Optional[Receive], sink: Any) -> None:
-    """Called on the request's event loop (in its context) when the cache needs the app."""
-    task = asyncio.get_running_loop().create_task(_run(app, scope, receive or _empty_receive(), sink))
+def _start(app: Any, scope: dict, receive: Union[None, bytes, Receive], sink: Any) -> None:
+    """Called on the request's event loop (in its context) when the cache needs the app:
+    `receive` is the client's, or the body the cache keyed the request on, or `None`."""
+    if receive is None:
+        receive = _empty_receive()
+    elif type(receive) is bytes:
+        receive = _empty_receive(receive)
+    task = asyncio.get_running_loop().create_task(_run(app, scope, receive, sink))
     _running.add(task)
     task.add_done_callback(_running.discard)
 
@@ -160,20 +166,56 @@ async def _run(app: Any, scope: dict, receive: Receive, sink: Any) -> None:
         sink.close()
 
 
-def _empty_receive() -> Receive:
-    # The request the cache sends for a GET or HEAD: no body, and no disconnect, because the
-    # recording goes on for other clients when the one that asked leaves.
+def _empty_receive(body: bytes = b"") -> Receive:
+    # The request the cache sends for a GET or HEAD (no body), or for a POST keyed on its body
+    # (that body, read already), and no disconnect: the recording goes on for other clients
+    # when the one that asked leaves.
     sent = False
 
     async def receive() -> Mapping[str, Any]:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.get_running_loop().create_future()
         raise AssertionError("unreachable")
 
     return receive
+
+
+async def _read_body(receive: Receive, length: int, idle_timeout: float) -> Tuple[Optional[bytes], list]:
+    """The request's body when it is exactly `length` bytes, read within `idle_timeout` seconds
+    per message (else `None`), and the messages read, for the app to be given again."""
+    read: list = []
+    parts: list = []
+    size = 0
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), idle_timeout)
+        except asyncio.TimeoutError:
+            return None, read
+        read.append(message)
+        if message.get("type") != "http.request":
+            return None, read  # the client left: the app sees it
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > length:
+            return None, read
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return (b"".join(parts) if size == length else None), read
+
+
+def _replay(read: list, receive: Receive) -> Receive:
+    """`receive` with the messages already read given first."""
+    pending = list(read)
+
+    async def replay() -> Mapping[str, Any]:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 class CacheMiddleware:
@@ -202,17 +244,41 @@ class CacheMiddleware:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        response = await answer
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        next_chunk = response.next_chunk
-        while True:
-            chunk = next_chunk()
-            if chunk is not None and type(chunk) is not bytes:
-                chunk = await chunk
-            if chunk is None:
-                break
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        if type(answer) is _BodyWanted:
+            return await self._keyed_post(scope, receive, send, answer)
+        await _stream(await answer, send)
+
+    async def _keyed_post(self, scope: Scope, receive: Receive, send: Send, wanted: Any) -> None:
+        """A POST a `key_body` rule keys: looked up by its body, read here first; a body that
+        cannot be read whole (past its length, stalled, the client gone) goes to the app with
+        what was read given again."""
+        body, read = await _read_body(receive, wanted.length, wanted.idle_timeout)
+        answer = None if body is None else wanted.answer(body)
+        if answer is None:
+            return await self.app(scope, _replay(read, receive), send)
+        if type(answer) is tuple:
+            status, headers, body = answer
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await _stream(await answer, send)
+
+
+_BodyWanted = _larder.BodyWanted
+
+
+async def _stream(response: Any, send: Send) -> None:
+    """Sends a response the cache answered, its body as it comes."""
+    await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+    next_chunk = response.next_chunk
+    while True:
+        chunk = next_chunk()
+        if chunk is not None and type(chunk) is not bytes:
+            chunk = await chunk
+        if chunk is None:
+            break
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 @dataclasses.dataclass(frozen=True)

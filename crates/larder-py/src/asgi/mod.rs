@@ -22,6 +22,8 @@ use http::Method;
 use http_body::Body;
 use larder_http::{CacheBody, CacheService};
 use pyo3::prelude::*;
+use std::sync::Mutex;
+
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use tower_service::Service;
 
@@ -40,7 +42,8 @@ pub struct Engine {
 impl Engine {
     /// Answers one HTTP request (`scope`, `receive`): `(status, headers, body)` at once for a
     /// fresh hit in memory, `None` when the request cannot be read as HTTP (the middleware then
-    /// hands it to the app untouched), else an awaitable of an `AsgiResponse`.
+    /// hands it to the app untouched), a [`BodyWanted`] for a POST whose body the cache keys
+    /// on, else an awaitable of an `AsgiResponse`.
     fn handle<'py>(
         &self,
         py: Python<'py>,
@@ -54,36 +57,101 @@ impl Engine {
         let Some(mut req) = request::from_scope(scope)? else {
             return Ok(None);
         };
+        req.extensions_mut().insert(AppCall::of(py, scope)?);
+        if *req.method() == Method::POST
+            && let Some(permit) = self.service.body_permit(&mut req)
+        {
+            // A POST a `key_body` rule keys: the middleware reads its body first.
+            let wanted = BodyWanted {
+                service: self.service.clone(),
+                length: permit.len(),
+                idle_timeout: permit.idle_timeout().as_secs_f64(),
+                pending: Mutex::new(Some((req, permit))),
+            };
+            return Ok(Some(Bound::new(py, wanted)?.into_any()));
+        }
         // The client's own `receive` only for requests whose body the app may read; a GET or
         // HEAD the cache forwards (and may refresh later, after the client left) gets an empty
         // body that never reports a disconnect, as a proxy's upstream request would.
         let receive =
             (!matches!(*req.method(), Method::GET | Method::HEAD)).then(|| receive.unbind());
-        req.extensions_mut().insert(AppCall::of(py, scope)?);
-        let req = req.map(|()| AppRequest(receive));
-
-        let mut service = self.service.clone();
-        let pending = {
-            // Fills and timeouts run on larder's runtime, which `call` finds through the context.
-            let _entered = runtime().enter();
-            let mut future = service.call(req);
-            match future.take_ready() {
-                Some(response) => match full_body(py, response)? {
-                    Ok(answer) => return Ok(Some(answer)),
-                    Err(partial) => Err(partial),
-                },
-                None => Ok(future),
-            }
-        };
-        let awaitable = crate::bridge::spawn(py, move |_locals| async move {
-            let (response, first) = match pending {
-                Ok(future) => (future.await.map_err(app::AppError::into_py)?, None),
-                Err(partial) => partial,
-            };
-            Ok(AsgiResponse::new(response, first))
-        })?;
-        Ok(Some(awaitable))
+        respond(py, &self.service, req.map(|()| AppRequest(receive)))
     }
+}
+
+/// A POST whose body the cache keys on (a `key_body` rule): the middleware reads the body, at
+/// most `length` bytes and waiting at most `idle_timeout` seconds for each message, and gives it
+/// to `answer`; a body it cannot read whole goes to the app with what was read replayed. Holds
+/// the room the body takes in the response cache's budget until it is dropped.
+#[pyclass(module = "larder", frozen)]
+pub struct BodyWanted {
+    service: CacheService<AsgiApp>,
+    /// The declared length: the body to read.
+    #[pyo3(get)]
+    length: usize,
+    #[pyo3(get)]
+    idle_timeout: f64,
+    pending: Mutex<Option<(http::Request<()>, larder_http::BodyPermit)>>,
+}
+
+#[pymethods]
+impl BodyWanted {
+    /// Answers the request with its body read: as `Engine.handle` does (a tuple for a hit, an
+    /// awaitable otherwise), or `None` when the body is not the declared length (the middleware
+    /// then gives the request to the app, body and all).
+    fn answer<'py>(
+        &self,
+        py: Python<'py>,
+        body: Bound<'py, PyBytes>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let taken = self.pending.lock().ok().and_then(|mut p| p.take());
+        let Some((mut req, permit)) = taken else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "larder.asgi: a request's body was answered twice",
+            ));
+        };
+        let Ok(keyed) = permit.accept(bytes::Bytes::copy_from_slice(body.as_bytes())) else {
+            return Ok(None);
+        };
+        req.extensions_mut().insert(keyed);
+        // The app gets the body read, from a `receive` that never reports a disconnect: the
+        // call may fill the cache for other clients after this one left.
+        respond(
+            py,
+            &self.service,
+            req.map(|()| AppRequest(Some(body.into_any().unbind()))),
+        )
+    }
+}
+
+/// Calls the cache service for one request: `(status, headers, body)` for an answer at hand,
+/// else an awaitable of an `AsgiResponse`.
+fn respond<'py>(
+    py: Python<'py>,
+    service: &CacheService<AsgiApp>,
+    req: http::Request<AppRequest>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut service = service.clone();
+    let pending = {
+        // Fills and timeouts run on larder's runtime, which `call` finds through the context.
+        let _entered = runtime().enter();
+        let mut future = service.call(req);
+        match future.take_ready() {
+            Some(response) => match full_body(py, response)? {
+                Ok(answer) => return Ok(Some(answer)),
+                Err(partial) => Err(partial),
+            },
+            None => Ok(future),
+        }
+    };
+    let awaitable = crate::bridge::spawn(py, move |_locals| async move {
+        let (response, first) = match pending {
+            Ok(future) => (future.await.map_err(app::AppError::into_py)?, None),
+            Err(partial) => partial,
+        };
+        Ok(AsgiResponse::new(response, first))
+    })?;
+    Ok(Some(awaitable))
 }
 
 type CachedResponse = http::Response<CacheBody<AppBody>>;
@@ -125,6 +193,7 @@ impl Engine {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HttpCache>()?;
     m.add_class::<Engine>()?;
+    m.add_class::<BodyWanted>()?;
     m.add_class::<AsgiResponse>()?;
     m.add_class::<app::Sink>()?;
     m.add_function(wrap_pyfunction!(settings::_http_defaults, m)?)?;

@@ -47,7 +47,7 @@ pub(crate) enum Refused {
 ///     .header("content-length", "2")
 ///     .body(Bytes::from_static(b"hi"))
 ///     .unwrap();
-/// let permit = svc.body_permit(&req).expect("a POST the rule keys");
+/// let permit = svc.body_permit(&mut req).expect("a POST the rule keys");
 /// assert_eq!(permit.len(), 2);
 /// let keyed = permit.accept(req.body().clone()).unwrap();
 /// req.extensions_mut().insert(keyed);

@@ -80,15 +80,16 @@ pub(crate) fn normalize(authority: &str, scheme: Option<&str>) -> Option<String>
             if !name.bytes().all(is_reg_name_byte) {
                 return None;
             }
-            out.extend(name.bytes().map(|b| b.to_ascii_lowercase() as char));
+            out.push_str(name);
+            out.make_ascii_lowercase();
         }
     }
     let default = if scheme == Some("https") { 443 } else { 80 };
     if let Some(port) = port
         && port != default
     {
-        out.push(':');
-        out.push_str(&port.to_string());
+        use std::fmt::Write;
+        let _ = write!(out, ":{port}");
     }
     Some(out)
 }

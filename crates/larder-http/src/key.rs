@@ -115,16 +115,20 @@ pub(crate) fn prefix_tags(key: &str, depth: usize) -> Vec<String> {
 /// repeated names keep their order, because `a=1&a=2` and `a=2&a=1` can mean different things to
 /// the app (first value wins, or last), and sharing one entry would let one poison the other.
 fn push_sorted_query(query: &str, keep: &QueryKey, out: &mut String) {
-    let mut pairs: Vec<String> = query
+    let mut pairs: Vec<std::borrow::Cow<'_, str>> = query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
+            // Most pairs are normal already (`name=value`, no escape, no `+`): borrowed.
+            if pair.contains('=') && !pair.bytes().any(|b| b == b'%' || b == b'+') {
+                return std::borrow::Cow::Borrowed(pair);
+            }
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let mut p = String::with_capacity(pair.len() + 1);
             normalize_percent(name, &mut p, true);
             p.push('=');
             normalize_percent(value, &mut p, true);
-            p
+            std::borrow::Cow::Owned(p)
         })
         .filter(|p| *keep == QueryKey::All || keep.keeps(pair_name(p)))
         .collect();

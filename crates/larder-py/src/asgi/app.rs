@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{SetOnce, mpsc, oneshot};
 use tower_service::Service;
 
 use super::body::{AppBody, Part};
@@ -49,26 +49,54 @@ impl AppError {
     }
 }
 
-/// The request's scope and event loop, carried in the request's extensions from the middleware
-/// to wherever larder-http calls the app (a fill, a background refresh, a forwarded write).
+/// The request's scope, and its event loop and context once taken, carried in the request's
+/// extensions from the middleware to wherever larder-http calls the app (a fill, a background
+/// refresh, a forwarded write).
 pub(crate) struct AppCall {
     scope: Py<PyDict>,
+    /// Taken on the loop's thread only for a request something kept (a fill, a refresh): a
+    /// hit, which never calls the app, does not pay for them.
+    on_loop: SetOnce<Result<OnLoop, String>>,
+}
+
+struct OnLoop {
     event_loop: Py<PyAny>,
     context: Py<PyAny>,
 }
 
 impl AppCall {
-    pub(crate) fn of(py: Python<'_>, scope: &Bound<'_, PyDict>) -> PyResult<Arc<Self>> {
-        // Looked up once: every request, hits included, takes its loop and context.
+    pub(crate) fn of(scope: &Bound<'_, PyDict>) -> Arc<Self> {
+        Arc::new(Self {
+            scope: scope.clone().unbind(),
+            on_loop: SetOnce::new(),
+        })
+    }
+
+    /// Takes the running loop and a copy of the context: on the loop's thread, as soon as
+    /// larder-http's `call` returned having kept the request. A call of the app already waiting
+    /// goes on then.
+    pub(crate) fn take_loop(&self, py: Python<'_>) -> PyResult<()> {
         static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         static COPY_CONTEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let running_loop = RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?;
-        let copy_context = COPY_CONTEXT.import(py, "contextvars", "copy_context")?;
-        Ok(Arc::new(Self {
-            scope: scope.clone().unbind(),
-            event_loop: running_loop.call0()?.unbind(),
-            context: copy_context.call0()?.unbind(),
-        }))
+        let taken = (|| {
+            let running_loop = RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?;
+            let copy_context = COPY_CONTEXT.import(py, "contextvars", "copy_context")?;
+            PyResult::Ok(OnLoop {
+                event_loop: running_loop.call0()?.unbind(),
+                context: copy_context.call0()?.unbind(),
+            })
+        })();
+        let told = taken.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let _ = self.on_loop.set(taken.map_err(|e| e.to_string()));
+        told.map_err(pyo3::exceptions::PyRuntimeError::new_err)
+    }
+
+    async fn on_loop(&self) -> Result<&OnLoop, AppError> {
+        self.on_loop
+            .wait()
+            .await
+            .as_ref()
+            .map_err(|e| AppError::BadMessage(format!("no event loop to run the app on: {e}")))
     }
 }
 
@@ -113,6 +141,7 @@ impl Service<Request<AppRequest>> for AsgiApp {
                     .ok_or(AppError::BadMessage(
                         "no scope: a request that did not come from ASGI".into(),
                     ))?;
+            let on_loop = call.on_loop().await?;
             let (head_tx, head_rx) = oneshot::channel();
             let (body_tx, body_rx) = mpsc::channel(PARTS_AHEAD);
             attach(|py| {
@@ -125,8 +154,8 @@ impl Service<Request<AppRequest>> for AsgiApp {
                     state: Mutex::new(SinkState::Head(head_tx, body_tx)),
                 };
                 let kwargs = PyDict::new(py);
-                kwargs.set_item("context", call.context.bind(py))?;
-                call.event_loop.bind(py).call_method(
+                kwargs.set_item("context", on_loop.context.bind(py))?;
+                on_loop.event_loop.bind(py).call_method(
                     "call_soon_threadsafe",
                     (start.bind(py), scope, receive, sink),
                     Some(&kwargs),

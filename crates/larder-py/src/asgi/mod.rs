@@ -22,7 +22,7 @@ use http::Method;
 use http_body::Body;
 use larder_http::{CacheBody, CacheService};
 use pyo3::prelude::*;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use tower_service::Service;
@@ -57,13 +57,15 @@ impl Engine {
         let Some(mut req) = request::from_scope(scope)? else {
             return Ok(None);
         };
-        req.extensions_mut().insert(AppCall::of(py, scope)?);
+        let call = AppCall::of(scope);
+        req.extensions_mut().insert(call.clone());
         if *req.method() == Method::POST
             && let Some(permit) = self.service.body_permit(&mut req)
         {
             // A POST a `key_body` rule keys: the middleware reads its body first.
             let wanted = BodyWanted {
                 service: self.service.clone(),
+                call,
                 length: permit.len(),
                 idle_timeout: permit.idle_timeout().as_secs_f64(),
                 pending: Mutex::new(Some((req, permit))),
@@ -75,7 +77,7 @@ impl Engine {
         // body that never reports a disconnect, as a proxy's upstream request would.
         let receive =
             (!matches!(*req.method(), Method::GET | Method::HEAD)).then(|| receive.unbind());
-        respond(py, &self.service, req.map(|()| AppRequest(receive)))
+        respond(py, &self.service, &call, req.map(|()| AppRequest(receive)))
     }
 }
 
@@ -86,6 +88,7 @@ impl Engine {
 #[pyclass(module = "larder", frozen)]
 pub struct BodyWanted {
     service: CacheService<AsgiApp>,
+    call: Arc<AppCall>,
     /// The declared length: the body to read.
     #[pyo3(get)]
     length: usize,
@@ -116,11 +119,8 @@ impl BodyWanted {
         req.extensions_mut().insert(keyed);
         // The app gets the body read, from a `receive` that never reports a disconnect: the
         // call may fill the cache for other clients after this one left.
-        respond(
-            py,
-            &self.service,
-            req.map(|()| AppRequest(Some(body.into_any().unbind()))),
-        )
+        let body = AppRequest(Some(body.into_any().unbind()));
+        respond(py, &self.service, &self.call, req.map(|()| body))
     }
 }
 
@@ -129,6 +129,7 @@ impl BodyWanted {
 fn respond<'py>(
     py: Python<'py>,
     service: &CacheService<AsgiApp>,
+    call: &Arc<AppCall>,
     req: http::Request<AppRequest>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let mut service = service.clone();
@@ -136,6 +137,11 @@ fn respond<'py>(
         // Fills and timeouts run on larder's runtime, which `call` finds through the context.
         let _entered = runtime().enter();
         let mut future = service.call(req);
+        // Kept beyond `call` (by a fill, a refresh, a forward): the app may be called, on this
+        // loop. A hit dropped the request, and never needs it.
+        if Arc::strong_count(call) > 1 {
+            call.take_loop(py)?;
+        }
         match future.take_ready() {
             Some(response) => match full_body(py, response)? {
                 Ok(answer) => return Ok(Some(answer)),

@@ -3,26 +3,29 @@
 //! server's address when the client sent none (HTTP/1.0).
 
 use http::{HeaderName, HeaderValue, Method, Request, Uri, header};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 /// The request the scope describes; `None` for one that is not valid HTTP, which the
 /// middleware passes to the app uncached rather than guess at.
 pub(crate) fn from_scope(scope: &Bound<'_, PyDict>) -> PyResult<Option<Request<()>>> {
-    let Some(method) = scope.get_item("method")? else {
+    // Interned keys: a `&str` key would be made into a new Python string on every lookup.
+    let py = scope.py();
+    let Some(method) = scope.get_item(intern!(py, "method"))? else {
         return Ok(None);
     };
-    let Ok(method) = Method::from_bytes(method.extract::<String>()?.as_bytes()) else {
+    let Ok(method) = Method::from_bytes(method.cast::<PyString>()?.to_cow()?.as_bytes()) else {
         return Ok(None);
     };
-    let mut target = match scope.get_item("raw_path")? {
+    let mut target = match scope.get_item(intern!(py, "raw_path"))? {
         Some(raw) if !raw.is_none() => raw.cast::<PyBytes>()?.as_bytes().to_vec(),
-        _ => match scope.get_item("path")? {
+        _ => match scope.get_item(intern!(py, "path"))? {
             Some(path) => escape_path(&path.extract::<String>()?),
             None => return Ok(None),
         },
     };
-    if let Some(query) = scope.get_item("query_string")?
+    if let Some(query) = scope.get_item(intern!(py, "query_string"))?
         && let Ok(query) = query.cast::<PyBytes>()
         && !query.as_bytes().is_empty()
     {
@@ -36,7 +39,7 @@ pub(crate) fn from_scope(scope: &Bound<'_, PyDict>) -> PyResult<Option<Request<(
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     let headers = req.headers_mut();
-    if let Some(list) = scope.get_item("headers")? {
+    if let Some(list) = scope.get_item(intern!(py, "headers"))? {
         for pair in list.try_iter()? {
             let (name, value): (Bound<'_, PyBytes>, Bound<'_, PyBytes>) = pair?.extract()?;
             let (Ok(name), Ok(value)) = (
@@ -49,7 +52,7 @@ pub(crate) fn from_scope(scope: &Bound<'_, PyDict>) -> PyResult<Option<Request<(
         }
     }
     if !headers.contains_key(header::HOST)
-        && let Some(server) = scope.get_item("server")?
+        && let Some(server) = scope.get_item(intern!(py, "server"))?
         && let Ok((host, port)) = server.extract::<(String, u16)>()
         && let Ok(value) = HeaderValue::from_str(&format!("{host}:{port}"))
     {

@@ -11,6 +11,7 @@ use http_body::Body;
 use larder_http::CacheBody;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList};
 
 use super::app::AppError;
@@ -34,16 +35,41 @@ fn response_headers<'py>(
     py: Python<'py>,
     headers: &http::HeaderMap,
 ) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for (name, value) in headers {
-        if name != http::header::DATE {
-            list.append((
-                PyBytes::new(py, name.as_str().as_bytes()),
-                PyBytes::new(py, value.as_bytes()),
-            ))?;
-        }
+    let pairs = headers
+        .iter()
+        .filter(|(name, _)| **name != http::header::DATE)
+        .map(|(name, value)| (header_name(py, name), PyBytes::new(py, value.as_bytes())));
+    PyList::new(py, pairs)
+}
+
+/// The names every hit carries, made into Python bytes once.
+const COMMON_NAMES: [&str; 10] = [
+    "content-length",
+    "content-type",
+    "age",
+    "x-cache",
+    "cache-status",
+    "etag",
+    "last-modified",
+    "vary",
+    "cache-control",
+    "content-encoding",
+];
+
+/// A header's name as Python bytes: shared for the common names, new for the others.
+fn header_name<'py>(py: Python<'py>, name: &http::HeaderName) -> Bound<'py, PyBytes> {
+    static NAMES: PyOnceLock<Vec<Py<PyBytes>>> = PyOnceLock::new();
+    let names = NAMES.get_or_init(py, || {
+        COMMON_NAMES
+            .iter()
+            .map(|n| PyBytes::new(py, n.as_bytes()).unbind())
+            .collect()
+    });
+    let name = name.as_str();
+    match COMMON_NAMES.iter().position(|n| *n == name) {
+        Some(i) => names[i].bind(py).clone(),
+        None => PyBytes::new(py, name.as_bytes()),
     }
-    Ok(list)
 }
 
 /// A response from the cache or the app: `status`, `headers`, and `next_chunk()` until `None`.

@@ -94,6 +94,8 @@ pub(crate) struct Config {
     pub rules: Arc<[Rule]>,
     /// The settings below come from the matched rule; a layer without one has the defaults.
     pub rule: Option<Arc<str>>,
+    /// That rule (for its path template's variables in `invalidate`).
+    pub matched: Option<Arc<Rule>>,
     /// The statuses `Mode::Application`'s ttl applies to; `None` for every heuristically
     /// cacheable one (RFC 9110 §15.1).
     pub ttl_statuses: Option<Vec<u16>>,
@@ -150,6 +152,7 @@ impl Config {
             fail_safe_throttle: Duration::from_secs(30),
             rules: Arc::new([]),
             rule: None,
+            matched: None,
             ttl_statuses: None,
             override_origin: false,
             stale_if_error: 0,
@@ -169,6 +172,7 @@ impl Config {
     pub fn with_rule(&self, rule: &Rule) -> Self {
         let mut c = self.clone();
         c.rule = Some(rule.source.clone());
+        c.matched = Some(Arc::new(rule.clone()));
         if let Some(ttl) = rule.ttl {
             c.mode = Mode::Application { ttl };
             c.ttl_statuses = Some(rule.ttl_statuses());

@@ -85,16 +85,64 @@ async fn invalidate_after_unsafe(
             keys.extend(related);
         }
         for prefix in &cfg.invalidate {
-            let prefix = match prefix.as_str() {
-                "{path}" => target.uri.path(),
-                p => p,
-            };
-            if let Err(e) = crate::purge::invalidate_prefix(state, host, prefix).await {
+            let prefix = invalidated_prefix(prefix, cfg, target.uri.path());
+            if let Err(e) = crate::purge::invalidate_prefix(state, host, &prefix).await {
                 tracing::warn!(prefix, error = %e, "larder-http: a rule's invalidation failed");
             }
         }
     }
     for k in keys {
         crate::purge::invalidate(state, &k).await;
+    }
+}
+
+/// A rule's `invalidate` entry for a request to `path`: each `{name}` of the rule's path
+/// template replaced by the value the path gave it (`/users/{id}` on `/users/3`), and `{path}`,
+/// unless the template names a variable so, by the whole path.
+pub(crate) fn invalidated_prefix(entry: &str, cfg: &Config, path: &str) -> String {
+    let captures = cfg
+        .matched
+        .as_ref()
+        .map(|r| r.captures(path))
+        .unwrap_or_default();
+    let mut out = String::with_capacity(entry.len() + path.len());
+    let mut rest = entry;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push('{');
+            rest = after;
+            break;
+        };
+        let name = &after[..close];
+        match captures.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => out.push_str(value),
+            None if name == "path" => out.push_str(path),
+            // Checked when the rule was read: not reached by a rule from a configuration.
+            None => {}
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalidate_entries_take_the_templates_variables() {
+        let rule = crate::Rule::path("/users/{id}/orders/{order}")
+            .unwrap()
+            .methods([Method::PUT]);
+        let cfg = Config::shared().with_rule(&rule);
+        let path = "/users/3/orders/9";
+        assert_eq!(invalidated_prefix("/users/{id}", &cfg, path), "/users/3");
+        assert_eq!(invalidated_prefix("{path}", &cfg, path), path);
+        assert_eq!(invalidated_prefix("/o/{order}/x", &cfg, path), "/o/9/x");
+        assert_eq!(invalidated_prefix("/plain", &cfg, path), "/plain");
+        assert_eq!(invalidated_prefix("/open{", &cfg, path), "/open{");
     }
 }

@@ -417,6 +417,9 @@ impl CacheLayer {
     /// ```
     pub fn rules(self, rules: impl IntoIterator<Item = Rule>) -> Self {
         let rules: Arc<[Rule]> = rules.into_iter().collect();
+        if let Err(e) = Rule::check_order(&rules) {
+            tracing::warn!("larder-http: {e}");
+        }
         self.configure(|c| c.rules = rules)
     }
 

@@ -26,6 +26,22 @@ pub enum RuleError {
     /// The pattern is longer than a rule takes, or cannot be compiled.
     #[error("the path pattern cannot be used: {0}")]
     Pattern(String),
+    /// A rule is never used: an earlier one matches every request it would (see
+    /// [`Rule::check_order`]).
+    #[error(
+        "rule {later} ({later_path}) is never used: rule {earlier} ({earlier_path}) before it \
+         matches every request it would; put the narrower rule first"
+    )]
+    Shadowed {
+        /// The unused rule's place in the list, from 1.
+        later: usize,
+        /// Its path as written.
+        later_path: String,
+        /// The rule that takes its requests, from 1.
+        earlier: usize,
+        /// Its path as written.
+        earlier_path: String,
+    },
 }
 
 /// The paths a rule covers.
@@ -34,16 +50,21 @@ enum PathPattern {
     /// The path itself and everything below it: `/users` covers `/users`, `/users/` and
     /// `/users/42`, not `/usersettings`.
     Prefix(String),
-    /// Whole-path glob: `*` is any run within a segment, `**` any number of whole segments.
+    /// The path alone (`= /`, nginx's `location = /`).
+    Exact(String),
+    /// Whole-path pattern: `*` is any run within a segment, `**` any number of whole segments,
+    /// `{name}` one segment and `{name:path}` the rest (FastAPI's and Starlette's templates).
     Glob(Glob),
 }
 
-/// A glob compiled to an automaton, once as written and once ignoring ASCII case. The regex
+/// A pattern compiled to an automaton, once as written and once ignoring ASCII case. The regex
 /// crate's engines never backtrack: a match costs time linear in the path's length for any
 /// pattern (a hand-written matcher backtracked: `/assets/*-*.js` took seconds on a 60 KB path).
 #[derive(Debug, Clone)]
 struct Glob {
     segments: Vec<String>,
+    /// The names of the template's variables, in order.
+    names: Vec<String>,
     exact: regex::bytes::Regex,
     folded: regex::bytes::Regex,
 }
@@ -51,7 +72,7 @@ struct Glob {
 impl PartialEq for PathPattern {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::Prefix(a), Self::Prefix(b)) => a == b,
+            (Self::Prefix(a), Self::Prefix(b)) | (Self::Exact(a), Self::Exact(b)) => a == b,
             (Self::Glob(a), Self::Glob(b)) => a.segments == b.segments,
             _ => false,
         }
@@ -64,21 +85,67 @@ impl Eq for PathPattern {}
 /// unbounded size.
 const MAX_PATTERN: usize = 2048;
 
+/// What a template variable matches, by its convertor (Starlette's).
+fn convertor(name: &str, kind: &str, pattern: &str) -> Result<&'static str, RuleError> {
+    Ok(match kind {
+        "" | "str" => "[^/]+",
+        "int" => "[0-9]+",
+        "float" => r"[0-9]+(?:\.[0-9]+)?",
+        "uuid" => "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        "path" => ".*",
+        other => {
+            return Err(RuleError::Pattern(format!(
+                "{{{name}:{other}}} in {pattern:?}: the convertors are str, int, float, uuid \
+                 and path"
+            )));
+        }
+    })
+}
+
 impl Glob {
-    fn new(segments: Vec<String>) -> Result<Self, RuleError> {
+    fn new(segments: Vec<String>, pattern: &str) -> Result<Self, RuleError> {
         // `/a/**/b`: `**` is zero or more whole segments, each `/` and a run without `/`.
         let mut re = String::from("^");
+        let mut names: Vec<String> = Vec::new();
         for segment in &segments {
             if segment == "**" {
                 re.push_str("(?:/[^/]*)*");
                 continue;
             }
             re.push('/');
-            for (i, literal) in segment.split('*').enumerate() {
-                if i > 0 {
+            let mut rest = segment.as_str();
+            while !rest.is_empty() {
+                let cut = rest.find(['*', '{']).unwrap_or(rest.len());
+                re.push_str(&regex::escape(&rest[..cut]));
+                rest = &rest[cut..];
+                if let Some(after) = rest.strip_prefix('*') {
                     re.push_str("[^/]*");
+                    rest = after;
+                } else if let Some(after) = rest.strip_prefix('{') {
+                    let close = after.find('}').ok_or_else(|| {
+                        RuleError::Pattern(format!("an unclosed '{{' in {pattern:?}"))
+                    })?;
+                    let (name, kind) = after[..close]
+                        .split_once(':')
+                        .unwrap_or((&after[..close], ""));
+                    let ident = !name.is_empty()
+                        && !name.starts_with(|c: char| c.is_ascii_digit())
+                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ident {
+                        return Err(RuleError::Pattern(format!(
+                            "{{{name}}} in {pattern:?}: a variable is a name of letters, digits \
+                             and '_'"
+                        )));
+                    }
+                    if names.iter().any(|n| n == name) {
+                        return Err(RuleError::Pattern(format!(
+                            "{{{name}}} twice in {pattern:?}"
+                        )));
+                    }
+                    re.push_str(&format!("(?P<{name}>{})", convertor(name, kind, pattern)?));
+                    names.push(name.to_owned());
+                    rest = &after[close + 1..];
                 }
-                re.push_str(&regex::escape(literal));
             }
         }
         re.push('$');
@@ -93,7 +160,21 @@ impl Glob {
             exact: build(false)?,
             folded: build(true)?,
             segments,
+            names,
         })
+    }
+
+    /// The path the pattern's matches all start with, up to its first wildcard's segment.
+    fn literal_prefix(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.segments {
+            if segment.contains(['*', '{']) {
+                break;
+            }
+            out.push('/');
+            out.push_str(segment);
+        }
+        out
     }
 }
 
@@ -164,16 +245,29 @@ impl Rule {
                 "longer than {MAX_PATTERN} bytes"
             )));
         }
-        // The pattern in the canonical form requests are matched in (escapes, dot segments,
-        // doubled slashes), so a rule written `/%61dmin` or `/a//b` means what it says.
-        let normalized =
-            crate::path::canonical(pattern).map_err(|_| RuleError::Path(pattern.to_owned()))?;
-        let path = if normalized.contains('*') {
+        // `= /path`: that path alone, as nginx writes it.
+        if let Some(exact) = pattern.strip_prefix('=') {
+            let mut rule = Self::path(exact.trim_start())?;
+            rule.path = match rule.path {
+                PathPattern::Prefix(_) => {
+                    PathPattern::Exact(canonical_pattern(exact.trim_start())?)
+                }
+                _ => {
+                    return Err(RuleError::Pattern(format!(
+                        "{pattern:?}: an exact path has no '*' or '{{name}}'"
+                    )));
+                }
+            };
+            rule.source = Arc::from(pattern);
+            return Ok(rule);
+        }
+        let normalized = canonical_pattern(pattern)?;
+        let path = if normalized.contains(['*', '{', '}']) {
             let segments: Vec<String> = normalized[1..].split('/').map(str::to_owned).collect();
             if segments.iter().any(|s| s.contains("**") && s != "**") {
                 return Err(RuleError::DoubleStar(pattern.to_owned()));
             }
-            PathPattern::Glob(Glob::new(segments)?)
+            PathPattern::Glob(Glob::new(segments, pattern)?)
         } else {
             let trimmed = normalized.trim_end_matches('/');
             PathPattern::Prefix(trimmed.to_owned())
@@ -197,6 +291,19 @@ impl Rule {
             ignore_client_no_cache: false,
             key_body: None,
         })
+    }
+
+    /// A rule for the path `path` alone (nginx's `location = /`): `Rule::exact("/")` is the
+    /// home page, not every path. The same as `Rule::path("= /")`.
+    ///
+    /// ```
+    /// let home = larder_http::Rule::exact("/")?;
+    /// assert!(home.matches(&http::Method::GET, "/"));
+    /// assert!(!home.matches(&http::Method::GET, "/users"));
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn exact(path: &str) -> Result<Self, RuleError> {
+        Self::path(&format!("= {path}"))
     }
 
     /// The methods the rule matches (default GET and HEAD). A rule for unsafe methods (POST,
@@ -466,6 +573,8 @@ impl Rule {
     /// Whether the rule covers a canonical path; `fold_case` compares letters without case.
     pub(crate) fn matches_path(&self, path: &str, fold_case: bool) -> bool {
         match &self.path {
+            PathPattern::Exact(exact) if fold_case => exact.eq_ignore_ascii_case(path),
+            PathPattern::Exact(exact) => exact == path,
             PathPattern::Prefix(prefix) => {
                 let Some(head) = path.as_bytes().get(..prefix.len()) else {
                     return false;
@@ -492,6 +601,84 @@ impl Rule {
         &self.source
     }
 
+    /// The values a canonical path gives the rule's template variables (`/users/{id}` on
+    /// `/users/3`: `id` = `3`), as they appear in the path.
+    pub(crate) fn captures<'p>(&self, path: &'p str) -> Vec<(&str, &'p str)> {
+        let PathPattern::Glob(glob) = &self.path else {
+            return Vec::new();
+        };
+        let Some(found) = glob.exact.captures(path.as_bytes()) else {
+            return Vec::new();
+        };
+        glob.names
+            .iter()
+            .filter_map(|name| {
+                let m = found.name(name)?;
+                Some((name.as_str(), &path[m.start()..m.end()]))
+            })
+            .collect()
+    }
+
+    /// The names of the rule's template variables (`{id}` in `/users/{id}`).
+    pub(crate) fn variables(&self) -> &[String] {
+        match &self.path {
+            PathPattern::Glob(glob) => &glob.names,
+            _ => &[],
+        }
+    }
+
+    /// Whether every request `later` matches, this rule matches too, so that after this one
+    /// `later` is never used. Decided where it can be: prefixes, exact paths, and patterns
+    /// under a prefix or the same as another; otherwise not (never a false alarm).
+    pub fn shadows(&self, later: &Rule) -> bool {
+        if !later.methods.iter().all(|m| self.methods.contains(m)) {
+            return false;
+        }
+        let under = |prefix: &str, path: &str| {
+            prefix.is_empty()
+                || path == prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        match (&self.path, &later.path) {
+            (PathPattern::Prefix(p), PathPattern::Prefix(q) | PathPattern::Exact(q)) => under(p, q),
+            // Every path a pattern matches is its literal prefix or below it.
+            (PathPattern::Prefix(p), PathPattern::Glob(g)) => under(p, &g.literal_prefix()),
+            (PathPattern::Exact(a), PathPattern::Exact(b)) => a == b,
+            (PathPattern::Glob(g), PathPattern::Exact(e)) => g.exact.is_match(e.as_bytes()),
+            (PathPattern::Glob(a), PathPattern::Glob(b)) => a.segments == b.segments,
+            _ => false,
+        }
+    }
+
+    /// Checks a list of rules as the layer uses them (the first match decides): an error for
+    /// the first rule an earlier one [shadows](Self::shadows), which would never be used (a
+    /// `/health` bypass written after `/`). larder-proxy and larder for Python refuse such a
+    /// list; `CacheLayer::rules` logs it.
+    ///
+    /// ```
+    /// use larder_http::{Rule, RuleError};
+    /// let all = Rule::path("/")?;
+    /// let health = Rule::path("/health")?.bypass(true);
+    /// assert!(Rule::check_order(&[health.clone(), all.clone()]).is_ok());
+    /// assert!(matches!(Rule::check_order(&[all, health]), Err(RuleError::Shadowed { later: 2, .. })));
+    /// # Ok::<(), RuleError>(())
+    /// ```
+    pub fn check_order(rules: &[Rule]) -> Result<(), RuleError> {
+        for (j, later) in rules.iter().enumerate() {
+            if let Some(i) = rules[..j].iter().position(|earlier| earlier.shadows(later)) {
+                return Err(RuleError::Shadowed {
+                    later: j + 1,
+                    later_path: later.source.to_string(),
+                    earlier: i + 1,
+                    earlier_path: rules[i].source.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The statuses the rule's ttl applies to.
     pub(crate) fn ttl_statuses(&self) -> Vec<u16> {
         if self.statuses.is_empty() {
@@ -500,6 +687,14 @@ impl Rule {
             self.statuses.iter().map(StatusCode::as_u16).collect()
         }
     }
+}
+
+/// The pattern in the canonical form requests are matched in (escapes, dot segments, doubled
+/// slashes), so a rule written `/%61dmin` or `/a//b` means what it says.
+fn canonical_pattern(pattern: &str) -> Result<String, RuleError> {
+    crate::path::canonical(pattern)
+        .map(|p| p.into_owned())
+        .map_err(|_| RuleError::Path(pattern.to_owned()))
 }
 
 fn normalize_names(names: Vec<String>) -> Vec<String> {
@@ -668,6 +863,43 @@ mod tests {
             let canonical = crate::path::canonical(&path).unwrap();
             proptest::prop_assert_eq!(get(&rule, &path), reference(&pattern, &canonical), "{} vs {}", pattern, path);
         }
+    }
+
+    #[test]
+    fn a_rule_every_request_of_which_an_earlier_one_takes_is_an_error() {
+        let r = |p: &str| Rule::path(p).unwrap();
+        let writes = [Method::POST, Method::PUT];
+        for (earlier, later, shadowed) in [
+            (r("/"), r("/health"), true),
+            (r("/users"), r("/users/{id}"), true),
+            (r("/users"), r("/users/*/orders"), true),
+            (r("/users"), r("/usersettings"), false),
+            (r("/users/{id}"), r("/users"), false),
+            (r("= /"), r("/"), false),
+            (r("/"), r("= /"), true),
+            (r("= /a"), r("= /a"), true),
+            (r("/a/*"), r("= /a/b"), true),
+            (r("/a/*"), r("/a/{x}"), false),
+            (r("/**/*.png"), r("/**/*.png"), true),
+            (r("/*.png"), r("/a"), false),
+            // Methods: an earlier rule for reads leaves a later rule's writes to it.
+            (r("/"), r("/users").methods(writes.clone()), false),
+            (
+                r("/").methods(writes.clone()),
+                r("/users").methods(writes.clone()),
+                true,
+            ),
+            (r("/"), r("/search").key_body(1024), false),
+        ] {
+            assert_eq!(earlier.shadows(&later), shadowed, "{earlier} / {later}");
+        }
+        let err = Rule::check_order(&[r("/admin").bypass(true), r("/"), r("/health").bypass(true)])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rule 3 (/health) is never used: rule 2 (/) before it matches every request it \
+             would; put the narrower rule first"
+        );
     }
 
     #[test]

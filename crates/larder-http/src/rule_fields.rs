@@ -15,6 +15,8 @@ use crate::rule::Rule;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RuleFields {
     path: String,
+    #[serde(default)]
+    exact: bool,
     methods: Option<Vec<String>>,
     #[serde(default, deserialize_with = "duration")]
     ttl: Option<Duration>,
@@ -63,7 +65,14 @@ impl TryFrom<RuleFields> for Rule {
     type Error = String;
 
     fn try_from(f: RuleFields) -> Result<Self, String> {
-        let mut rule = Rule::path(&f.path).map_err(|e| e.to_string())?;
+        let path = match f.exact {
+            true if f.path.starts_with('=') => {
+                return Err("exact: the path says `= ` already; give one of the two".into());
+            }
+            true => format!("= {}", f.path),
+            false => f.path.clone(),
+        };
+        let mut rule = Rule::path(&path).map_err(|e| format!("path: {e}"))?;
         if let Some(methods) = f.methods {
             // The methods of RFC 9110 and PATCH: a misspelling ("GETT") is an error here, not
             // a rule that never matches.
@@ -96,17 +105,19 @@ impl TryFrom<RuleFields> for Rule {
             rule = rule.methods(methods);
         }
         if f.override_origin && f.ttl.is_none() {
-            return Err("override = true needs a ttl to override with".into());
+            return Err("override: override = true needs a ttl to override with".into());
         }
         if f.bypass && (f.ttl.is_some() || f.stale.is_some()) {
-            return Err("a bypass rule caches nothing: drop its ttl and stale".into());
+            return Err("bypass: a bypass rule caches nothing: drop its ttl and stale".into());
         }
         if let Some(ttl) = f.ttl {
             rule = rule.ttl(ttl).override_origin(f.override_origin);
         }
         if f.ignore_client_no_cache && f.bypass {
             return Err(
-                "a bypass rule answers nothing from the cache: drop ignore_client_no_cache".into(),
+                "ignore_client_no_cache: a bypass rule answers nothing from the cache: drop \
+                 ignore_client_no_cache"
+                    .into(),
             );
         }
         rule = rule.ignore_client_no_cache(f.ignore_client_no_cache);
@@ -126,12 +137,16 @@ impl TryFrom<RuleFields> for Rule {
         }
         if let Some(soft) = f.soft_timeout {
             if f.stale.is_none() {
-                return Err("soft_timeout serves the stale copy: it needs a stale window".into());
+                return Err(
+                    "soft_timeout: it serves the stale copy, so it needs a stale window".into(),
+                );
             }
             rule = rule.soft_timeout(soft);
         }
         let query = match (f.query, f.query_except) {
-            (Some(_), Some(_)) => return Err("give query or query_except, not both".into()),
+            (Some(_), Some(_)) => {
+                return Err("query_except: give query or query_except, not both".into());
+            }
             (None, Some(names)) => QueryKey::Except(names),
             (None, None) => QueryKey::All,
             (Some(QueryField::Names(names)), None) => QueryKey::Only(names),
@@ -166,13 +181,6 @@ impl TryFrom<RuleFields> for Rule {
                 .map_err(|s| format!("statuses: {s} is not a final HTTP status"))?;
             rule = rule.statuses(statuses);
         }
-        for prefix in &f.invalidate {
-            if prefix != "{path}" && !prefix.starts_with('/') {
-                return Err(format!(
-                    "invalidate: a path prefix starting with '/' or \"{{path}}\", not {prefix:?}"
-                ));
-            }
-        }
         let key_body = match f.key_body {
             None | Some(KeyBodyField::On(false)) => None,
             Some(KeyBodyField::On(true)) => Some(crate::key_bodies::DEFAULT_KEY_BODY_MAX as u64),
@@ -183,12 +191,12 @@ impl TryFrom<RuleFields> for Rule {
         };
         if let Some(max) = key_body {
             if f.bypass {
-                return Err("a bypass rule caches nothing: drop key_body".into());
+                return Err("key_body: a bypass rule caches nothing: drop key_body".into());
             }
             if f.invalidate.iter().len() > 0 {
                 return Err(
-                    "a key_body rule's POSTs are queries, which invalidate nothing: put the \
-                     invalidation in a rule of its own"
+                    "key_body: a key_body rule's POSTs are queries, which invalidate nothing: \
+                     put the invalidation in a rule of its own"
                         .into(),
                 );
             }
@@ -200,6 +208,7 @@ impl TryFrom<RuleFields> for Rule {
             }
             rule = rule.key_body(max as usize);
         }
+        check_invalidate(&rule, &f.invalidate)?;
         Ok(rule.bypass(f.bypass).invalidate(f.invalidate))
     }
 }
@@ -237,6 +246,48 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
             .map_err(|_| de::Error::custom(format!("not a duration: {f}")))?,
         Raw::Text(t) => parse_duration(&t).map_err(de::Error::custom)?,
     }))
+}
+
+/// A rule's `invalidate` entries: path prefixes starting with `/` (or `{path}`), naming only
+/// variables of the rule's path template, on a rule for writes (invalidation follows a
+/// successful unsafe request; on a rule for GET it would never fire).
+fn check_invalidate(rule: &Rule, entries: &[String]) -> Result<(), String> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let writes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    if !rule.methods.iter().any(|m| writes.contains(m)) {
+        return Err(
+            "invalidate: it acts after a successful write, and this rule matches only GET and \
+             HEAD: give it methods = [\"POST\", \"PUT\", \"PATCH\", \"DELETE\"] (the ones that \
+             change what it covers)"
+                .into(),
+        );
+    }
+    for entry in entries {
+        let mut rest = entry.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| format!("invalidate: an unclosed '{{' in {entry:?}"))?;
+            let name = &after[..close];
+            if name != "path" && !rule.variables().iter().any(|v| v == name) {
+                return Err(format!(
+                    "invalidate: {{{name}}} in {entry:?} is not a variable of the rule's path \
+                     ({}); {{path}} is the request's whole path",
+                    rule.pattern()
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+        if !entry.starts_with('/') && !entry.starts_with("{path}") {
+            return Err(format!(
+                "invalidate: a path prefix starting with '/' or \"{{path}}\", not {entry:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The largest body a rule's `key_body` may read (16 MiB): a key's body is held in memory whole.
@@ -317,6 +368,23 @@ mod tests {
     }
 
     #[test]
+    fn exact_paths_and_templates() {
+        let home = read(r#"{"path": "/", "exact": true}"#).unwrap();
+        assert!(home.matches(&Method::GET, "/") && !home.matches(&Method::GET, "/users"));
+        assert!(home == read(r#"{"path": "= /"}"#).unwrap());
+        let user = read(r#"{"path": "/users/{id:int}", "methods": ["PUT"], "invalidate": ["/users/{id}", "/users"]}"#).unwrap();
+        assert!(user.matches(&Method::PUT, "/users/3"));
+        assert!(
+            !user.matches(&Method::PUT, "/users/x")
+                && !user.matches(&Method::PUT, "/users/3/orders")
+        );
+        assert_eq!(user.captures("/users/42"), [("id", "42")]);
+        let files = read(r#"{"path": "/files/{rest:path}"}"#).unwrap();
+        assert!(files.matches(&Method::GET, "/files/a/b.txt"));
+        assert_eq!(files.captures("/files/a/b.txt"), [("rest", "a/b.txt")]);
+    }
+
+    #[test]
     fn key_body_takes_a_switch_or_a_size_and_adds_post() {
         let on = read(r#"{"path": "/search", "ttl": 60, "key_body": true}"#).unwrap();
         assert_eq!(on.key_body, Some(crate::key_bodies::DEFAULT_KEY_BODY_MAX));
@@ -376,10 +444,24 @@ mod tests {
                 "not a final HTTP status",
             ),
             (
-                r#"{"path": "/", "invalidate": ["users"]}"#,
+                r#"{"path": "/", "methods": ["POST"], "invalidate": ["users"]}"#,
                 "starting with '/'",
             ),
             (r#"{"path": "/", "ttl": "soon"}"#, "not a duration"),
+            (
+                r#"{"path": "/users", "invalidate": ["/users"]}"#,
+                "invalidate: it acts after a successful write",
+            ),
+            (
+                r#"{"path": "/users/{id}", "methods": ["PUT"], "invalidate": ["/users/{uid}"]}"#,
+                "{uid} in \"/users/{uid}\" is not a variable",
+            ),
+            (r#"{"path": "/users/{id:number}"}"#, "the convertors are"),
+            (r#"{"path": "= /users/*"}"#, "an exact path has no"),
+            (
+                r#"{"path": "= /users", "exact": true}"#,
+                "give one of the two",
+            ),
             (
                 r#"{"path": "/", "methods": ["GETT"]}"#,
                 "\"GETT\" is not an HTTP method",

@@ -248,23 +248,90 @@ impl File {
 
     /// Parses and checks configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map_or((1, 1), |span| line_and_column(text, span.start));
+        let invalid = |at: usize, message: String| {
+            let (line, column) = line_and_column(text, at);
             ConfigError::Invalid {
                 path: origin.to_owned(),
                 line,
                 column,
-                message: e.message().trim().to_owned(),
+                message,
             }
-        })
+        };
+        let file: Self = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_owned();
+            // A rule's error names its key first (`invalidate: ...`): point at that key, not
+            // at the rule's first line, which is all the span says.
+            let at = e.span().map_or(0, |span| {
+                let key = message.split_once(':').map(|(k, _)| k.trim());
+                key.and_then(|k| key_in(text, table_from(text, span.start), k))
+                    .unwrap_or(span.start)
+            });
+            invalid(at, message)
+        })?;
+        if let Err(e) = Rule::check_order(&file.rules) {
+            let at = match &e {
+                larder_http::RuleError::Shadowed { later, .. } => {
+                    rule_table(text, *later - 1).and_then(|table| key_in(text, table, "path"))
+                }
+                _ => None,
+            };
+            return Err(invalid(at.unwrap_or(0), e.to_string()));
+        }
+        Ok(file)
     }
 
     /// The rules, in order.
     pub fn rules(&self) -> Vec<Rule> {
         self.rules.clone()
     }
+}
+
+/// Where the key `key` is written within `span` of the text: the start of its line's name.
+fn key_in(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    let within = text.get(span.clone())?;
+    let mut at = span.start;
+    for line in within.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(at + (line.len() - trimmed.len()));
+        }
+        at += line.len();
+    }
+    None
+}
+
+/// The table that `at` is in or starts: to the next table's header.
+fn table_from(text: &str, at: usize) -> std::ops::Range<usize> {
+    let mut end = at;
+    for (i, line) in text[at..].split_inclusive('\n').enumerate() {
+        if i > 0 && line.trim_start().starts_with('[') {
+            break;
+        }
+        end += line.len();
+    }
+    at..end
+}
+
+/// The text of the `index`-th `[[rule]]` table (from 0): from its header to the next table.
+fn rule_table(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            starts.push((at, t.replace(' ', "") == "[[rule]]"));
+        }
+        at += line.len();
+    }
+    let (i, (start, _)) = starts
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, r))| *r)
+        .nth(index)?;
+    let end = starts.get(i + 1).map_or(text.len(), |(s, _)| *s);
+    Some(*start..end)
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
@@ -495,8 +562,24 @@ invalidate = ["{path}", "/users"]
         let err = parse("[cache]\nmemory_mib = 64\n\n[[rule]]\npath = \"users\"\nttl = \"1m\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("larder.toml:4:1:"), "{err}");
+        assert!(err.starts_with("larder.toml:5:1:"), "at the key: {err}");
         assert!(err.contains("must start with '/'"), "{err}");
+
+        // A rule's meaning, at the key that says it.
+        let err = parse("[[rule]]\npath = \"/users\"\nttl = 60\ninvalidate = [\"/users\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("larder.toml:4:1: invalidate:"), "{err}");
+        // A rule an earlier one takes every request of, at its path.
+        let err = parse(
+            "[cache]\nmemory_mib = 64\n\n[[rule]]\npath = \"/\"\nttl = 60\n\n[[rule]]\nbypass = true\npath = \"/health\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("larder.toml:10:1: rule 2 (/health) is never used"),
+            "{err}"
+        );
 
         let err = parse("[[rule]]\npath = \"/\"\nttl = \"soon\"\n")
             .unwrap_err()

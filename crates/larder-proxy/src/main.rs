@@ -41,11 +41,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Checks a configuration file and prints the effective settings and rules (exit 2 if bad).
+    /// Checks a configuration file and prints the effective settings and rules (exit 2 if bad);
+    /// with sample paths, which rule each gets, by method, and what it does.
     Check {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Sample request paths (`/users/3`, `/admin/x`) to explain.
+        paths: Vec<String>,
     },
 }
 
@@ -129,8 +132,8 @@ const BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Check { config }) = cli.command {
-        return check(&config);
+    if let Some(Command::Check { config, paths }) = cli.command {
+        return check(&config, &paths);
     }
     let args = cli.run;
     let file = match &args.config {
@@ -181,7 +184,7 @@ fn main() -> ExitCode {
 }
 
 /// `larder-proxy check --config FILE`.
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, samples: &[String]) -> ExitCode {
     let settings = File::load(path)
         .map_err(|e| e.to_string())
         .and_then(|f| Settings::resolve(f, Overrides::default()).map_err(|e| e.to_string()));
@@ -189,6 +192,9 @@ fn check(path: &std::path::Path) -> ExitCode {
         Ok(s) => {
             println!("{}: ok\n", path.display());
             print!("{}", s.describe());
+            for sample in samples {
+                print!("\n{}", s.explain(sample));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

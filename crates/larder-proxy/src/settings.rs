@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use http::Method;
 use http::{HeaderName, Uri};
 use larder::Cache;
 use larder_http::{CacheLayer, Rule};
@@ -308,6 +309,57 @@ impl Settings {
         } else {
             layer.fixed_host(authority)
         }
+    }
+
+    /// What the rules do with a request to `path` (as a client sends it), by method: the rule
+    /// each method gets (the first that matches), or none. For `larder-proxy check`.
+    ///
+    /// ```
+    /// use larder_proxy::config::File;
+    /// use larder_proxy::settings::{Overrides, Settings};
+    /// let file = File::parse("[[rule]]\npath = \"/users/{id}\"\nttl = 60\n", "inline").unwrap();
+    /// let s = Settings::resolve(file, Overrides::default()).unwrap();
+    /// assert!(s.explain("/users/3").contains("GET,HEAD -> rule 1: GET,HEAD /users/{id} -> ttl 60s"));
+    /// ```
+    pub fn explain(&self, path: &str) -> String {
+        let mut out = format!("{path}\n");
+        let methods = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ];
+        // Methods in order, grouped by the rule they get (reads and writes apart when none).
+        // (the rule's index, whether a read without one), and the methods.
+        type Group<'a> = ((Option<usize>, bool), Vec<&'a str>);
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for m in &methods {
+            let rule = self.rules.iter().position(|r| r.matches(m, path));
+            let read = matches!(*m, Method::GET | Method::HEAD);
+            let group = (rule, rule.is_none() && read);
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, names)) => names.push(m.as_str()),
+                None => groups.push((group, vec![m.as_str()])),
+            }
+        }
+        for ((rule, read), names) in groups {
+            let names = names.join(",");
+            let _ = match rule {
+                Some(i) => writeln!(out, "  {names} -> rule {}: {}", i + 1, self.rules[i]),
+                None if read => writeln!(
+                    out,
+                    "  {names} -> no rule: stored only as the origin's headers allow (RFC 9111)"
+                ),
+                None => writeln!(
+                    out,
+                    "  {names} -> no rule: passed to the origin; after a success, the URL's \
+                     stored responses are dropped"
+                ),
+            };
+        }
+        out
     }
 
     /// What the proxy will do, in a few lines: for `check` and the startup log.

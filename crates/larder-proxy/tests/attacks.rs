@@ -389,6 +389,27 @@ fn check_refuses_configuration_that_cannot_work_at_its_line_and_column() {
             "2:16",
             "admin_listen",
         ),
+        // Rules that would surprise: at the key that says what is wrong.
+        (
+            "[[rule]]\npath = \"/\"\nttl = 60\n\n[[rule]]\npath = \"/health\"\nbypass = true\n",
+            "6:1",
+            "rule 2 (/health) is never used: rule 1 (/)",
+        ),
+        (
+            "[[rule]]\npath = \"/users\"\nttl = 60\ninvalidate = [\"/users\"]\n",
+            "4:1",
+            "invalidate: it acts after a successful write",
+        ),
+        (
+            "[[rule]]\npath = \"/\"\nmethods = [\"GETT\"]\n",
+            "3:1",
+            "\"GETT\" is not an HTTP method",
+        ),
+        (
+            "[[rule]]\nttl = 5\npath = \"/users/{id:number}\"\n",
+            "3:1",
+            "the convertors are",
+        ),
     ];
     for (text, at, says) in cases {
         let (_dir, file) = config_file(text);

@@ -466,3 +466,73 @@ async fn a_rules_stale_window_covers_a_503_and_a_slow_origin() {
         ("HIT", &b"fresh"[..])
     );
 }
+
+/// Rules an operator can predict: an exact path, FastAPI-style templates (a write to
+/// `/users/{id}` drops that user and the lists), and `check` explaining sample paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_paths_and_templates_do_what_check_says() {
+    let rules = r#"
+[[rule]]
+path = "= /"
+ttl = "60s"
+
+[[rule]]
+path = "/users/{id}"
+methods = ["PUT", "DELETE"]
+invalidate = ["/users/{id}", "/users"]
+
+[[rule]]
+path = "/users/{id:int}"
+ttl = "60s"
+
+[[rule]]
+path = "/users"
+ttl = "60s"
+"#;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = Origin::start(Arc::new(counting_origin(calls.clone()))).await;
+    let (_dir, file) = config_file(rules);
+    let proxy = Proxy::start(origin.addr, &["--config", file.to_str().unwrap()], &[]);
+    let cache = |h: &http::HeaderMap| h["x-cache"].to_str().unwrap().to_owned();
+
+    // `= /` is the home page alone: another path gets no rule (and this origin no freshness).
+    get(&proxy.url("/"), &[]).await;
+    assert_eq!(cache(&get(&proxy.url("/"), &[]).await.1), "HIT");
+    get(&proxy.url("/about"), &[]).await;
+    assert_eq!(cache(&get(&proxy.url("/about"), &[]).await.1), "MISS");
+    // `{id:int}` takes numbers only; `/users/me` falls to the `/users` prefix.
+    for path in ["/users/3", "/users/4", "/users?page=2", "/users/me"] {
+        get(&proxy.url(path), &[]).await;
+        assert_eq!(cache(&get(&proxy.url(path), &[]).await.1), "HIT", "{path}");
+    }
+    // A PUT to user 3 drops user 3 and everything under /users, by the template's {id}.
+    let (status, _, _) = send("PUT", &proxy.url("/users/3"), &[], b"{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(cache(&get(&proxy.url("/users/3"), &[]).await.1), "MISS");
+    assert_eq!(
+        cache(&get(&proxy.url("/users?page=2"), &[]).await.1),
+        "MISS"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_larder-proxy"))
+        .args([
+            "check",
+            "--config",
+            file.to_str().unwrap(),
+            "/users/3",
+            "/users/me",
+            "/about",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for says in [
+        "/users/3\n  GET,HEAD -> rule 3: GET,HEAD /users/{id:int} -> ttl 60s",
+        "PUT,DELETE -> rule 2: PUT,DELETE /users/{id} -> origin's headers, invalidates [/users/{id}, /users]",
+        "/users/me\n  GET,HEAD -> rule 4: GET,HEAD /users -> ttl 60s",
+        "/about\n  GET,HEAD -> no rule: stored only as the origin's headers allow",
+    ] {
+        assert!(text.contains(says), "{says:?} not in:\n{text}");
+    }
+}

@@ -103,6 +103,25 @@ def test_a_rule_method_that_is_not_an_http_method_is_refused():
         HttpCache(larder.Cache.from_url("memory://"), rules=[{"path": "/", "ttl": 5, "methods": ["GETT"]}])
 
 
+def test_rules_that_cannot_work_are_refused_as_the_proxy_refuses_them():
+    from larder.asgi import HttpCache
+
+    cache = larder.Cache.from_url("memory://")
+    with pytest.raises(ValueError, match=r"rules\[1\] \(/health\) is never used: rules\[0\] \(/\)"):
+        HttpCache(cache, rules=[{"path": "/", "ttl": 5}, {"path": "/health", "bypass": True}])
+    with pytest.raises(ValueError, match="invalidate: it acts after a successful write"):
+        HttpCache(cache, rules=[{"path": "/users", "invalidate": ["/users"]}])
+    with pytest.raises(ValueError, match=r"\{uid\} .* is not a variable"):
+        HttpCache(cache, rules=[{"path": "/users/{id}", "methods": ["PUT"], "invalidate": ["/users/{uid}"]}])
+    # The narrower rule first, an exact path and a template are fine.
+    HttpCache(cache, rules=[
+        {"path": "/health", "bypass": True},
+        {"path": "/", "exact": True, "ttl": 60},
+        {"path": "/users/{id}", "methods": ["PUT", "DELETE"], "invalidate": ["/users/{id}", "/users"]},
+        {"path": "/", "ttl": 5},
+    ])
+
+
 def test_cache_response_above_the_route_decorator_is_an_error():
     from fastapi import FastAPI
 

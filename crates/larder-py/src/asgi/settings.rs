@@ -148,6 +148,19 @@ impl HttpCache {
                     .map_err(|e| PyValueError::new_err(format!("rules[{i}]: {e}")))
             })
             .collect::<PyResult<Vec<_>>>()?;
+        // A rule an earlier one takes every request of is a mistake, refused as larder-proxy
+        // refuses it (rules are numbered from 1 there, from 0 here, as Python lists are).
+        if let Err(larder_http::RuleError::Shadowed { later, earlier, .. }) =
+            Rule::check_order(&rules)
+        {
+            let (later, earlier) = (later - 1, earlier - 1);
+            return Err(PyValueError::new_err(format!(
+                "rules[{later}] ({}) is never used: rules[{earlier}] ({}) before it matches \
+                 every request it would; put the narrower rule first",
+                rules[later].pattern(),
+                rules[earlier].pattern()
+            )));
+        }
         layer = layer.rules(rules);
         if let Some(ns) = given.value::<String>("namespace")? {
             layer = layer.namespace(ns);

@@ -130,7 +130,7 @@ impl TryFrom<RuleFields> for Rule {
         if let Some(fraction) = f.eager_refresh {
             if larder::engine::eager_refresh_fraction(fraction).is_none() {
                 return Err(format!(
-                    "eager_refresh is a fraction of the lifetime, in (0, 1) (0.8 is common): not {fraction}"
+                    "eager_refresh: a fraction of the lifetime, in (0, 1) (0.8 is common), not {fraction}"
                 ));
             }
             rule = rule.eager_refresh(fraction);

@@ -262,7 +262,12 @@ impl File {
             // A rule's error names its key first (`invalidate: ...`): point at that key, not
             // at the rule's first line, which is all the span says.
             let at = e.span().map_or(0, |span| {
-                let key = message.split_once(':').map(|(k, _)| k.trim());
+                // ... or, for a key serde does not know, that key.
+                let unknown = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split_once('`'))
+                    .map(|(k, _)| k);
+                let key = unknown.or_else(|| message.split_once(':').map(|(k, _)| k.trim()));
                 key.and_then(|k| key_in(text, table_from(text, span.start), k))
                     .unwrap_or(span.start)
             });

@@ -44,7 +44,7 @@ enum Command {
     /// Checks a configuration file and prints the effective settings and rules (exit 2 if bad);
     /// with sample paths, which rule each gets, by method, and what it does.
     Check {
-        /// The configuration file.
+        /// The configuration file (every key: docs/CONFIG.md).
         #[arg(long)]
         config: PathBuf,
         /// Sample request paths (`/users/3`, `/admin/x`) to explain.
@@ -54,7 +54,8 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// A TOML configuration file (see examples/fastapi/larder.toml); flags win over it.
+    /// A TOML configuration file: every key in docs/CONFIG.md, an example in
+    /// examples/fastapi/larder.toml; flags win over it.
     #[arg(long, env = "LARDER_CONFIG")]
     config: Option<PathBuf>,
     /// Where to forward requests: `http://host:port` or `https://host`.

@@ -536,3 +536,40 @@ ttl = "60s"
         assert!(text.contains(says), "{says:?} not in:\n{text}");
     }
 }
+
+/// A POST under a `key_body` rule whose body stalls is answered 408 at the body idle timeout,
+/// and nothing half-read reaches the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_post_whose_body_stalls_is_answered_408() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = Origin::start(Arc::new(counting_origin(calls.clone()))).await;
+    let (_dir, file) = config_file(
+        "[upstream]\nbody_idle_timeout = \"1s\"\n\n[[rule]]\npath = \"/search\"\nttl = 60\nkey_body = true\n",
+    );
+    let proxy = Proxy::start(origin.addr, &["--config", file.to_str().unwrap()], &[]);
+    let port = proxy.port;
+    let answer = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            port,
+            b"POST /search HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{\"q\"",
+            std::time::Duration::from_secs(20),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("detail=body-stalled"), "{answer}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // A whole one is cached by its body.
+    for expect in ["MISS", "HIT"] {
+        let (_, h, _) = send(
+            "POST",
+            &proxy.url("/search"),
+            &[("content-type", "application/json")],
+            b"{\"q\": 1}",
+        )
+        .await;
+        assert_eq!(h["x-cache"], expect);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

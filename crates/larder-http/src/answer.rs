@@ -44,7 +44,7 @@ pub(crate) fn serve<B>(
         ttl: Some(stored.lifetime as i64 - age as i64),
         ..outcome
     };
-    crate::headers::mark(&mut headers, &state.config, outcome);
+    crate::headers::mark(&mut headers, &state.current().config, outcome);
     let body = if body.len() >= crate::deliver::LARGE {
         CacheBody::delivered(crate::deliver::Delivery::new(body))
     } else {

@@ -49,14 +49,14 @@ where
         }
         let status = response.status();
         let headers = response.headers_mut();
-        if let Some(tag) = &state.config.tag_header {
+        if let Some(tag) = &state.current().config.tag_header {
             headers.remove(tag);
         }
         let mut outcome = Outcome::from(CacheStatus::Bypass).fwd_status(status);
         if let Some(why) = why {
             outcome = outcome.detail(why);
         }
-        headers::mark(headers, &state.config, outcome);
+        headers::mark(headers, &state.current().config, outcome);
         Ok(response.map(CacheBody::passthrough))
     })
 }
@@ -72,7 +72,7 @@ async fn invalidate_after_unsafe(
 ) {
     let get_key = |parts: &Parts, host: &RequestHost| {
         let get_cfg = state.config_for(&Method::GET, parts.uri.path());
-        state.primary_key(get_cfg, parts, host)
+        state.primary_key(&get_cfg, parts, host)
     };
     let mut keys: Vec<String> = get_key(target, host).into_iter().collect();
     if let Some(host) = state.key_host(host) {

@@ -48,7 +48,7 @@ impl std::fmt::Debug for CacheLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheLayer")
             .field("cache", &self.base)
-            .field("config", &self.state.config)
+            .field("config", &self.state.config())
             .finish()
     }
 }
@@ -87,7 +87,7 @@ impl CacheLayer {
     }
 
     fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::clone(&self.state.config);
+        let mut config = Config::clone(&self.state.config());
         f(&mut config);
         self.state = Arc::new(LayerState::new(&self.base, config));
         self
@@ -100,7 +100,7 @@ impl CacheLayer {
     /// assert_eq!(layer.mode(), larder_http::Mode::Shared);
     /// ```
     pub fn mode(&self) -> Mode {
-        self.state.config.mode
+        self.state.current().config.mode
     }
 
     /// The cache namespace of this layer's entries (default `http`), so two layers on one cache
@@ -423,6 +423,27 @@ impl CacheLayer {
         self.configure(|c| c.rules = rules)
     }
 
+    /// Gives the services this layer built `from`'s settings and rules, for the requests that
+    /// come next (a configuration reload): requests in flight finish with the ones they came
+    /// with, and the cache, the fills in flight, the budgets and the counters stay. Settings
+    /// that cannot change while the layer serves (its namespace, `max_body`, the recording
+    /// budget, the fixed host) keep their values; their names come back, for the caller to
+    /// say so.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use larder_http::{CacheLayer, Rule};
+    /// let cache = larder::Cache::new();
+    /// let running = CacheLayer::shared(cache.clone());
+    /// let edited = CacheLayer::shared(cache).rules([Rule::path("/")?.ttl(Duration::from_secs(60))]);
+    /// assert!(running.reconfigure(&edited).is_empty());
+    /// assert_eq!(running.settings().rules.len(), 1);
+    /// # Ok::<(), larder_http::RuleError>(())
+    /// ```
+    pub fn reconfigure(&self, from: &CacheLayer) -> Vec<&'static str> {
+        self.state.reconfigure(Config::clone(&from.state.config()))
+    }
+
     /// This layer, reading the body of each POST its [`key_body`](Rule::key_body) rules cover
     /// before the cache looks it up, so such POSTs are cached by their body (see
     /// [`key_bodies`](crate::key_bodies)). Use it in place of the layer, once its settings are
@@ -519,7 +540,7 @@ impl CacheLayer {
     /// assert_eq!(settings.tag_header.unwrap(), "surrogate-key");
     /// ```
     pub fn settings(&self) -> crate::LayerSettings {
-        crate::LayerSettings::of(&self.state.config)
+        crate::LayerSettings::of(&self.state.config())
     }
 
     /// A handle to purge this layer's responses by key, URL or tag. Take it after the last

@@ -51,7 +51,7 @@ pub struct Purger {
 impl std::fmt::Debug for Purger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Purger")
-            .field("namespace", &self.state.config.namespace)
+            .field("namespace", &self.state.current().config.namespace)
             .finish()
     }
 }
@@ -104,7 +104,7 @@ impl Purger {
             url: url.to_owned(),
         };
         let uri: http::Uri = url.parse().map_err(|_| invalid())?;
-        let host = match (&self.state.config.fixed_host, uri.authority()) {
+        let host = match (self.state.fixed_host(), uri.authority()) {
             (Some((fixed, _)), _) => fixed.clone(),
             (None, Some(auth)) => {
                 crate::host::normalize(auth.as_str(), uri.scheme_str()).ok_or_else(invalid)?
@@ -169,7 +169,7 @@ pub(crate) async fn invalidate_prefix(
     host: &str,
     path: &str,
 ) -> Result<(), PurgeError> {
-    let depth = state.config.prefix_purge_depth;
+    let depth = state.current().config.prefix_purge_depth;
     if depth == 0 {
         return Err(PurgeError::PrefixesOff);
     }

@@ -67,7 +67,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for CacheService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheService")
             .field("inner", &self.inner)
-            .field("config", &self.state.config)
+            .field("config", &self.state.config())
             .finish()
     }
 }
@@ -140,23 +140,23 @@ where
                 return ResponseFuture::ready(bad_request(&state, bad));
             }
         };
-        if let Some((_, fixed)) = &state.config.fixed_host {
+        if let Some((_, fixed)) = state.fixed_host() {
             pin_host(&mut parts, fixed);
         }
         // Fills record in a task of their own, and timeouts need tokio's timer: outside a
         // runtime the layer steps aside rather than panic.
         let Ok(rt) = Handle::try_current() else {
             warn_no_runtime();
-            let cfg = state.config.clone();
+            let cfg = state.current().config.clone();
             return ResponseFuture::running(forward(state, cfg, inner, parts, body, None));
         };
         // One canonical path for the rules, the key and the service (see `path.rs`); a path
         // with none, or whose other spellings would get another rule, passes uncached.
         let route = canonical_target(&mut parts)
-            .and_then(|()| state.route(&parts.method, parts.uri.path()).cloned());
+            .and_then(|()| state.route(&parts.method, parts.uri.path()));
         let cfg = match &route {
             Ok(cfg) => cfg.clone(),
-            Err(_) => state.config.clone(),
+            Err(_) => state.current().config.clone(),
         };
         // A POST a `key_body` rule covers is a query, looked up by its body, not a write.
         let keyed_post = parts.method == Method::POST && cfg.key_body.is_some() && !cfg.bypass;
@@ -228,7 +228,7 @@ fn bad_request<B>(state: &LayerState, bad: BadHost) -> Response<CacheBody<B>> {
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     crate::headers::mark(
         headers,
-        &state.config,
+        &state.current().config,
         Outcome::from(CacheStatus::Bypass).detail("bad-request"),
     );
     response

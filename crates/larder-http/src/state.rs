@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::{ArcSwap, Guard};
 use http::Method;
 use http::request::Parts;
 use larder::Cache;
@@ -28,14 +29,11 @@ pub(crate) fn gate_permits(max_body: usize) -> usize {
 /// What every service built from one layer shares: the cache, the settings, the fetches in flight.
 pub(crate) struct LayerState {
     pub cache: Cache,
-    /// The layer's settings: what a request no rule matches gets.
-    pub config: Arc<Config>,
-    /// Each rule with the settings a request it matches gets.
-    rules: Vec<(Rule, Arc<Config>)>,
-    /// Whether a rule's pattern has capital letters (then case can change a path's rule).
-    rules_have_capitals: bool,
-    /// Whether a rule keys POSTs on their bodies (and purges of a URL reach those entries).
-    keys_bodies: bool,
+    /// The settings and rules, swapped whole when the layer is reconfigured: each request
+    /// reads the ones current when it came.
+    routes: ArcSwap<Routes>,
+    /// The host every request is keyed on, if fixed (it cannot change live: keys hold it).
+    fixed_host: Option<(String, http::HeaderValue)>,
     pub recordings: Recordings,
     /// URLs whose responses were not storable just now (hit-for-pass).
     pub hit_for_pass: crate::remembered::Remembered,
@@ -46,22 +44,21 @@ pub(crate) struct LayerState {
     pub store_gate: Arc<tokio::sync::Semaphore>,
 }
 
-impl LayerState {
-    pub fn new(base: &Cache, config: Config) -> Self {
-        let budgets = Budgets {
-            layer: Budget::new(config.recording_budget),
-            // Bodies the memory bound cannot hold are worth holding for a remote store.
-            oversize: base
-                .remote_name()
-                .map(|_| Budget::new(gate_permits(config.max_body) as u64)),
-        };
+/// The settings and rules of a layer, as one value.
+pub(crate) struct Routes {
+    /// The layer's settings: what a request no rule matches gets.
+    pub config: Arc<Config>,
+    /// Each rule with the settings a request it matches gets.
+    rules: Vec<(Rule, Arc<Config>)>,
+    /// Whether a rule's pattern has capital letters (then case can change a path's rule).
+    rules_have_capitals: bool,
+    /// Whether a rule keys POSTs on their bodies (and purges of a URL reach those entries).
+    keys_bodies: bool,
+}
+
+impl Routes {
+    fn new(config: Config) -> Self {
         Self {
-            cache: base.namespace(config.namespace.clone()),
-            recordings: Recordings::new(base.namespace(config.namespace.clone())),
-            hit_for_pass: Default::default(),
-            budgets,
-            counters: Arc::new(Counters::new(&config.namespace)),
-            store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),
             rules_have_capitals: config
                 .rules
                 .iter()
@@ -78,7 +75,7 @@ impl LayerState {
 
     /// The settings for a request to `path` (made canonical here): the first matching rule's,
     /// else the layer's.
-    pub fn config_for(&self, method: &Method, path: &str) -> &Arc<Config> {
+    fn config_for(&self, method: &Method, path: &str) -> &Arc<Config> {
         if self.rules.is_empty() {
             return &self.config;
         }
@@ -92,7 +89,7 @@ impl LayerState {
     /// The settings for a request whose path is canonical, or `Err` when another spelling of
     /// it that an origin may route elsewhere would get another rule (see `path.rs`): such a
     /// request passes uncached, and no spelling of a path dodges its rules.
-    pub fn route(&self, method: &Method, path: &str) -> Result<&Arc<Config>, crate::path::Unsafe> {
+    fn route(&self, method: &Method, path: &str) -> Result<&Arc<Config>, crate::path::Unsafe> {
         if self.rules.is_empty() {
             return Ok(&self.config);
         }
@@ -121,15 +118,95 @@ impl LayerState {
             rule.methods.contains(method) && rule.matches_path(path, fold_case)
         })
     }
+}
+
+/// The settings that cannot change once a layer serves: its cache namespace, the budgets'
+/// sizes and the fixed host (keys and budgets were made with them).
+pub(crate) fn fixed_settings_changed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.namespace != new.namespace {
+        changed.push("namespace");
+    }
+    if old.max_body != new.max_body {
+        changed.push("max_body");
+    }
+    if old.recording_budget != new.recording_budget {
+        changed.push("recording_budget");
+    }
+    if old.fixed_host.as_ref().map(|h| &h.0) != new.fixed_host.as_ref().map(|h| &h.0) {
+        changed.push("fixed_host");
+    }
+    changed
+}
+
+impl LayerState {
+    pub fn new(base: &Cache, config: Config) -> Self {
+        let budgets = Budgets {
+            layer: Budget::new(config.recording_budget),
+            // Bodies the memory bound cannot hold are worth holding for a remote store.
+            oversize: base
+                .remote_name()
+                .map(|_| Budget::new(gate_permits(config.max_body) as u64)),
+        };
+        Self {
+            cache: base.namespace(config.namespace.clone()),
+            recordings: Recordings::new(base.namespace(config.namespace.clone())),
+            hit_for_pass: Default::default(),
+            budgets,
+            counters: Arc::new(Counters::new(&config.namespace)),
+            store_gate: Arc::new(tokio::sync::Semaphore::new(gate_permits(config.max_body))),
+            fixed_host: config.fixed_host.clone(),
+            routes: ArcSwap::from_pointee(Routes::new(config)),
+        }
+    }
+
+    /// The settings and rules now: a guard to read them through (no reference count taken).
+    pub fn current(&self) -> Guard<Arc<Routes>> {
+        self.routes.load()
+    }
+
+    /// The layer's settings now, kept.
+    pub fn config(&self) -> Arc<Config> {
+        self.routes.load().config.clone()
+    }
+
+    /// Replaces the settings and rules for the requests that come next; those in flight keep
+    /// theirs. The settings that cannot change live keep their values: their names come back.
+    pub fn reconfigure(&self, mut config: Config) -> Vec<&'static str> {
+        let now = self.config();
+        let kept = fixed_settings_changed(&now, &config);
+        config.namespace = now.namespace.clone();
+        config.max_body = now.max_body;
+        config.recording_budget = now.recording_budget;
+        config.fixed_host = now.fixed_host.clone();
+        self.routes.store(Arc::new(Routes::new(config)));
+        kept
+    }
+
+    /// The settings for a request to `path` (made canonical here): the first matching rule's,
+    /// else the layer's.
+    pub fn config_for(&self, method: &Method, path: &str) -> Arc<Config> {
+        self.routes.load().config_for(method, path).clone()
+    }
+
+    /// See [`Routes::route`].
+    pub fn route(&self, method: &Method, path: &str) -> Result<Arc<Config>, crate::path::Unsafe> {
+        self.routes.load().route(method, path).cloned()
+    }
+
+    /// The fixed host, and its `Host` value, if the layer has one.
+    pub fn fixed_host(&self) -> Option<&(String, http::HeaderValue)> {
+        self.fixed_host.as_ref()
+    }
 
     /// Whether a rule keys POSTs on their bodies.
     pub fn keys_bodies(&self) -> bool {
-        self.keys_bodies
+        self.routes.load().keys_bodies
     }
 
     /// The host keys use for a request to `host`: the fixed one if set; none for a conflict.
     pub fn key_host<'a>(&'a self, host: &'a RequestHost) -> Option<&'a str> {
-        match (&self.config.fixed_host, host) {
+        match (&self.fixed_host, host) {
             (Some((fixed, _)), _) => Some(fixed),
             (None, RequestHost::Named(h)) => Some(h),
             (None, RequestHost::Conflicting) => None,
@@ -146,10 +223,11 @@ impl LayerState {
     }
 
     pub fn limits(&self) -> Limits {
+        let current = self.routes.load();
         Limits {
-            cap: self.config.max_body,
+            cap: current.config.max_body,
             window: STREAM_WINDOW,
-            finish_unread_below: self.config.finish_unread_below,
+            finish_unread_below: current.config.finish_unread_below,
         }
     }
 }

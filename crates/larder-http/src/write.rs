@@ -38,7 +38,10 @@ impl StoreJob {
     /// before the body is put in one piece, so a fill waiting for it holds only its recording,
     /// which the budgets count. Small bodies take few permits and rarely wait.
     pub async fn turn(&self, len: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let want = len.clamp(1, crate::state::gate_permits(self.state.config.max_body));
+        let want = len.clamp(
+            1,
+            crate::state::gate_permits(self.state.current().config.max_body),
+        );
         self.state
             .store_gate
             .clone()
@@ -50,7 +53,7 @@ impl StoreJob {
     /// Stores the recorded response; `lead` is the fill's hold on its key, so storing does not
     /// supersede the fill itself.
     pub async fn store(self, body: Bytes, lead: Option<&larder::engine::FillLead>) {
-        let cfg = &self.state.config;
+        let cfg = self.state.config();
         let mut headers = self.headers;
         if !headers.contains_key(header::DATE) {
             // RFC 9110 §6.6.1: a recipient with a clock records when it received a response
@@ -97,7 +100,7 @@ pub(crate) async fn write(
     response: CachedResponse,
     lead: Option<&larder::engine::FillLead>,
 ) {
-    let keep = plan.keep_secs(response.has_validator(), &state.config);
+    let keep = plan.keep_secs(response.has_validator(), &state.current().config);
     if keep == 0 {
         return;
     }
@@ -124,7 +127,7 @@ pub(crate) async fn write(
                     nonce: new_nonce(),
                 };
                 let nonce = index.nonce;
-                let index_ttl = ttl.saturating_add(state.config.keep_stale);
+                let index_ttl = ttl.saturating_add(state.current().config.keep_stale);
                 let index_opts = EntryOptions::new().ttl(index_ttl);
                 let stored = Stored::Variants(index);
                 let written = match lead {

@@ -604,3 +604,53 @@ async fn cache_status_says_stored_only_when_a_later_request_can_use_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_reconfigured_layer_keeps_its_cache_and_applies_new_rules_next() {
+    use larder_http::CacheLayer;
+    use tower::{Layer, Service, ServiceExt};
+    let cache = larder::Cache::new();
+    let running = CacheLayer::shared(cache.clone()).rules([Rule::path("/").unwrap().ttl(secs(60))]);
+    let seen = Seen::default();
+    let mut svc = running.layer(origin(
+        std::sync::Arc::new(|_: &http::Request<axum::body::Body>, n| {
+            reply(200, &[], &format!("call {n}"))
+        }),
+        seen.clone(),
+    ));
+    let mut status = async |uri: &str| {
+        let resp = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(get(uri, &[]))
+            .await
+            .unwrap();
+        let s = resp.headers()["x-cache"].to_str().unwrap().to_owned();
+        let _ = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), usize::MAX).await;
+        settle().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        s
+    };
+    status("http://a.test/kept").await;
+    assert_eq!(status("http://a.test/kept").await, "HIT");
+    let edited = CacheLayer::shared(cache.clone()).rules([
+        Rule::path("/kept/private").unwrap().bypass(true),
+        Rule::path("/").unwrap().ttl(secs(60)),
+    ]);
+    assert!(running.reconfigure(&edited).is_empty());
+    assert_eq!(
+        status("http://a.test/kept").await,
+        "HIT",
+        "the cache stayed"
+    );
+    assert_eq!(
+        status("http://a.test/kept/private").await,
+        "BYPASS",
+        "the new rule"
+    );
+    // What cannot change live is named and keeps its value.
+    let other = CacheLayer::shared(cache).max_body_bytes(1 << 10);
+    assert_eq!(running.reconfigure(&other), ["max_body"]);
+    assert_eq!(running.settings().max_body, 8 << 20);
+}

@@ -9,6 +9,7 @@
 //! | `POST /purge?prefix=/users` | drops everything under a path prefix |
 //! | `POST /purge?tag=user-42` | drops everything tagged `user-42` (`Surrogate-Key`) |
 //! | `POST /purge?all=true` | drops everything |
+//! | `POST /reload` | re-reads the configuration file (as SIGHUP does): `200 {"reloaded": true, "rules": N, "needs_restart": [...]}`, or `400 {"error": ...}` and nothing changed |
 //!
 //! With a token, every request must carry `Authorization: Bearer <token>`; without one the
 //! listener must be on a loopback address (the binary refuses to start otherwise).
@@ -46,6 +47,7 @@ struct Inner {
     purger: Purger,
     metrics: PrometheusHandle,
     token: Option<String>,
+    reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 impl Admin {
@@ -63,7 +65,22 @@ impl Admin {
                 purger,
                 metrics,
                 token,
+                reloader: None,
             }),
+        }
+    }
+
+    /// Answers `POST /reload` with `reloader` (a proxy started with a configuration file).
+    pub fn with_reloader(self, reloader: Arc<crate::reload::Reloader>) -> Self {
+        let inner = Inner {
+            cache: self.inner.cache.clone(),
+            purger: self.inner.purger.clone(),
+            metrics: self.inner.metrics.clone(),
+            token: self.inner.token.clone(),
+            reloader: Some(reloader),
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 }
@@ -100,11 +117,42 @@ impl Inner {
             (&Method::GET, "/stats") => reply(StatusCode::OK, self.stats()),
             (&Method::GET, "/metrics") => self.metrics(),
             (&Method::POST | &Method::DELETE, "/purge") => self.purge(query).await,
-            (_, "/healthz" | "/stats" | "/metrics" | "/purge") => reply(
+            (&Method::POST, "/reload") => self.reload().await,
+            (_, "/healthz" | "/stats" | "/metrics" | "/purge" | "/reload") => reply(
                 StatusCode::METHOD_NOT_ALLOWED,
-                json!({"error": "GET /healthz, /stats, /metrics; POST /purge"}),
+                json!({"error": "GET /healthz, /stats, /metrics; POST /purge, /reload"}),
             ),
             _ => reply(StatusCode::NOT_FOUND, json!({"error": "not found"})),
+        }
+    }
+
+    async fn reload(&self) -> Response<Full<Bytes>> {
+        let Some(reloader) = self.reloader.clone() else {
+            return reply(
+                StatusCode::CONFLICT,
+                json!({"error": "started without --config: there is no file to reload"}),
+            );
+        };
+        // Reading the file blocks: off the runtime's workers.
+        let done = tokio::task::spawn_blocking(move || reloader.reload()).await;
+        match done {
+            Ok(Ok(done)) => {
+                tracing::info!("larder-proxy: {done} (admin)");
+                reply(
+                    StatusCode::OK,
+                    json!({"reloaded": true, "rules": done.rules, "needs_restart": done.needs_restart}),
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::error!(
+                    "larder-proxy: reload refused, the running configuration stays: {e}"
+                );
+                reply(StatusCode::BAD_REQUEST, json!({"error": e}))
+            }
+            Err(_) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "the reload panicked"}),
+            ),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod budget;
 pub mod config;
 pub mod front;
+pub mod reload;
 pub mod request_body;
 pub mod server;
 pub mod settings;

@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,6 +22,7 @@ use larder_proxy::admin::Admin;
 use larder_proxy::budget::Budget;
 use larder_proxy::config::{File, LogFormat, parse_duration};
 use larder_proxy::front::FrontLayer;
+use larder_proxy::reload::Reloader;
 use larder_proxy::server::{Limits, Server};
 use larder_proxy::settings::{Overrides, Settings};
 use larder_proxy::upstream::Upstream;
@@ -163,6 +165,8 @@ fn main() -> ExitCode {
         access_log: args.access_log.map(Into::into),
         pass_host: args.pass_host,
     };
+    // What a reload (SIGHUP, POST /reload) re-reads, with the same flags winning.
+    let reload_from = args.config.clone().map(|path| (path, overrides.clone()));
     let settings = match Settings::resolve(file, overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -170,6 +174,9 @@ fn main() -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
+    // A reload compares the file's new settings with these, as resolved (before the descriptor
+    // budget fills in what they leave open).
+    let reload_from = reload_from.map(|(path, overrides)| (path, overrides, settings.clone()));
     init_logging(settings.access_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,7 +188,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(settings))
+    runtime.block_on(run(settings, reload_from))
 }
 
 /// `larder-proxy check --config FILE`.
@@ -227,7 +234,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(mut settings: Settings) -> ExitCode {
+async fn run(
+    mut settings: Settings,
+    reload_from: Option<(PathBuf, Overrides, Settings)>,
+) -> ExitCode {
     let descriptors = raise_descriptor_limit();
     return_large_buffers_at_once();
     // One budget of descriptors for clients, tunnels and the origin's connections.
@@ -290,6 +300,19 @@ async fn run(mut settings: Settings) -> ExitCode {
     });
     let layer = settings.layer(cache.clone(), upstream.authority());
     let purger = layer.purger();
+    let reloader = reload_from.map(|(path, overrides, resolved)| {
+        Arc::new(Reloader::new(
+            path,
+            overrides,
+            resolved,
+            layer.clone(),
+            cache.clone(),
+            upstream.authority().to_owned(),
+        ))
+    });
+    if let Some(reloader) = reloader.clone() {
+        tokio::spawn(reload_on_hangup(reloader));
+    }
     let front = FrontLayer::new(settings.x_cache, settings.access_log != LogFormat::Off);
     // The client's body streams to the origin, except a POST the cache keys on its body,
     // which is read first (`key_body` rules).
@@ -322,7 +345,10 @@ async fn run(mut settings: Settings) -> ExitCode {
                 }
             };
             admin_addr = Some(admin_listener.local_addr().unwrap_or(addr));
-            let admin = Admin::new(cache, purger, metrics, settings.admin_token.clone());
+            let mut admin = Admin::new(cache, purger, metrics, settings.admin_token.clone());
+            if let Some(reloader) = reloader {
+                admin = admin.with_reloader(reloader);
+            }
             let admin_limits = Limits {
                 max_connections: 64,
                 ..Limits::default()
@@ -366,6 +392,31 @@ async fn run(mut settings: Settings) -> ExitCode {
     }
     tracing::info!("larder-proxy: stopped");
     ExitCode::SUCCESS
+}
+
+/// Each SIGHUP re-reads the configuration file (nginx's `-s reload`).
+async fn reload_on_hangup(reloader: Arc<Reloader>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("larder-proxy: cannot listen for SIGHUP; reload with POST /reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let r = reloader.clone();
+            match tokio::task::spawn_blocking(move || r.reload()).await {
+                Ok(Ok(done)) => tracing::info!("larder-proxy: {done} (SIGHUP)"),
+                Ok(Err(e)) => tracing::error!(
+                    "larder-proxy: reload refused, the running configuration stays: {e}"
+                ),
+                Err(_) => tracing::error!("larder-proxy: the reload panicked"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(reloader);
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).

@@ -311,6 +311,62 @@ impl Settings {
         }
     }
 
+    /// The settings `new` changes that the running proxy applies only when it restarts: its
+    /// listeners, store, memory bound, limits and the upstream's client (the cache layer's
+    /// rules and settings apply live, see [`crate::reload`]).
+    pub fn needs_restart(&self, new: &Settings) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut differs = |name, a: String, b: String| {
+            if a != b {
+                out.push(name);
+            }
+        };
+        differs(
+            "upstream",
+            format!("{:?}", self.upstream),
+            format!("{:?}", new.upstream),
+        );
+        differs("listen", self.listen.to_string(), new.listen.to_string());
+        differs(
+            "admin_listen",
+            format!("{:?}", self.admin_listen),
+            format!("{:?}", new.admin_listen),
+        );
+        differs(
+            "admin_token",
+            format!("{:?}", self.admin_token),
+            format!("{:?}", new.admin_token),
+        );
+        differs("store", self.store.clone(), new.store.clone());
+        differs(
+            "memory_mib",
+            self.memory_mib.to_string(),
+            new.memory_mib.to_string(),
+        );
+        differs(
+            "[limits]",
+            format!("{:?}{:?}", self.limits, self.max_connections),
+            format!("{:?}{:?}", new.limits, new.max_connections),
+        );
+        differs(
+            "[upstream]",
+            format!("{:?}{:?}{:?}", self.timeouts, self.budget, self.roots),
+            format!("{:?}{:?}{:?}", new.timeouts, new.budget, new.roots),
+        );
+        differs(
+            "pass_host",
+            self.pass_host.to_string(),
+            new.pass_host.to_string(),
+        );
+        differs(
+            "access_log",
+            format!("{:?}", self.access_log),
+            format!("{:?}", new.access_log),
+        );
+        differs("x_cache", self.x_cache.to_string(), new.x_cache.to_string());
+        out
+    }
+
     /// What the rules do with a request to `path` (as a client sends it), by method: the rule
     /// each method gets (the first that matches), or none. For `larder-proxy check`.
     ///

@@ -573,3 +573,104 @@ async fn a_keyed_post_whose_body_stalls_is_answered_408() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// SIGHUP while requests are in flight: they finish, the cache stays, the new rules apply to
+/// the next requests; a file that does not check changes nothing (POST /reload says why); a
+/// setting that needs a restart is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_new_rules_and_keeps_the_cache_and_requests_in_flight() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let origin = Origin::start(Arc::new(
+        move |req: http::Request<hyper::body::Incoming>| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let slow = req.uri().path() == "/slow";
+            Box::pin(async move {
+                if slow {
+                    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                }
+                full(200, &[], format!("call {n}"))
+            }) as futures::future::BoxFuture<'static, Response<OriginBody>>
+        },
+    ))
+    .await;
+    let v1 = "[[rule]]\npath = \"/\"\nttl = \"60s\"\n";
+    let (dir, file) = config_file(v1);
+    let proxy = Proxy::start(origin.addr, &["--config", file.to_str().unwrap()], &[]);
+    let status = |h: &http::HeaderMap| h["x-cache"].to_str().unwrap().to_owned();
+    get(&proxy.url("/a"), &[]).await;
+    assert_eq!(status(&get(&proxy.url("/a"), &[]).await.1), "HIT");
+
+    // Five requests for a slow URL in flight, then the file changes and SIGHUP comes.
+    let slow: Vec<_> = (0..5)
+        .map(|_| {
+            let url = proxy.url("/slow");
+            tokio::spawn(async move { get(&url, &[]).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let v2 =
+        "[[rule]]\npath = \"/private\"\nbypass = true\n\n[[rule]]\npath = \"/\"\nttl = \"60s\"\n";
+    std::fs::write(dir.path().join("larder.toml"), v2).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    for r in slow {
+        let (code, _, body) = r.await.unwrap();
+        assert_eq!(code, 200, "a request in flight finished");
+        assert!(String::from_utf8_lossy(&body).starts_with("call "));
+    }
+    for _ in 0..100 {
+        if proxy.log_text().contains("reloaded: 2 rules in force") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        proxy
+            .log_text()
+            .contains("reloaded: 2 rules in force (SIGHUP)"),
+        "{}",
+        proxy.log_text()
+    );
+    // The cache stayed; the fill in flight was stored; the new rule applies.
+    assert_eq!(status(&get(&proxy.url("/a"), &[]).await.1), "HIT");
+    assert_eq!(status(&get(&proxy.url("/slow"), &[]).await.1), "HIT");
+    for _ in 0..2 {
+        assert_eq!(
+            status(&get(&proxy.url("/private/x"), &[]).await.1),
+            "BYPASS"
+        );
+    }
+    let before = calls.load(Ordering::SeqCst);
+
+    // A file that does not check: refused, said, and the running rules stay.
+    let bad = "[[rule]]\npath = \"/\"\nttl = 60\n\n[[rule]]\npath = \"/private\"\nbypass = true\n";
+    std::fs::write(dir.path().join("larder.toml"), bad).unwrap();
+    let (code, _, body) = send("POST", &proxy.admin_url("/reload"), &[], b"").await;
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("rule 2 (/private) is never used"));
+    assert_eq!(
+        status(&get(&proxy.url("/private/x"), &[]).await.1),
+        "BYPASS"
+    );
+    assert!(proxy.log_text().contains("reload refused"));
+
+    // A setting that takes a restart is named, the rest applies.
+    // (`listen` comes from a flag here, which wins over the file: a limit, then.)
+    let moved = format!("[limits]\nmax_h2_streams = 64\n\n{v1}");
+    std::fs::write(dir.path().join("larder.toml"), moved).unwrap();
+    let (code, _, body) = send("POST", &proxy.admin_url("/reload"), &[], b"").await;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"needs_restart\":[\"[limits]\"]"), "{body}");
+    get(&proxy.url("/private/y"), &[]).await;
+    assert_eq!(
+        status(&get(&proxy.url("/private/y"), &[]).await.1),
+        "HIT",
+        "v1's rules again"
+    );
+    assert!(calls.load(Ordering::SeqCst) >= before);
+}

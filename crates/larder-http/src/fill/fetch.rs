@@ -330,7 +330,7 @@ impl Fill {
         } else {
             head.headers = send_headers;
         }
-        headers::mark(&mut head.headers, &state.config, outcome);
+        headers::mark(&mut head.headers, &state.current().config, outcome);
         Response::from_parts(head, reply_body)
     }
 
@@ -393,7 +393,7 @@ fn pass_unstored<ResB: OriginBody>(
     let outcome = Outcome::from(CacheStatus::Miss)
         .fwd_status(head.status)
         .detail(why);
-    headers::mark(&mut head.headers, &state.config, outcome);
+    headers::mark(&mut head.headers, &state.current().config, outcome);
     let body = if client.method == Method::HEAD {
         CacheBody::full(Bytes::new())
     } else {

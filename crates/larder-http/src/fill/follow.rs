@@ -61,6 +61,6 @@ pub(super) async fn follow<B>(
         ..Outcome::from(CacheStatus::Hit).fwd_status(head.status)
     };
     // Counted as a coalesced waiter by the core when it joined the fill.
-    headers::mark(response.headers_mut(), &state.config, outcome);
+    headers::mark(response.headers_mut(), &state.current().config, outcome);
     Followed::Served(response)
 }

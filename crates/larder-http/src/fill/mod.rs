@@ -180,7 +180,7 @@ fn gateway_timeout<B>(state: &LayerState, why: &'static str) -> Response<CacheBo
     let mut response = Response::new(CacheBody::full(Bytes::new()));
     *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
     let outcome = Outcome::from(CacheStatus::Miss).detail(why);
-    headers::mark(response.headers_mut(), &state.config, outcome);
+    headers::mark(response.headers_mut(), &state.current().config, outcome);
     response
 }
 

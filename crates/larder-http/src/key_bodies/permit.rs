@@ -213,7 +213,7 @@ pub(crate) fn permit(
     if let Some(reason) = crate::service::bypass_reason(headers, false) {
         return pass(reason);
     }
-    let credentials = Credentials::of(headers, cfg);
+    let credentials = Credentials::of(headers, &cfg);
     if credentials.authorization {
         return pass("authorization");
     }

@@ -126,7 +126,7 @@ fn unreadable<B>(state: &LayerState, error: &BodyReadError) -> Response<CacheBod
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     crate::headers::mark(
         headers,
-        &state.config,
+        &state.current().config,
         Outcome::from(CacheStatus::Bypass).detail(detail),
     );
     response

@@ -1,0 +1,102 @@
+//! Reloading the configuration file while the proxy serves (SIGHUP, or `POST /reload` on the
+//! admin listener): the new rules and cache settings apply to the requests that come next; the
+//! cache, the connections and the fills in flight stay. A file that does not check changes
+//! nothing, and the error is logged (and returned to the admin call).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use larder::Cache;
+use larder_http::CacheLayer;
+
+use crate::config::File;
+use crate::settings::{Overrides, Settings};
+
+/// Re-reads one configuration file into a running proxy's cache layer.
+///
+/// ```no_run
+/// # fn f(settings: larder_proxy::settings::Settings, layer: larder_http::CacheLayer, cache: larder::Cache) {
+/// let reloader = larder_proxy::reload::Reloader::new(
+///     "larder.toml".into(), Default::default(), settings, layer, cache, "127.0.0.1:8000".into(),
+/// );
+/// match reloader.reload() {
+///     Ok(done) => println!("{done}"),
+///     Err(e) => eprintln!("kept the running configuration: {e}"),
+/// }
+/// # }
+/// ```
+pub struct Reloader {
+    path: PathBuf,
+    overrides: Overrides,
+    running: Mutex<Settings>,
+    layer: CacheLayer,
+    cache: Cache,
+    authority: String,
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reloaded {
+    /// The rules now in force.
+    pub rules: usize,
+    /// Settings the file changed that take a restart to apply (they keep their running value).
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reloaded: {} rules in force", self.rules)?;
+        if !self.needs_restart.is_empty() {
+            write!(
+                f,
+                "; changed but applied only by a restart: {}",
+                self.needs_restart.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Reloader {
+    /// A reloader of the file at `path` (flags in `overrides` still win over it) into `layer`,
+    /// which the running proxy serves with `running`'s settings on `cache`, in front of the
+    /// upstream `authority`.
+    pub fn new(
+        path: PathBuf,
+        overrides: Overrides,
+        running: Settings,
+        layer: CacheLayer,
+        cache: Cache,
+        authority: String,
+    ) -> Self {
+        Self {
+            path,
+            overrides,
+            running: Mutex::new(running),
+            layer,
+            cache,
+            authority,
+        }
+    }
+
+    /// Re-reads the file and applies what can change live; `Err` (and nothing changed) when it
+    /// does not check.
+    pub fn reload(&self) -> Result<Reloaded, String> {
+        let file = File::load(&self.path).map_err(|e| e.to_string())?;
+        let new = Settings::resolve(file, self.overrides.clone()).map_err(|e| e.to_string())?;
+        let mut running = self
+            .running
+            .lock()
+            .map_err(|_| "a reload panicked".to_owned())?;
+        let mut needs_restart = running.needs_restart(&new);
+        let edited = new.layer(self.cache.clone(), &self.authority);
+        needs_restart.extend(self.layer.reconfigure(&edited));
+        let done = Reloaded {
+            rules: new.rules.len(),
+            needs_restart,
+        };
+        *running = new;
+        Ok(done)
+    }
+}

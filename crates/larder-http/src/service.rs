@@ -212,14 +212,17 @@ where
     }
 }
 
-/// RFC 9112 §3.2: a request with no valid `Host`, or more than one, is answered 400 and goes
-/// no further.
-fn bad_request<B>(state: &LayerState, bad: BadHost) -> Response<CacheBody<B>> {
-    let mut response = Response::new(CacheBody::full(Bytes::from(format!(
-        "bad request: {}\n",
-        bad.reason()
-    ))));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
+/// An answer the layer gives itself to a request it cannot send on (a bad `Host`, a body that
+/// could not be read): `status`, the reason in plain text, the connection closed, and the
+/// reason's name in `Cache-Status`.
+pub(crate) fn refuse<B>(
+    state: &LayerState,
+    status: StatusCode,
+    reason: impl std::fmt::Display,
+    detail: &'static str,
+) -> Response<CacheBody<B>> {
+    let mut response = Response::new(CacheBody::full(Bytes::from(format!("{reason}\n"))));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -229,9 +232,16 @@ fn bad_request<B>(state: &LayerState, bad: BadHost) -> Response<CacheBody<B>> {
     crate::headers::mark(
         headers,
         &state.current().config,
-        Outcome::from(CacheStatus::Bypass).detail("bad-request"),
+        Outcome::from(CacheStatus::Bypass).detail(detail),
     );
     response
+}
+
+/// RFC 9112 §3.2: a request with no valid `Host`, or more than one, is answered 400 and goes
+/// no further.
+fn bad_request<B>(state: &LayerState, bad: BadHost) -> Response<CacheBody<B>> {
+    let reason = format!("bad request: {}", bad.reason());
+    refuse(state, StatusCode::BAD_REQUEST, reason, "bad-request")
 }
 
 /// With a fixed host, the service sees the host its responses are keyed under, whatever the

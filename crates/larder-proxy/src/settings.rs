@@ -387,7 +387,7 @@ impl Settings {
             Method::PATCH,
             Method::DELETE,
         ];
-        // Methods in order, grouped by the rule they get (reads and writes apart when none).
+        // Methods in order, grouped by the rule they get (reads and writes apart when none):
         // (the rule's index, whether a read without one), and the methods.
         type Group<'a> = ((Option<usize>, bool), Vec<&'a str>);
         let mut groups: Vec<Group<'_>> = Vec::new();

@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
 use tower_service::Service;
 
@@ -11,7 +11,6 @@ use super::permit::{Refused, permit};
 use super::{BodyReadError, KeyedBody};
 use crate::body::{BoxError, CacheBody};
 use crate::future::ResponseFuture;
-use crate::headers::{CacheStatus, Outcome};
 use crate::service::CacheService;
 use crate::state::LayerState;
 
@@ -116,18 +115,5 @@ fn unreadable<B>(state: &LayerState, error: &BodyReadError) -> Response<CacheBod
         BodyReadError::Stalled(_) => (StatusCode::REQUEST_TIMEOUT, "body-stalled"),
         _ => (StatusCode::BAD_REQUEST, "body-unreadable"),
     };
-    let mut response = Response::new(CacheBody::full(Bytes::from(format!("{error}\n"))));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    crate::headers::mark(
-        headers,
-        &state.current().config,
-        Outcome::from(CacheStatus::Bypass).detail(detail),
-    );
-    response
+    crate::service::refuse(state, status, error, detail)
 }

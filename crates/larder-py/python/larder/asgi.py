@@ -10,7 +10,7 @@ same RFC 9111 engine as larder-http and larder-proxy.
         rules=[{"path": "/users", "ttl": "60s", "stale": "10m", "query": ["skip", "limit"]}],
     )
 
-Rules have the shape of larder-proxy's `[[rule]]` tables (README, "Rules"). Without `ttl` or a
+Rules have the shape of larder-proxy's `[[rule]]` tables (docs/CONFIG.md). Without `ttl` or a
 rule that gives one, only responses whose own headers allow it are stored (a strict shared
 cache). Streaming responses reach the client as the app produces them, are recorded as they
 pass, and concurrent requests for the same URL read that one recording. A rule with `key_body`

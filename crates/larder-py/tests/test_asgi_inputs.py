@@ -297,3 +297,54 @@ def test_cache_status_says_stored_only_when_a_later_request_can_use_it():
         assert headers["cache-status"].endswith(says), (cache_control, headers["cache-status"])
         asyncio.run(call(mw, scope("/p")))
         assert len(calls) == (1 if says.endswith("stored") else 2), (cache_control, calls)
+
+
+def test_a_keyed_posts_body_that_is_not_what_asgi_promises_reaches_the_app_as_it_came():
+    """A POST under a `key_body` rule whose `receive` gives a body that is not bytes, more bytes
+    than declared, or a disconnect: the middleware keys nothing and hands the app every message it
+    read, then the rest."""
+    got = []
+
+    async def echo(s, receive, send):
+        messages = []
+        while True:
+            m = await receive()
+            messages.append(m)
+            if m["type"] != "http.request" or not m.get("more_body"):
+                break
+        got.append(messages)
+        await ok(s, receive, send)
+
+    app, calls = counting_app(echo)
+    mw = CacheMiddleware(app, cache=larder.Cache.from_url("memory://"),
+                         rules=[{"path": "/ask", "ttl": 60, "key_body": "1KiB"}])
+    post = scope("/ask", method="POST", headers=[(b"host", b"t"), (b"content-length", b"4")])
+
+    async def send_with(messages):
+        queue = list(messages)
+        sent = []
+
+        async def receive():
+            return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await mw(post, receive, send)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        return {k.decode(): v.decode() for k, v in start["headers"]}
+
+    cases = [
+        [{"type": "http.request", "body": "text", "more_body": False}],
+        [{"type": "http.request", "body": b"abc", "more_body": True}, {"type": "http.request", "body": b"de", "more_body": False}],
+        [{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"}],
+    ]
+    for messages in cases:
+        headers = asyncio.run(send_with(messages))
+        assert headers.get("x-cache") is None, "the app answered: not the cache"
+        assert got[-1] == messages, "the app got every message as it came"
+    # A whole body is keyed and answered from the cache the second time.
+    whole = [{"type": "http.request", "body": b"abcd", "more_body": False}]
+    assert asyncio.run(send_with(whole))["x-cache"] == "MISS"
+    assert asyncio.run(send_with(whole))["x-cache"] == "HIT"
+    assert len(calls) == len(cases) + 1

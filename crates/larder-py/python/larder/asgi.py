@@ -198,6 +198,8 @@ async def _read_body(receive: Receive, length: int, idle_timeout: float) -> Tupl
         if message.get("type") != "http.request":
             return None, read  # the client left: the app sees it
         chunk = message.get("body", b"")
+        if type(chunk) is not bytes:
+            return None, read  # not what ASGI promises: the app gets it as it came
         size += len(chunk)
         if size > length:
             return None, read

@@ -307,12 +307,13 @@ async fn run(
             resolved,
             layer.clone(),
             cache.clone(),
-            upstream.authority().to_owned(),
+            upstream.clone(),
         ))
     });
     if let Some(reloader) = reloader.clone() {
         tokio::spawn(reload_on_hangup(reloader));
     }
+    let client_reloader = reloader.clone();
     let front = FrontLayer::new(settings.x_cache, settings.access_log != LogFormat::Off);
     // The client's body streams to the origin, except a POST the cache keys on its body,
     // which is read first (`key_body` rules).
@@ -383,9 +384,11 @@ async fn run(
         }
         None => println!("caching proxy on http://{listen} -> {upstream_url}"),
     }
-    Server::new(listener, limits)
-        .serve(service, shutdown_signal())
-        .await;
+    let server = Server::new(listener, limits);
+    if let Some(reloader) = &client_reloader {
+        reloader.attach_limits(server.live_limits());
+    }
+    server.serve(service, shutdown_signal()).await;
     let _ = stop_admin.send(true);
     if let Some(task) = admin_task {
         let _ = task.await;

@@ -1,23 +1,26 @@
 //! Reloading the configuration file while the proxy serves (SIGHUP, or `POST /reload` on the
-//! admin listener): the new rules and cache settings apply to the requests that come next; the
-//! cache, the connections and the fills in flight stay. A file that does not check changes
+//! admin listener): the new rules and cache settings, the client connections' timeouts and the
+//! upstream's waits apply to the requests (and connections) that come next; the cache, the
+//! connections and the fills in flight stay. A file that does not check changes
 //! nothing, and the error is logged (and returned to the admin call).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use larder::Cache;
 use larder_http::CacheLayer;
 
 use crate::config::File;
+use crate::server::LiveLimits;
 use crate::settings::{Overrides, Settings};
+use crate::upstream::Upstream;
 
 /// Re-reads one configuration file into a running proxy's cache layer.
 ///
 /// ```no_run
-/// # fn f(settings: larder_proxy::settings::Settings, layer: larder_http::CacheLayer, cache: larder::Cache) {
+/// # fn f(settings: larder_proxy::settings::Settings, layer: larder_http::CacheLayer, cache: larder::Cache, upstream: larder_proxy::upstream::Upstream) {
 /// let reloader = larder_proxy::reload::Reloader::new(
-///     "larder.toml".into(), Default::default(), settings, layer, cache, "127.0.0.1:8000".into(),
+///     "larder.toml".into(), Default::default(), settings, layer, cache, upstream,
 /// );
 /// match reloader.reload() {
 ///     Ok(done) => println!("{done}"),
@@ -31,7 +34,8 @@ pub struct Reloader {
     running: Mutex<Settings>,
     layer: CacheLayer,
     cache: Cache,
-    authority: String,
+    upstream: Upstream,
+    limits: OnceLock<LiveLimits>,
 }
 
 /// What a reload changed.
@@ -60,15 +64,15 @@ impl std::fmt::Display for Reloaded {
 
 impl Reloader {
     /// A reloader of the file at `path` (flags in `overrides` still win over it) into `layer`,
-    /// which the running proxy serves with `running`'s settings on `cache`, in front of the
-    /// upstream `authority`.
+    /// which the running proxy serves with `running`'s settings on `cache`, in front of
+    /// `upstream`.
     pub fn new(
         path: PathBuf,
         overrides: Overrides,
         running: Settings,
         layer: CacheLayer,
         cache: Cache,
-        authority: String,
+        upstream: Upstream,
     ) -> Self {
         Self {
             path,
@@ -76,8 +80,14 @@ impl Reloader {
             running: Mutex::new(running),
             layer,
             cache,
-            authority,
+            upstream,
+            limits: OnceLock::new(),
         }
+    }
+
+    /// The client listener's limits, once its server is made: a reload changes them too.
+    pub fn attach_limits(&self, limits: LiveLimits) {
+        let _ = self.limits.set(limits);
     }
 
     /// Re-reads the file and applies what can change live; `Err` (and nothing changed) when it
@@ -90,8 +100,14 @@ impl Reloader {
             .lock()
             .map_err(|_| "a reload panicked".to_owned())?;
         let mut needs_restart = running.needs_restart(&new);
-        let edited = new.layer(self.cache.clone(), &self.authority);
+        let edited = new.layer(self.cache.clone(), self.upstream.authority());
         needs_restart.extend(self.layer.reconfigure(&edited));
+        // Counts and pool settings keep their running values (named above, from the settings
+        // as written: the running ones were sized from the descriptor limit).
+        let _ = self.upstream.set_timeouts(new.timeouts);
+        if let Some(limits) = self.limits.get() {
+            let _ = limits.set(new.limits);
+        }
         let done = Reloaded {
             rules: new.rules.len(),
             needs_restart,

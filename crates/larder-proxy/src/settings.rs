@@ -312,8 +312,9 @@ impl Settings {
     }
 
     /// The settings `new` changes that the running proxy applies only when it restarts: its
-    /// listeners, store, memory bound, limits and the upstream's client (the cache layer's
-    /// rules and settings apply live, see [`crate::reload`]).
+    /// listeners, store, memory bound, the connection counts and the upstream's connection pool
+    /// (the cache layer's rules and settings, the client timeouts and the upstream's waits apply
+    /// live, see [`crate::reload`]).
     pub fn needs_restart(&self, new: &Settings) -> Vec<&'static str> {
         let mut out = Vec::new();
         let mut differs = |name, a: String, b: String| {
@@ -343,15 +344,43 @@ impl Settings {
             self.memory_mib.to_string(),
             new.memory_mib.to_string(),
         );
+        // The descriptor budget and the connection pool were sized by these; the other limits
+        // and the upstream's waits apply live (`LiveLimits`, `Upstream::set_timeouts`).
+        let (b, nb) = (&self.budget, &new.budget);
         differs(
-            "[limits]",
-            format!("{:?}{:?}", self.limits, self.max_connections),
-            format!("{:?}{:?}", new.limits, new.max_connections),
+            "[limits] max_connections",
+            format!("{:?}", b.client_connections),
+            format!("{:?}", nb.client_connections),
         );
         differs(
-            "[upstream]",
-            format!("{:?}{:?}{:?}", self.timeouts, self.budget, self.roots),
-            format!("{:?}{:?}{:?}", new.timeouts, new.budget, new.roots),
+            "[upstream] max_connections",
+            format!("{:?}", b.upstream_connections),
+            format!("{:?}", nb.upstream_connections),
+        );
+        differs(
+            "[upstream] max_tunnels",
+            format!("{:?}", b.tunnels),
+            format!("{:?}", nb.tunnels),
+        );
+        differs(
+            "[upstream] pool_max_idle",
+            format!("{:?}", b.upstream_idle),
+            format!("{:?}", nb.upstream_idle),
+        );
+        differs(
+            "[upstream] connect_timeout",
+            format!("{:?}", self.timeouts.connect),
+            format!("{:?}", new.timeouts.connect),
+        );
+        differs(
+            "[upstream] pool_idle_timeout",
+            format!("{:?}", self.timeouts.pool_idle),
+            format!("{:?}", new.timeouts.pool_idle),
+        );
+        differs(
+            "[upstream] ca_file",
+            format!("{:?}", self.roots),
+            format!("{:?}", new.roots),
         );
         differs(
             "pass_host",

@@ -156,7 +156,8 @@ struct Inner {
     scheme: Scheme,
     authority: Authority,
     host: HeaderValue,
-    timeouts: Timeouts,
+    /// Shared by every clone: a reload swaps the ones that can change live.
+    timeouts: Arc<arc_swap::ArcSwap<Timeouts>>,
     /// Send the client's `Host` (and `X-Forwarded-Host`) instead of the upstream's.
     pass_host: bool,
     via: HeaderValue,
@@ -171,7 +172,7 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
             .field("authority", &self.inner.authority)
-            .field("timeouts", &self.inner.timeouts)
+            .field("timeouts", &**self.inner.timeouts.load())
             .finish_non_exhaustive()
     }
 }
@@ -241,7 +242,7 @@ impl Upstream {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
                 host,
-                timeouts,
+                timeouts: Arc::new(arc_swap::ArcSwap::from_pointee(timeouts)),
                 pass_host: false,
                 via: HeaderValue::from_static("1.1 larder"),
                 tunnels: Arc::new(tokio::sync::Semaphore::new(timeouts.max_tunnels.max(1))),
@@ -283,6 +284,46 @@ impl Upstream {
         self
     }
 
+    /// Applies `new`'s waits to the requests that come next (a reload): the response and body
+    /// idle timeouts, the request body limit, the tunnel idle timeout and the waiting queue's
+    /// length. The connection pool's settings and counts keep their values; the names of those
+    /// `new` changes come back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use larder_proxy::upstream::{Timeouts, Upstream};
+    /// let upstream = Upstream::new(&"http://127.0.0.1:8000".parse().unwrap(), Timeouts::default()).unwrap();
+    /// let longer = Timeouts { response: Duration::from_secs(90), connect: Duration::from_secs(1), ..Timeouts::default() };
+    /// assert_eq!(upstream.set_timeouts(longer), ["connect_timeout"]);
+    /// ```
+    pub fn set_timeouts(&self, new: Timeouts) -> Vec<&'static str> {
+        let now = **self.inner.timeouts.load();
+        let mut fixed = Vec::new();
+        for (name, differs) in [
+            ("connect_timeout", now.connect != new.connect),
+            ("pool_idle_timeout", now.pool_idle != new.pool_idle),
+            ("pool_max_idle", now.pool_max_idle != new.pool_max_idle),
+            (
+                "max_connections",
+                now.max_connections != new.max_connections,
+            ),
+            ("max_tunnels", now.max_tunnels != new.max_tunnels),
+        ] {
+            if differs {
+                fixed.push(name);
+            }
+        }
+        self.inner.timeouts.store(Arc::new(Timeouts {
+            response: new.response,
+            body_idle: new.body_idle,
+            max_request_body: new.max_request_body,
+            tunnel_idle: new.tunnel_idle,
+            max_waiting: new.max_waiting,
+            ..now
+        }));
+        fixed
+    }
+
     /// The origin's `host:port`, which is also the `Host` it is sent.
     pub fn authority(&self) -> &str {
         self.inner.authority.as_str()
@@ -302,7 +343,7 @@ impl Upstream {
         };
         parts.uri = uri;
         let declared = body.size_hint().exact();
-        if declared.is_some_and(|len| len > self.inner.timeouts.max_request_body) {
+        if declared.is_some_and(|len| len > self.inner.timeouts.load().max_request_body) {
             return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
         let client_version = parts.version;
@@ -335,7 +376,7 @@ impl Upstream {
             .extensions
             .remove::<Arc<crate::server::ConnectionSlot>>();
         // One deadline for the wait for a connection and the response head.
-        let deadline = tokio::time::Instant::now() + self.inner.timeouts.response;
+        let deadline = tokio::time::Instant::now() + self.inner.timeouts.load().response;
         let slot = match self.slot(deadline).await {
             Ok(slot) => slot,
             Err(response) => return response,
@@ -344,9 +385,9 @@ impl Upstream {
         let body = WatchedBody {
             inner: body,
             state: state.clone(),
-            limit: self.inner.timeouts.max_request_body,
+            limit: self.inner.timeouts.load().max_request_body,
             seen: 0,
-            idle: self.inner.timeouts.body_idle,
+            idle: self.inner.timeouts.load().body_idle,
             stall: None,
         };
         let sent = self.inner.client.request(Request::from_parts(parts, body));
@@ -364,7 +405,7 @@ impl Upstream {
                 parts.headers.append(header::VIA, self.inner.via.clone());
                 // The connection is busy until its body is read or dropped: the slot goes with
                 // the body (the closure owns it).
-                let body = TimeoutBody::new(self.inner.timeouts.body_idle, body)
+                let body = TimeoutBody::new(self.inner.timeouts.load().body_idle, body)
                     .map_frame(move |frame| {
                         let _busy = &slot;
                         frame
@@ -401,7 +442,7 @@ impl Upstream {
             return Ok(slot);
         }
         let waiting = &self.inner.waiting;
-        if waiting.fetch_add(1, Ordering::Relaxed) >= self.inner.timeouts.max_waiting {
+        if waiting.fetch_add(1, Ordering::Relaxed) >= self.inner.timeouts.load().max_waiting {
             waiting.fetch_sub(1, Ordering::Relaxed);
             return Err(error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -471,7 +512,7 @@ impl Upstream {
         let held = (permit, origin_slot, client_slot);
         let (mut parts, body) = resp.into_parts();
         let origin = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
-        let idle = self.inner.timeouts.tunnel_idle;
+        let idle = self.inner.timeouts.load().tunnel_idle;
         tokio::spawn(async move {
             let (Ok(client), Ok(origin)) = tokio::join!(client, origin) else {
                 return;

@@ -658,14 +658,24 @@ async fn a_reload_applies_new_rules_and_keeps_the_cache_and_requests_in_flight()
     );
     assert!(proxy.log_text().contains("reload refused"));
 
-    // A setting that takes a restart is named, the rest applies.
-    // (`listen` comes from a flag here, which wins over the file: a limit, then.)
-    let moved = format!("[limits]\nmax_h2_streams = 64\n\n{v1}");
+    // A setting that takes a restart is named; the rest applies: here the upstream's response
+    // timeout, shorter than the slow URL takes (`listen` comes from a flag, which wins).
+    let moved = format!(
+        "[limits]\nidle_timeout = \"30s\"\n\n[upstream]\nresponse_timeout = \"500ms\"\nconnect_timeout = \"1s\"\n\n{v1}"
+    );
     std::fs::write(dir.path().join("larder.toml"), moved).unwrap();
     let (code, _, body) = send("POST", &proxy.admin_url("/reload"), &[], b"").await;
     let body = String::from_utf8_lossy(&body).into_owned();
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("\"needs_restart\":[\"[limits]\"]"), "{body}");
+    assert!(
+        body.contains("\"needs_restart\":[\"[upstream] connect_timeout\"]"),
+        "{body}"
+    );
+    let (code, _, _) = get(&proxy.url("/slow?new=1"), &[]).await;
+    assert_eq!(
+        code, 504,
+        "the new response timeout applies to the next request"
+    );
     get(&proxy.url("/private/y"), &[]).await;
     assert_eq!(
         status(&get(&proxy.url("/private/y"), &[]).await.1),

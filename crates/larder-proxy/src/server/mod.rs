@@ -104,13 +104,64 @@ impl Default for Limits {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    limits: Limits,
+    limits: LiveLimits,
+}
+
+/// A server's limits, which a reload may change for the connections that come next: each
+/// connection keeps the limits it was accepted under. `max_connections` and `max_buffer` keep
+/// their first values (the accept loop's permits and the buffers were sized by them).
+#[derive(Debug, Clone)]
+pub struct LiveLimits(Arc<arc_swap::ArcSwap<Limits>>);
+
+impl LiveLimits {
+    /// Applies `new` to the connections accepted from now on; the names of the settings that
+    /// keep their first values although `new` changes them come back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use larder_proxy::server::{Limits, LiveLimits};
+    /// let live = LiveLimits::new(Limits::default());
+    /// let shorter = Limits { idle_timeout: Duration::from_secs(5), ..Limits::default() };
+    /// assert!(live.set(shorter).is_empty());
+    /// assert_eq!(live.get().idle_timeout, Duration::from_secs(5));
+    /// ```
+    pub fn set(&self, new: Limits) -> Vec<&'static str> {
+        let now = self.get();
+        let mut fixed = Vec::new();
+        if now.max_connections != new.max_connections {
+            fixed.push("max_connections");
+        }
+        self.0.store(Arc::new(Limits {
+            max_connections: now.max_connections,
+            max_buffer: now.max_buffer,
+            ..new
+        }));
+        fixed
+    }
+
+    /// The limits now.
+    pub fn get(&self) -> Limits {
+        **self.0.load()
+    }
+
+    /// Limits that start as `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self(Arc::new(arc_swap::ArcSwap::from_pointee(limits)))
+    }
 }
 
 impl Server {
     /// A server accepting on `listener`.
     pub fn new(listener: TcpListener, limits: Limits) -> Self {
-        Self { listener, limits }
+        Self {
+            listener,
+            limits: LiveLimits::new(limits),
+        }
+    }
+
+    /// The handle a reload changes the limits through.
+    pub fn live_limits(&self) -> LiveLimits {
+        self.limits.clone()
     }
 
     /// Serves `service` until `shutdown` completes, then stops accepting and gives the requests
@@ -123,8 +174,8 @@ impl Server {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let limits = Arc::new(self.limits);
-        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let live = self.limits;
+        let permits = Arc::new(Semaphore::new(live.get().max_connections.max(1)));
         let (stop, stopping) = watch::channel(false);
         let mut connections = JoinSet::new();
         let mut accept = accept::Acceptor::new(&self.listener, permits);
@@ -135,7 +186,8 @@ impl Server {
                 accepted = accept.next() => {
                     let (stream, permit) = accepted;
                     let service = service.clone();
-                    let limits = limits.clone();
+                    // The limits now, for this connection's life.
+                    let limits = live.0.load_full();
                     let stopping = stopping.clone();
                     let slot = Arc::new(ConnectionSlot(permit));
                     connections.spawn(async move {
@@ -150,7 +202,7 @@ impl Server {
         drop(self.listener);
         let _ = stop.send(true);
         let drained = async { while connections.join_next().await.is_some() {} };
-        if tokio::time::timeout(limits.shutdown_grace, drained)
+        if tokio::time::timeout(live.get().shutdown_grace, drained)
             .await
             .is_err()
         {

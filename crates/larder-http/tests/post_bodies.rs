@@ -11,7 +11,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use larder_http::{CacheLayer, Rule};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 /// What the origin got: each request's method, path and body.
 #[derive(Clone, Default)]
@@ -95,24 +95,35 @@ fn post(path: &str, body: &'static str, headers: &[(&str, &str)]) -> Request<Bod
     b.body(Body::from(body)).unwrap()
 }
 
-async fn send<S>(svc: &S, req: Request<Body>) -> Got
-where
-    S: Service<
-            Request<Body>,
-            Response = Response<larder_http::CacheBody<Body>>,
-            Error = Infallible,
-        > + Clone,
-{
-    let resp = svc.clone().oneshot(req).await.unwrap();
+/// The layer that reads bodies in front of `origin`, with its purger (to wait for stores).
+#[derive(Clone)]
+struct Keyed {
+    svc: larder_http::KeyBodies<Origin>,
+    purger: larder_http::Purger,
+}
+
+fn keyed(cache: CacheLayer, origin: Origin) -> Keyed {
+    Keyed {
+        purger: cache.purger(),
+        svc: cache.key_bodies().layer(origin),
+    }
+}
+
+async fn send(keyed: &Keyed, req: Request<Body>) -> Got {
+    let resp = keyed.svc.clone().oneshot(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let body = axum::body::to_bytes(Body::new(body), usize::MAX)
         .await
         .unwrap();
-    // Let the recording's task store the body before the next request.
-    for _ in 0..50 {
+    // Let the recording's task store the body before the next request, however busy the
+    // machine: the fill is done when no fetch is in flight.
+    for _ in 0..500 {
         tokio::task::yield_now().await;
+        if keyed.purger.fetches_in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(5)).await;
     Got {
         status: parts.status,
         headers: parts.headers,
@@ -123,9 +134,7 @@ where
 #[tokio::test]
 async fn a_post_is_answered_from_the_cache_for_the_same_body_only() {
     let seen = Seen::default();
-    let svc = layer()
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(layer(), origin(seen.clone(), Duration::ZERO));
 
     let first = send(&svc, post("/search", r#"{"q":"rust"}"#, &[])).await;
     assert_eq!((first.status, first.cache()), (StatusCode::OK, "MISS"));
@@ -179,9 +188,7 @@ async fn a_post_is_answered_from_the_cache_for_the_same_body_only() {
 #[tokio::test]
 async fn a_get_and_a_post_of_one_url_never_answer_each_other() {
     let seen = Seen::default();
-    let svc = layer()
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(layer(), origin(seen.clone(), Duration::ZERO));
     let get = Request::get("http://api.test/search")
         .body(Body::empty())
         .unwrap();
@@ -199,9 +206,7 @@ async fn a_get_and_a_post_of_one_url_never_answer_each_other() {
 #[tokio::test]
 async fn credentials_preconditions_and_unsized_or_large_bodies_pass_uncached_and_whole() {
     let seen = Seen::default();
-    let svc = layer()
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(layer(), origin(seen.clone(), Duration::ZERO));
     for (headers, detail) in [
         (&[("authorization", "Bearer x")][..], "authorization"),
         (&[("cookie", "session=1")][..], "cookie"),
@@ -239,9 +244,7 @@ async fn credentials_preconditions_and_unsized_or_large_bodies_pass_uncached_and
 #[tokio::test]
 async fn concurrent_posts_of_one_body_make_one_call() {
     let seen = Seen::default();
-    let svc = layer()
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::from_millis(200)));
+    let svc = keyed(layer(), origin(seen.clone(), Duration::from_millis(200)));
     let asks = (0..20).map(|_| {
         let svc = svc.clone();
         tokio::spawn(async move { send(&svc, post("/search", "same", &[])).await })
@@ -260,13 +263,13 @@ async fn purging_or_writing_to_the_url_drops_its_posts() {
         search_rule(1024),
         Rule::path("/search").unwrap().methods([http::Method::PUT]),
     ]);
-    let purger = cache.purger();
-    let svc = cache
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(cache, origin(seen.clone(), Duration::ZERO));
     send(&svc, post("/search", "a", &[])).await;
     assert_eq!(send(&svc, post("/search", "a", &[])).await.cache(), "HIT");
-    purger.purge_url("http://api.test/search").await.unwrap();
+    svc.purger
+        .purge_url("http://api.test/search")
+        .await
+        .unwrap();
     assert_eq!(send(&svc, post("/search", "a", &[])).await.cache(), "MISS");
     assert_eq!(send(&svc, post("/search", "a", &[])).await.cache(), "HIT");
     let put = Request::put("http://api.test/search")
@@ -284,19 +287,20 @@ async fn purging_or_writing_to_the_url_drops_its_posts() {
 async fn bodies_held_for_keys_share_the_recording_budget_and_give_it_back() {
     let seen = Seen::default();
     let cache = larder::Cache::new();
-    let svc = CacheLayer::shared(cache.clone())
-        .rules([search_rule(1024)])
-        .recording_budget(4)
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(
+        CacheLayer::shared(cache.clone())
+            .rules([search_rule(1024)])
+            .recording_budget(4),
+        origin(seen.clone(), Duration::ZERO),
+    );
     let got = send(&svc, post("/search", "too long", &[])).await;
     assert!(got.status_detail().contains("detail=no-room"));
     assert_eq!(seen.last_body(), "too long");
 
-    let roomy = CacheLayer::shared(cache.clone())
-        .rules([search_rule(1024)])
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let roomy = keyed(
+        CacheLayer::shared(cache.clone()).rules([search_rule(1024)]),
+        origin(seen.clone(), Duration::ZERO),
+    );
     send(&roomy, post("/search", "fits", &[])).await;
     assert_eq!(
         send(&roomy, post("/search", "fits", &[])).await.cache(),
@@ -316,10 +320,10 @@ async fn bodies_held_for_keys_share_the_recording_budget_and_give_it_back() {
 #[tokio::test]
 async fn a_body_that_stalls_or_lies_about_its_length_is_refused_not_sent_on() {
     let seen = Seen::default();
-    let svc = layer()
-        .body_idle_timeout(Duration::from_millis(100))
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(
+        layer().body_idle_timeout(Duration::from_millis(100)),
+        origin(seen.clone(), Duration::ZERO),
+    );
     // Declares 10 bytes, sends 2, then nothing.
     let (tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, Infallible>>(1);
     let mut tx = tx;
@@ -372,9 +376,7 @@ async fn a_post_no_key_body_rule_covers_is_still_a_write() {
         search_rule(1024),
         Rule::path("/items").unwrap().ttl(Duration::from_secs(60)),
     ]);
-    let svc = cache
-        .key_bodies()
-        .layer(origin(seen.clone(), Duration::ZERO));
+    let svc = keyed(cache, origin(seen.clone(), Duration::ZERO));
     let get = || {
         Request::get("http://api.test/items")
             .body(Body::empty())

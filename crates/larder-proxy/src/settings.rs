@@ -316,84 +316,41 @@ impl Settings {
     /// (the cache layer's rules and settings, the client timeouts and the upstream's waits apply
     /// live, see [`crate::reload`]).
     pub fn needs_restart(&self, new: &Settings) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let mut differs = |name, a: String, b: String| {
-            if a != b {
-                out.push(name);
-            }
-        };
-        differs(
-            "upstream",
-            format!("{:?}", self.upstream),
-            format!("{:?}", new.upstream),
-        );
-        differs("listen", self.listen.to_string(), new.listen.to_string());
-        differs(
-            "admin_listen",
-            format!("{:?}", self.admin_listen),
-            format!("{:?}", new.admin_listen),
-        );
-        differs(
-            "admin_token",
-            format!("{:?}", self.admin_token),
-            format!("{:?}", new.admin_token),
-        );
-        differs("store", self.store.clone(), new.store.clone());
-        differs(
-            "memory_mib",
-            self.memory_mib.to_string(),
-            new.memory_mib.to_string(),
-        );
-        // The descriptor budget and the connection pool were sized by these; the other limits
-        // and the upstream's waits apply live (`LiveLimits`, `Upstream::set_timeouts`).
         let (b, nb) = (&self.budget, &new.budget);
-        differs(
-            "[limits] max_connections",
-            format!("{:?}", b.client_connections),
-            format!("{:?}", nb.client_connections),
-        );
-        differs(
-            "[upstream] max_connections",
-            format!("{:?}", b.upstream_connections),
-            format!("{:?}", nb.upstream_connections),
-        );
-        differs(
-            "[upstream] max_tunnels",
-            format!("{:?}", b.tunnels),
-            format!("{:?}", nb.tunnels),
-        );
-        differs(
-            "[upstream] pool_max_idle",
-            format!("{:?}", b.upstream_idle),
-            format!("{:?}", nb.upstream_idle),
-        );
-        differs(
-            "[upstream] connect_timeout",
-            format!("{:?}", self.timeouts.connect),
-            format!("{:?}", new.timeouts.connect),
-        );
-        differs(
-            "[upstream] pool_idle_timeout",
-            format!("{:?}", self.timeouts.pool_idle),
-            format!("{:?}", new.timeouts.pool_idle),
-        );
-        differs(
-            "[upstream] ca_file",
-            format!("{:?}", self.roots),
-            format!("{:?}", new.roots),
-        );
-        differs(
-            "pass_host",
-            self.pass_host.to_string(),
-            new.pass_host.to_string(),
-        );
-        differs(
-            "access_log",
-            format!("{:?}", self.access_log),
-            format!("{:?}", new.access_log),
-        );
-        differs("x_cache", self.x_cache.to_string(), new.x_cache.to_string());
-        out
+        let (t, nt) = (&self.timeouts, &new.timeouts);
+        // The descriptor budget and the connection pool were sized by the counts and the pool's
+        // settings; the other limits and the upstream's waits apply live (`LiveLimits`,
+        // `Upstream::set_timeouts`).
+        [
+            ("upstream", self.upstream != new.upstream),
+            ("listen", self.listen != new.listen),
+            ("admin_listen", self.admin_listen != new.admin_listen),
+            ("admin_token", self.admin_token != new.admin_token),
+            ("store", self.store != new.store),
+            ("memory_mib", self.memory_mib != new.memory_mib),
+            (
+                "[limits] max_connections",
+                b.client_connections != nb.client_connections,
+            ),
+            (
+                "[upstream] max_connections",
+                b.upstream_connections != nb.upstream_connections,
+            ),
+            ("[upstream] max_tunnels", b.tunnels != nb.tunnels),
+            (
+                "[upstream] pool_max_idle",
+                b.upstream_idle != nb.upstream_idle,
+            ),
+            ("[upstream] connect_timeout", t.connect != nt.connect),
+            ("[upstream] pool_idle_timeout", t.pool_idle != nt.pool_idle),
+            ("[upstream] ca_file", self.roots != new.roots),
+            ("pass_host", self.pass_host != new.pass_host),
+            ("access_log", self.access_log != new.access_log),
+            ("x_cache", self.x_cache != new.x_cache),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
     }
 
     /// What the rules do with a request to `path` (as a client sends it), by method: the rule

@@ -80,6 +80,8 @@ pub struct File {
     /// The upstream client.
     #[serde(default)]
     pub upstream: UpstreamSection,
+    /// A TLS listener beside the plain one.
+    pub tls: Option<TlsSection>,
     /// The rules, in order: the first that matches a request decides.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
@@ -222,6 +224,52 @@ pub struct UpstreamSection {
     pub max_tunnels: Option<usize>,
     /// A PEM file of CA certificates to trust for an https upstream instead of the system's.
     pub ca_file: Option<String>,
+}
+
+/// `[tls]`: a listener for HTTPS clients (HTTP/2 by ALPN and HTTP/1.1), beside the plain one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsSection {
+    /// Where TLS clients connect (`"0.0.0.0:8443"`).
+    pub listen: SocketAddr,
+    /// The certificate chain, PEM, the server's certificate first: for clients that name no
+    /// host, or one no `[[tls.certificate]]` covers.
+    pub cert: String,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+    /// More certificates: a client gets the first whose names cover the host it asks for
+    /// (SNI), wildcards included.
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<CertificateFiles>,
+    /// Offer HTTP/2 by ALPN (default true).
+    pub http2: Option<bool>,
+    /// The oldest TLS version accepted: `"1.2"` (default) or `"1.3"`.
+    #[serde(default, deserialize_with = "tls_version")]
+    pub min_version: Option<crate::server::MinVersion>,
+}
+
+/// `[[tls.certificate]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CertificateFiles {
+    /// The chain, PEM.
+    pub cert: String,
+    /// Its key, PEM.
+    pub key: String,
+}
+
+fn tls_version<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::server::MinVersion>, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "1.2" => Ok(Some(crate::server::MinVersion::Tls12)),
+        "1.3" => Ok(Some(crate::server::MinVersion::Tls13)),
+        other => Err(de::Error::custom(format!(
+            "min_version: {other:?} is not \"1.2\" or \"1.3\" (rustls speaks no older TLS)"
+        ))),
+    }
 }
 
 impl File {

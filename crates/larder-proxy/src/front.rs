@@ -1,6 +1,9 @@
-//! The front of the proxy: what every response passes on its way to the client. It writes the
-//! access log line and the request metrics (by cache status, bytes, time) once the body has
-//! gone, and drops `X-Cache` where the operator asked for `Cache-Status` alone.
+//! The front of the proxy: what every request and response passes first and last. A request that
+//! came over TLS is marked `X-Forwarded-Proto: https` (unless a proxy in front already said),
+//! before the cache sees it, so the origin's answers for https (absolute links, redirects) are
+//! keyed apart from plain HTTP's. On the way out it writes the access log line and the request
+//! metrics (by cache status, bytes, time) once the body has gone, and drops `X-Cache` where the
+//! operator asked for `Cache-Status` alone.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,11 +11,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderName, Method, Request, Response, Uri, Version};
+use http::{HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::server::ClientAddr;
+use crate::server::{ClientAddr, ClientTls};
 
 /// How the front treats responses.
 ///
@@ -79,6 +82,7 @@ pub struct Front<S> {
 }
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// What the log line and the metrics say about one request.
 struct Exchange {
@@ -108,7 +112,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        if req.extensions().get::<ClientTls>().is_some() {
+            req.headers_mut()
+                .entry(X_FORWARDED_PROTO)
+                .or_insert(HeaderValue::from_static("https"));
+        }
         let settings = &self.settings;
         // The log line needs the request's target; the metrics alone do not.
         let (method, uri) = if settings.access_log {

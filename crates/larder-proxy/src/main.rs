@@ -196,6 +196,13 @@ fn check(path: &std::path::Path, samples: &[String]) -> ExitCode {
     let settings = File::load(path)
         .map_err(|e| e.to_string())
         .and_then(|f| Settings::resolve(f, Overrides::default()).map_err(|e| e.to_string()));
+    // The certificates are read too: a file that checks must also start.
+    let settings = settings.and_then(|s| match &s.tls {
+        Some(tls) => larder_proxy::server::check_tls(tls)
+            .map(|()| s)
+            .map_err(|e| format!("[tls]: {e}")),
+        None => Ok(s),
+    });
     match settings {
         Ok(s) => {
             println!("{}: ok\n", path.display());
@@ -333,6 +340,25 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
+    let tls = match &settings.tls {
+        None => None,
+        Some(t) => {
+            let config = match larder_proxy::server::Tls::load(t) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("larder-proxy: [tls]: {e}");
+                    return ExitCode::from(BAD_CONFIG);
+                }
+            };
+            match tokio::net::TcpListener::bind(t.listen).await {
+                Ok(l) => Some((l, config)),
+                Err(e) => {
+                    eprintln!("larder-proxy: cannot listen on {} (TLS): {e}", t.listen);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     let (stop_admin, admin_stopping) = tokio::sync::watch::channel(false);
     let mut admin_addr = None;
     let admin_task = match settings.admin_listen {
@@ -378,13 +404,24 @@ async fn run(
         upstream_idle = budget.upstream_idle,
         "larder-proxy: ready"
     );
+    let https = tls
+        .as_ref()
+        .and_then(|(l, _)| l.local_addr().ok())
+        .map(|a| format!(" and https://{a}"))
+        .unwrap_or_default();
     match admin_addr {
-        Some(admin) => {
-            println!("caching proxy on http://{listen} -> {upstream_url} (admin on http://{admin})")
-        }
-        None => println!("caching proxy on http://{listen} -> {upstream_url}"),
+        Some(admin) => println!(
+            "caching proxy on http://{listen}{https} -> {upstream_url} (admin on http://{admin})"
+        ),
+        None => println!("caching proxy on http://{listen}{https} -> {upstream_url}"),
     }
-    let server = Server::new(listener, limits);
+    let mut server = Server::new(listener, limits);
+    if let Some((listener, config)) = tls {
+        if let Some(reloader) = &client_reloader {
+            reloader.attach_tls(config.clone());
+        }
+        server = server.with_tls(listener, config);
+    }
     if let Some(reloader) = &client_reloader {
         reloader.attach_limits(server.live_limits());
     }

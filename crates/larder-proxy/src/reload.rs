@@ -1,6 +1,8 @@
 //! Reloading the configuration file while the proxy serves (SIGHUP, or `POST /reload` on the
-//! admin listener): the new rules and cache settings, the client connections' timeouts and the
-//! upstream's waits apply to the requests (and connections) that come next; the cache, the
+//! admin listener): the new rules and cache settings, the client connections' timeouts, the
+//! upstream's waits and the TLS certificates (read again from their files, so a renewed
+//! certificate is served without a restart) apply to the requests (and connections) that come
+//! next; the cache, the
 //! connections and the fills in flight stay. A file that does not check changes
 //! nothing, and the error is logged (and returned to the admin call).
 
@@ -11,7 +13,7 @@ use larder::Cache;
 use larder_http::CacheLayer;
 
 use crate::config::File;
-use crate::server::LiveLimits;
+use crate::server::{LiveLimits, Tls};
 use crate::settings::{Overrides, Settings};
 use crate::upstream::Upstream;
 
@@ -36,6 +38,7 @@ pub struct Reloader {
     cache: Cache,
     upstream: Upstream,
     limits: OnceLock<LiveLimits>,
+    tls: OnceLock<Tls>,
 }
 
 /// What a reload changed.
@@ -82,12 +85,18 @@ impl Reloader {
             cache,
             upstream,
             limits: OnceLock::new(),
+            tls: OnceLock::new(),
         }
     }
 
     /// The client listener's limits, once its server is made: a reload changes them too.
     pub fn attach_limits(&self, limits: LiveLimits) {
         let _ = self.limits.set(limits);
+    }
+
+    /// The TLS listener's configuration, if it has one: a reload reads its files again.
+    pub fn attach_tls(&self, tls: Tls) {
+        let _ = self.tls.set(tls);
     }
 
     /// Re-reads the file and applies what can change live; `Err` (and nothing changed) when it
@@ -100,6 +109,11 @@ impl Reloader {
             .lock()
             .map_err(|_| "a reload panicked".to_owned())?;
         let mut needs_restart = running.needs_restart(&new);
+        // The one step that reads more files, and so the one that can still fail: first, so a
+        // bad certificate changes nothing at all.
+        if let (Some(tls), Some(settings)) = (self.tls.get(), &new.tls) {
+            tls.reload(settings).map_err(|e| format!("[tls]: {e}"))?;
+        }
         let edited = new.layer(self.cache.clone(), self.upstream.authority());
         needs_restart.extend(self.layer.reconfigure(&edited));
         // Counts and pool settings keep their running values (named above, from the settings

@@ -11,7 +11,7 @@ use larder::Cache;
 use larder_http::{CacheLayer, Rule};
 
 use crate::config::{File, LogFormat};
-use crate::server::Limits;
+use crate::server::{Certificate, Limits, TlsSettings};
 use crate::upstream::{Timeouts, TrustRoots};
 
 /// Why the settings cannot be used.
@@ -81,6 +81,8 @@ pub struct Settings {
     pub upstream: Option<Uri>,
     /// Where clients connect.
     pub listen: SocketAddr,
+    /// The TLS listener, if any.
+    pub tls: Option<TlsSettings>,
     /// The admin listener, if any.
     pub admin_listen: Option<SocketAddr>,
     /// Its bearer token.
@@ -262,6 +264,17 @@ impl Settings {
                 .listen
                 .or(p.listen)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            tls: file.tls.map(|t| {
+                let mut tls = TlsSettings::new(t.listen, Certificate::new(t.cert, t.key));
+                tls.more = t
+                    .certificates
+                    .into_iter()
+                    .map(|c| Certificate::new(c.cert, c.key))
+                    .collect();
+                tls.http2 = t.http2.unwrap_or(true);
+                tls.min_version = t.min_version.unwrap_or_default();
+                tls
+            }),
             admin_listen,
             admin_token,
             store: o.store.or(c.store).unwrap_or_else(|| "memory://".into()),
@@ -324,6 +337,10 @@ impl Settings {
         [
             ("upstream", self.upstream != new.upstream),
             ("listen", self.listen != new.listen),
+            (
+                "[tls] listen",
+                self.tls.as_ref().map(|t| t.listen) != new.tls.as_ref().map(|t| t.listen),
+            ),
             ("admin_listen", self.admin_listen != new.admin_listen),
             ("admin_token", self.admin_token != new.admin_token),
             ("store", self.store != new.store),
@@ -413,6 +430,25 @@ impl Settings {
             .map_or_else(|| "(not set: give --upstream)".to_owned(), Uri::to_string);
         let _ = writeln!(out, "upstream   {upstream}");
         let _ = writeln!(out, "listen     http://{}", self.listen);
+        if let Some(tls) = &self.tls {
+            let _ = writeln!(
+                out,
+                "listen     https://{} ({}, TLS {}+, {} certificate{})",
+                tls.listen,
+                if tls.http2 {
+                    "HTTP/2 and HTTP/1.1 by ALPN"
+                } else {
+                    "HTTP/1.1"
+                },
+                if tls.min_version == crate::server::MinVersion::Tls13 {
+                    "1.3"
+                } else {
+                    "1.2"
+                },
+                1 + tls.more.len(),
+                if tls.more.is_empty() { "" } else { "s, by SNI" },
+            );
+        }
         let admin = self.admin_listen.map_or_else(
             || "off".to_owned(),
             |a| {

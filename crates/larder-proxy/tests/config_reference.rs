@@ -41,9 +41,12 @@ fn schema_keys(section: &str) -> BTreeSet<String> {
         s => format!("{s}\nnot_a_key = 1\n"),
     };
     let err = File::parse(&text, "schema").unwrap_err().to_string();
-    let (_, listed) = err.split_once("expected one of").expect(&err);
+    // serde lists the keys as "expected one of `a`, `b`" or "expected `a` or `b`".
+    let (_, listed) = err.split_once("expected").expect(&err);
+    let listed = listed.trim_start().trim_start_matches("one of");
     listed
-        .split(',')
+        .split([','])
+        .flat_map(|k| k.split(" or "))
         .map(|k| k.trim().trim_matches('`').to_owned())
         .collect()
 }
@@ -51,7 +54,15 @@ fn schema_keys(section: &str) -> BTreeSet<String> {
 #[test]
 fn every_key_is_documented_and_every_documented_key_exists() {
     let rows = reference();
-    for section in ["[proxy]", "[cache]", "[limits]", "[upstream]", "[[rule]]"] {
+    for section in [
+        "[proxy]",
+        "[cache]",
+        "[limits]",
+        "[upstream]",
+        "[tls]",
+        "[[tls.certificate]]",
+        "[[rule]]",
+    ] {
         let documented: BTreeSet<String> = rows
             .iter()
             .filter(|(s, _, _)| s == section)
@@ -69,8 +80,26 @@ fn every_example_parses() {
             "{section} {key}: the example sets another key: {example:?}"
         );
         let mut text = format!("{section}\n");
-        if section == "[[rule]]" && !example.iter().any(|f| f.starts_with("path =")) {
-            text.push_str("path = \"/\"\n");
+        // What the section requires beside the key shown.
+        let required: &[&str] = match section.as_str() {
+            "[[rule]]" => &["path = \"/\""],
+            "[tls]" => &[
+                "listen = \"127.0.0.1:8443\"",
+                "cert = \"c.pem\"",
+                "key = \"k.pem\"",
+            ],
+            "[[tls.certificate]]" => {
+                text = "[tls]\nlisten = \"127.0.0.1:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n[[tls.certificate]]\n".to_owned();
+                &[]
+            }
+            _ => &[],
+        };
+        for r in required {
+            let name = r.split(" =").next().unwrap_or_default();
+            if !example.iter().any(|f| f.starts_with(&format!("{name} ="))) {
+                text.push_str(r);
+                text.push('\n');
+            }
         }
         for fragment in &example {
             text.push_str(fragment);

@@ -26,26 +26,48 @@ struct Episode {
     recovered: bool,
 }
 
+/// Accepts on every listener of a server, one permit for the next connection on any of them (so
+/// the cap holds across them, and a busy listener cannot hold permits the other waits for).
 pub(super) struct Acceptor<'a> {
-    listener: &'a TcpListener,
+    listeners: &'a [&'a TcpListener],
+    /// The listener asked first next time: each in turn, so none starves the others.
+    first: usize,
     permits: Arc<Semaphore>,
     pause: Duration,
     episode: Option<Episode>,
 }
 
 impl<'a> Acceptor<'a> {
-    pub(super) fn new(listener: &'a TcpListener, permits: Arc<Semaphore>) -> Self {
+    pub(super) fn new(listeners: &'a [&'a TcpListener], permits: Arc<Semaphore>) -> Self {
         Self {
-            listener,
+            listeners,
+            first: 0,
             permits,
             pause: FIRST_PAUSE,
             episode: None,
         }
     }
 
-    /// The next connection, with the permit it holds while open. Never returns an error: every
-    /// failure is either one client's (skipped) or the process's (waited out).
-    pub(super) async fn next(&mut self) -> (TcpStream, OwnedSemaphorePermit) {
+    /// A connection from whichever listener has one first, and that listener's index.
+    async fn accept(&mut self) -> (io::Result<TcpStream>, usize) {
+        let n = self.listeners.len();
+        let first = self.first;
+        self.first = (first + 1) % n.max(1);
+        std::future::poll_fn(|cx| {
+            for i in (0..n).map(|k| (first + k) % n) {
+                if let std::task::Poll::Ready(r) = self.listeners[i].poll_accept(cx) {
+                    return std::task::Poll::Ready((r.map(|(s, _)| s), i));
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// The next connection, the index of the listener it came to, and the permit it holds
+    /// while open. Never returns an error: every failure is either one client's (skipped) or
+    /// the process's (waited out).
+    pub(super) async fn next(&mut self) -> (TcpStream, usize, OwnedSemaphorePermit) {
         loop {
             // The semaphore is never closed, so this cannot fail; if it did, waiting a moment
             // and retrying is all there is to do.
@@ -53,8 +75,8 @@ impl<'a> Acceptor<'a> {
                 tokio::time::sleep(MAX_PAUSE).await;
                 continue;
             };
-            match self.listener.accept().await {
-                Ok((stream, _)) => {
+            match self.accept().await {
+                (Ok(stream), listener) => {
                     if let Some(e) = &mut self.episode
                         && !e.recovered
                     {
@@ -63,9 +85,9 @@ impl<'a> Acceptor<'a> {
                     }
                     self.pause = FIRST_PAUSE;
                     let _ = stream.set_nodelay(true);
-                    return (stream, permit);
+                    return (stream, listener, permit);
                 }
-                Err(e) if is_exhaustion(&e) => {
+                (Err(e), _) if is_exhaustion(&e) => {
                     let now = Instant::now();
                     match &mut self.episode {
                         Some(ep) if now.duration_since(ep.last) < QUIET => {
@@ -89,7 +111,7 @@ impl<'a> Acceptor<'a> {
                     self.pause = (self.pause * 2).min(MAX_PAUSE);
                 }
                 // One client's trouble (it reset before we accepted, say): the next one is fine.
-                Err(e) => tracing::debug!(error = %e, "accept failed"),
+                (Err(e), _) => tracing::debug!(error = %e, "accept failed"),
             }
         }
     }

@@ -1,5 +1,5 @@
-//! One client connection: served by hyper (HTTP/1.1, or HTTP/2 by prior knowledge) and watched,
-//! so that no phase of it can last without bound.
+//! One client connection: served by hyper (HTTP/1.1, or HTTP/2 by prior knowledge or by ALPN
+//! over TLS) and watched, so that no phase of it can last without bound.
 //!
 //! The watch tells four phases apart from the bytes that cross the socket and the requests that
 //! cross the service:
@@ -31,7 +31,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -39,14 +38,35 @@ use tower::ServiceExt;
 use super::Limits;
 use crate::BoxError;
 
+/// Which HTTP a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Protocol {
+    /// Plain TCP: HTTP/2 if the client opens with its preface (h2c), else HTTP/1.1.
+    Any,
+    /// TLS without `h2` chosen by ALPN.
+    Http1,
+    /// TLS with `h2` chosen by ALPN.
+    Http2,
+}
+
+/// A client's byte stream, where it came from, and what it speaks.
+pub(super) struct Io<I> {
+    pub(super) stream: I,
+    pub(super) peer: Option<ClientAddr>,
+    pub(super) protocol: Protocol,
+    /// Whether the stream is TLS (requests carry [`ClientTls`]).
+    pub(super) tls: bool,
+}
+
 /// Serves one connection until it ends, a limit closes it, or shutdown drains it.
-pub(super) async fn serve<S, B>(
-    stream: TcpStream,
+pub(super) async fn serve<I, S, B>(
+    io: Io<I>,
     service: S,
     limits: &Limits,
     mut stopping: watch::Receiver<bool>,
     slot: Arc<super::ConnectionSlot>,
 ) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -54,7 +74,12 @@ pub(super) async fn serve<S, B>(
     B::Error: Into<BoxError>,
 {
     let activity = Arc::new(Activity::new());
-    let peer = stream.peer_addr().ok().map(ClientAddr);
+    let Io {
+        stream,
+        peer,
+        protocol,
+        tls,
+    } = io;
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
@@ -63,9 +88,15 @@ pub(super) async fn serve<S, B>(
         inner: service,
         activity: activity.clone(),
         peer,
+        tls,
         slot,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder = match protocol {
+        Protocol::Any => builder,
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder.http2_only(),
+    };
     builder
         .http1()
         .max_buf_size(limits.max_buffer.max(8192))
@@ -259,14 +290,14 @@ impl Activity {
 
 pin_project! {
     /// The socket, noting when bytes cross it.
-    struct Watched {
+    struct Watched<I> {
         #[pin]
-        inner: TcpStream,
+        inner: I,
         activity: Arc<Activity>,
     }
 }
 
-impl AsyncRead for Watched {
+impl<I: AsyncRead> AsyncRead for Watched<I> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -282,7 +313,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<I: AsyncWrite> AsyncWrite for Watched<I> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -331,12 +362,23 @@ impl AsyncWrite for Watched {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
+/// In a request's extensions when its connection is TLS (the proxy tells the origin
+/// `X-Forwarded-Proto: https`, and keys it apart from plain HTTP's).
+///
+/// ```
+/// let req = http::Request::new(());
+/// assert!(req.extensions().get::<larder_proxy::server::ClientTls>().is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTls;
+
 /// The service, noting when requests start and when their responses end.
 #[derive(Clone)]
 struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
     peer: Option<ClientAddr>,
+    tls: bool,
     /// The connection's slot, handed to a request that may become a tunnel.
     slot: Arc<super::ConnectionSlot>,
 }
@@ -380,6 +422,9 @@ where
         self.activity.request_started();
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
+        }
+        if self.tls {
+            req.extensions_mut().insert(ClientTls);
         }
         if req.headers().contains_key(http::header::UPGRADE) {
             req.extensions_mut().insert(self.slot.clone());

@@ -14,7 +14,9 @@
 //!   [`Limits::idle_timeout`] is closed (HTTP/1.1 keep-alive, HTTP/2 with a GOAWAY).
 //! - **An accept loop that backs off** when the process or the system is out of descriptors
 //!   (`EMFILE`, `ENFILE`) or memory, with one warning per episode, not one per attempt.
-//! - **HTTP/1.1 and HTTP/2**, over TLS-less TCP: HTTP/2 by prior knowledge (h2c).
+//! - **HTTP/1.1 and HTTP/2**: over TCP, HTTP/2 by prior knowledge (h2c); over TLS
+//!   ([`Server::with_tls`]), HTTP/2 when the client chose it by ALPN. A TLS handshake must end
+//!   within the header-read timeout; the TLS and plain listeners share the connection cap.
 //! - **Graceful shutdown**: stop accepting, let requests in flight finish up to a deadline.
 //!
 //! ```no_run
@@ -34,8 +36,10 @@
 
 mod accept;
 mod connection;
+mod tls;
 
-pub use connection::ClientAddr;
+pub use connection::{ClientAddr, ClientTls};
+pub use tls::{Certificate, MinVersion, Tls, TlsError, TlsSettings, check_tls};
 
 /// A client connection's place under [`Limits::max_connections`], released when the last holder
 /// drops it: the connection, and, for a connection that became a tunnel, the tunnel. A request
@@ -100,11 +104,19 @@ impl Default for Limits {
     }
 }
 
-/// An HTTP server on one listener, with [`Limits`] on its connections.
+/// An HTTP server on one listener (and perhaps a TLS one beside it), with [`Limits`] on its
+/// connections.
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     limits: LiveLimits,
+}
+
+/// A listening socket, and the TLS its connections begin with, if any.
+#[derive(Debug)]
+struct Listener {
+    socket: TcpListener,
+    tls: Option<Tls>,
 }
 
 /// A server's limits, which a reload may change for the connections that come next: each
@@ -154,9 +166,22 @@ impl Server {
     /// A server accepting on `listener`.
     pub fn new(listener: TcpListener, limits: Limits) -> Self {
         Self {
-            listener,
+            listeners: vec![Listener {
+                socket: listener,
+                tls: None,
+            }],
             limits: LiveLimits::new(limits),
         }
+    }
+
+    /// Also serves TLS clients on `listener`, under the same limits and within the same cap on
+    /// connections; `tls` is the handle a reload swaps certificates through.
+    pub fn with_tls(mut self, listener: TcpListener, tls: Tls) -> Self {
+        self.listeners.push(Listener {
+            socket: listener,
+            tls: Some(tls),
+        });
+        self
     }
 
     /// The handle a reload changes the limits through.
@@ -178,20 +203,30 @@ impl Server {
         let permits = Arc::new(Semaphore::new(live.get().max_connections.max(1)));
         let (stop, stopping) = watch::channel(false);
         let mut connections = JoinSet::new();
-        let mut accept = accept::Acceptor::new(&self.listener, permits);
+        let sockets: Vec<&TcpListener> = self.listeners.iter().map(|l| &l.socket).collect();
+        let mut accept = accept::Acceptor::new(&sockets, permits);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = accept.next() => {
-                    let (stream, permit) = accepted;
+                    let (stream, listener, permit) = accepted;
                     let service = service.clone();
                     // The limits now, for this connection's life.
                     let limits = live.0.load_full();
                     let stopping = stopping.clone();
                     let slot = Arc::new(ConnectionSlot(permit));
+                    let tls = self.listeners[listener].tls.as_ref().map(Tls::acceptor);
                     connections.spawn(async move {
-                        connection::serve(stream, service, &limits, stopping, slot).await;
+                        let peer = stream.peer_addr().ok().map(ClientAddr);
+                        let Some(tls) = tls else {
+                            let io = connection::Io { stream, peer, protocol: connection::Protocol::Any, tls: false };
+                            return connection::serve(io, service, &limits, stopping, slot).await;
+                        };
+                        if let Some((stream, protocol)) = tls::handshake(tls, stream, limits.header_read_timeout).await {
+                            let io = connection::Io { stream, peer, protocol, tls: true };
+                            connection::serve(io, service, &limits, stopping, slot).await;
+                        }
                     });
                 }
                 // Reap finished connections as they go, so the set stays the size of the live ones.
@@ -199,7 +234,8 @@ impl Server {
             }
         }
         drop(accept);
-        drop(self.listener);
+        drop(sockets);
+        drop(self.listeners);
         let _ = stop.send(true);
         let drained = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(live.get().shutdown_grace, drained)

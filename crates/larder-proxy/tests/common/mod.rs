@@ -27,6 +27,8 @@ pub struct Proxy {
     pub port: u16,
     /// The admin listener's port (0 when it is off).
     pub admin_port: u16,
+    /// The TLS listener's port (0 without `[tls]`).
+    pub tls_port: u16,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -88,6 +90,7 @@ impl Proxy {
             child,
             port: 0,
             admin_port: 0,
+            tls_port: 0,
             log,
             _dir: dir,
         };
@@ -107,6 +110,12 @@ impl Proxy {
                     .split("(admin on http://127.0.0.1:")
                     .nth(1)
                     .and_then(|rest| rest.split(')').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or(0);
+                proxy.tls_port = text
+                    .split(" and https://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
                     .and_then(|p| p.parse::<u16>().ok())
                     .unwrap_or(0);
                 return proxy;

@@ -20,11 +20,10 @@ pub(crate) fn serve<B>(
     now_ms: u64,
 ) -> Response<CacheBody<B>> {
     let (code, mut headers, body) = if crate::conditional::not_modified(&parts.headers, stored) {
-        (
-            http::StatusCode::NOT_MODIFIED,
-            crate::conditional::not_modified_headers(&stored.headers),
-            Bytes::new(),
-        )
+        let mut headers = crate::conditional::not_modified_headers(&stored.headers);
+        let compression = &state.current().config.compression;
+        crate::coding::vary_like(compression, &stored.headers, &mut headers);
+        (http::StatusCode::NOT_MODIFIED, headers, Bytes::new())
     } else if parts.method == Method::HEAD {
         (stored.status, stored.headers.clone(), Bytes::new())
     } else {

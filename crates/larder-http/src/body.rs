@@ -35,6 +35,7 @@ pin_project! {
         Delivered { delivery: crate::deliver::Delivery },
         Passthrough { #[pin] body: B },
         Recorded { reader: Reader },
+        Coded { coded: Box<crate::coding::Coded<CacheBody<B>>> },
     }
 }
 
@@ -66,6 +67,15 @@ impl<B> CacheBody<B> {
             kind: Kind::Recorded { reader },
         }
     }
+
+    /// This body, encoded or decoded as it goes out (see `coding`).
+    pub(crate) fn coded(self, coder: crate::coding::Coder, hold: crate::budget::Hold) -> Self {
+        Self {
+            kind: Kind::Coded {
+                coded: Box::new(crate::coding::Coded::new(self, coder, hold)),
+            },
+        }
+    }
 }
 
 impl<B> Body for CacheBody<B>
@@ -89,6 +99,7 @@ where
             KindProj::Recorded { reader } => reader
                 .poll_chunk(cx)
                 .map(|c| c.map(|r| r.map(Frame::data).map_err(|e| Box::new(e) as BoxError))),
+            KindProj::Coded { coded } => Pin::new(&mut **coded).poll_frame(cx),
         }
     }
 
@@ -98,6 +109,7 @@ where
             Kind::Delivered { delivery } => delivery.remaining() == 0,
             Kind::Passthrough { body } => body.is_end_stream(),
             Kind::Recorded { reader } => reader.is_end(),
+            Kind::Coded { coded } => coded.is_end(),
         }
     }
 
@@ -108,7 +120,7 @@ where
             }
             Kind::Delivered { delivery } => SizeHint::with_exact(delivery.remaining() as u64),
             Kind::Passthrough { body } => body.size_hint(),
-            Kind::Recorded { .. } => SizeHint::default(),
+            Kind::Recorded { .. } | Kind::Coded { .. } => SizeHint::default(),
         }
     }
 }
@@ -120,6 +132,7 @@ impl<B> std::fmt::Debug for CacheBody<B> {
             Kind::Delivered { .. } => "Delivered",
             Kind::Passthrough { .. } => "Passthrough",
             Kind::Recorded { .. } => "Recorded",
+            Kind::Coded { .. } => "Coded",
         };
         f.debug_tuple("CacheBody").field(&kind).finish()
     }

@@ -118,6 +118,8 @@ pub(crate) struct Config {
     pub ignore_client_no_cache: bool,
     /// POSTs are keyed on their body, when it is at most this many bytes.
     pub key_body: Option<usize>,
+    /// Response compression (layer-wide; no rule changes it).
+    pub compression: Arc<crate::coding::Compression>,
 }
 
 impl Config {
@@ -165,6 +167,7 @@ impl Config {
             invalidate: Vec::new(),
             ignore_client_no_cache: false,
             key_body: None,
+            compression: Arc::new(crate::coding::Compression::default()),
         }
     }
 

@@ -7,13 +7,18 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use http::Response;
 
+use std::sync::Arc;
+
 use crate::body::CacheBody;
+use crate::state::LayerState;
 
 /// The future of [`CacheService::call`](crate::CacheService): already resolved for a fresh hit in
 /// the memory tier (nothing boxed, nothing to wait for), a boxed state machine otherwise.
 #[must_use = "futures do nothing unless polled"]
 pub struct ResponseFuture<B, E> {
     state: State<B, E>,
+    /// How the answer is coded for its client, applied when it resolves (compression on).
+    coding: Option<(crate::coding::Outgoing, Arc<LayerState>)>,
 }
 
 enum State<B, E> {
@@ -25,7 +30,26 @@ impl<B, E> ResponseFuture<B, E> {
     pub(crate) fn ready(response: Response<CacheBody<B>>) -> Self {
         Self {
             state: State::Ready(Some(response)),
+            coding: None,
         }
+    }
+
+    /// This future, its answer coded for the client `out` describes.
+    pub(crate) fn coded(
+        mut self,
+        out: Option<crate::coding::Outgoing>,
+        state: &Arc<LayerState>,
+    ) -> Self {
+        let Some(out) = out else { return self };
+        if let State::Ready(Some(response)) = &mut self.state {
+            // Answered already: coded now, so `take_ready` hands out the final response.
+            let taken =
+                std::mem::replace(response, Response::new(CacheBody::full(Default::default())));
+            *response = out.deliver(state, taken);
+            return self;
+        }
+        self.coding = Some((out, state.clone()));
+        self
     }
 
     /// Takes the response when `call` answered it at once (a fresh hit in the memory tier),
@@ -62,6 +86,7 @@ impl<B, E> ResponseFuture<B, E> {
     pub(crate) fn running(fut: BoxFuture<'static, Result<Response<CacheBody<B>>, E>>) -> Self {
         Self {
             state: State::Running(fut),
+            coding: None,
         }
     }
 }
@@ -73,13 +98,20 @@ impl<B, E> Future for ResponseFuture<B, E> {
     type Output = Result<Response<CacheBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
+        let this = self.get_mut();
+        match &mut this.state {
             State::Ready(response) => match response.take() {
                 Some(r) => Poll::Ready(Ok(r)),
                 // Polled after completion: a caller bug, not worth a panic in a library.
                 None => Poll::Pending,
             },
-            State::Running(fut) => fut.as_mut().poll(cx),
+            State::Running(fut) => {
+                let result = std::task::ready!(fut.as_mut().poll(cx));
+                Poll::Ready(match (result, &this.coding) {
+                    (Ok(response), Some((out, state))) => Ok(out.deliver(state, response)),
+                    (result, _) => result,
+                })
+            }
         }
     }
 }

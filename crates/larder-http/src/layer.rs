@@ -185,6 +185,30 @@ impl CacheLayer {
         self.configure(|c| c.max_body = bytes)
     }
 
+    /// Response compression (on by default: see [`Compression`](crate::Compression)). A stored
+    /// copy is kept compressed once and served to each client as it accepts; panics never,
+    /// but a `Compression` that does not [`check`](crate::Compression::check) is replaced by
+    /// [`Compression::off`](crate::Compression::off) with a warning.
+    ///
+    /// ```
+    /// use larder_http::{CacheLayer, Compression, CompressionLevel};
+    /// let layer = CacheLayer::shared(larder::Cache::new()).compression(Compression {
+    ///     level: CompressionLevel::Best,
+    ///     ..Compression::default()
+    /// });
+    /// assert_eq!(layer.settings().compression.level, CompressionLevel::Best);
+    /// ```
+    pub fn compression(self, compression: crate::Compression) -> Self {
+        let compression = match compression.check() {
+            Ok(()) => compression,
+            Err(e) => {
+                tracing::warn!("larder-http: compression settings refused ({e}); compression off");
+                crate::Compression::off()
+            }
+        };
+        self.configure(|c| c.compression = Arc::new(compression))
+    }
+
     /// How long a stale response with a validator (ETag, Last-Modified) is kept past its
     /// freshness, to be revalidated with a conditional request rather than fetched whole.
     /// Default 10 minutes.

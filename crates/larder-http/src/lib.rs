@@ -54,6 +54,7 @@ mod answer;
 mod body;
 mod budget;
 mod coalesce;
+mod coding;
 mod conditional;
 mod config;
 mod cookies;
@@ -92,6 +93,9 @@ mod vary;
 mod write;
 
 pub use body::{BoxError, CacheBody};
+pub use coding::{
+    Coding, Compression, CompressionLevel, DEFAULT_COMPRESSIBLE_TYPES, UnknownCoding,
+};
 pub use config::Mode;
 pub use future::ResponseFuture;
 pub use headers::{CacheStatus, remove_hop_by_hop};

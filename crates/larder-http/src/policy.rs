@@ -194,7 +194,11 @@ pub(crate) fn plan(
     {
         return Err(NotStored::SetCookie);
     }
-    let vary = crate::vary::vary_names(response).ok_or(NotStored::VaryStar)?;
+    let mut vary = crate::vary::vary_names(response).ok_or(NotStored::VaryStar)?;
+    if crate::coding::serves_every_encoding(&cfg.compression, response) {
+        // One copy answers every Accept-Encoding, coded for each client as it goes out.
+        vary.retain(|h| h != http::header::ACCEPT_ENCODING);
+    }
 
     let date = date_ms(response.get(DATE)).unwrap_or(times.response_ms);
     let explicit = explicit_lifetime(&cc, response, date);

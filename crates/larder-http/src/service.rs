@@ -126,6 +126,24 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let compression = self.state.current().config.compression.clone();
+        let out = crate::coding::Outgoing::of(&compression, req.method(), req.headers());
+        let state = self.state.clone();
+        self.answer(req).coded(out, &state)
+    }
+}
+
+impl<S> CacheService<S> {
+    /// The answer to `req`, before it is coded for its client.
+    fn answer<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<ResB, S::Error>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqB: Send + 'static,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
         // The clone takes the place of the service that was made ready; the ready one serves
         // this request (tower's usual dance).
         let clone = self.inner.clone();

@@ -88,6 +88,8 @@ pub struct LayerSettings {
     /// The rules, in order.
     #[serde(serialize_with = "rules")]
     pub rules: Vec<Rule>,
+    /// Response compression.
+    pub compression: crate::coding::Compression,
 }
 
 impl Default for LayerSettings {
@@ -124,6 +126,7 @@ impl LayerSettings {
             hit_for_pass: c.hit_for_pass,
             fail_safe_throttle: c.fail_safe_throttle,
             rules: c.rules.to_vec(),
+            compression: (*c.compression).clone(),
         }
     }
 }

@@ -110,6 +110,14 @@ fn push_vary_value(name: &HeaderName, headers: &HeaderMap, out: &mut String) {
         out.push('!');
         return;
     }
+    if name == http::header::ACCEPT_ENCODING {
+        // The codings accepted, not their spelling: `gzip, br`, `br;q=0.9,gzip` and
+        // `gzip, deflate, br` get one variant, not one each (compression off, or a coding the
+        // layer cannot decode).
+        out.push('=');
+        out.push_str(crate::coding::Accepts::of(headers).normalized());
+        return;
+    }
     out.push('=');
     let fold_case = name.as_str().starts_with("accept");
     let mut first = true;

@@ -67,6 +67,7 @@ impl StoreJob {
         {
             headers.insert(header::ETAG, conditional::body_etag(&body));
         }
+        let body = compress_stored(&cfg.compression, self.status, &mut headers, body).await;
         let response = CachedResponse {
             status: self.status,
             headers,
@@ -146,6 +147,49 @@ pub(crate) async fn write(
     };
     if let Err(e) = result {
         tracing::warn!(key, error = %e, "larder-http: could not store a response");
+    }
+}
+
+/// The body as it is stored: compressed once, in the first configured coding, when it is of a
+/// compressible type and the origin sent it uncompressed (see `coding`); the headers say so. A
+/// large body is compressed on a blocking thread, not on the runtime's.
+async fn compress_stored(
+    cfg: &crate::Compression,
+    status: StatusCode,
+    headers: &mut HeaderMap,
+    body: Bytes,
+) -> Bytes {
+    let Some(coding) = crate::coding::store_coding(cfg, status, headers, body.len()) else {
+        return body;
+    };
+    let level = cfg.level;
+    let packed = if body.len() < 64 << 10 {
+        crate::coding::compress(coding, level, &body)
+    } else {
+        let whole = body.clone();
+        tokio::task::spawn_blocking(move || crate::coding::compress(coding, level, &whole))
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("the compression task failed")))
+    };
+    match packed {
+        // Worth it only when smaller (an already compressed payload in a text type is not).
+        Ok(packed) if packed.len() < body.len() => {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.as_str()),
+            );
+            if headers.contains_key(header::CONTENT_LENGTH) {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(packed.len()));
+            }
+            headers.remove(header::ACCEPT_RANGES);
+            crate::coding::weaken_etag(headers);
+            Bytes::from(packed)
+        }
+        Ok(_) => body,
+        Err(e) => {
+            tracing::warn!(error = %e, "larder-http: could not compress a body; stored as it came");
+            body
+        }
     }
 }
 

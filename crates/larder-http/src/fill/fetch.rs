@@ -109,6 +109,11 @@ impl Fill {
                 .as_deref()
                 .filter(|p| p.has_validator() && origin.method == Method::GET);
             conditional::prepare_origin_request(&mut origin.headers, revalidating);
+            // Asked in the coding copies are stored in: what the origin compresses itself is
+            // stored as it sent it, and served to every client from that one copy.
+            if let Some(coding) = crate::coding::fill_accept_encoding(&cfg.compression) {
+                origin.headers.insert(http::header::ACCEPT_ENCODING, coding);
+            }
 
             let request_ms = cfg.now_ms();
             // The response timeout is the hard timeout: within it, or within the deadline of
@@ -327,6 +332,7 @@ impl Fill {
         if not_modified {
             head.status = StatusCode::NOT_MODIFIED;
             head.headers = conditional::not_modified_headers(&send_headers);
+            crate::coding::vary_like(&cfg.compression, &send_headers, &mut head.headers);
         } else {
             head.headers = send_headers;
         }

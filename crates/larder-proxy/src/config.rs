@@ -82,6 +82,9 @@ pub struct File {
     pub upstream: UpstreamSection,
     /// A TLS listener beside the plain one.
     pub tls: Option<TlsSection>,
+    /// Response compression (on by default): `[compression]` with `enabled`, `encodings`,
+    /// `level`, `min_size`, `types` (larder-http's [`Compression`](larder_http::Compression)).
+    pub compression: Option<larder_http::Compression>,
     /// The rules, in order: the first that matches a request decides.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,

@@ -127,6 +127,8 @@ pub struct Settings {
     pub cache_status_name: String,
     /// The rules, in order.
     pub rules: Vec<Rule>,
+    /// Response compression.
+    pub compression: larder_http::Compression,
 }
 
 impl Overrides {
@@ -299,6 +301,7 @@ impl Settings {
             x_cache: p.x_cache.unwrap_or(true),
             cache_status_name: p.cache_status_name.or(d.cache_status).unwrap_or_default(),
             rules: file.rules,
+            compression: file.compression.unwrap_or(d.compression),
         })
     }
 
@@ -315,7 +318,8 @@ impl Settings {
             .ignore_cookies(self.ignore_cookies.clone())
             .cache_status(Some(&self.cache_status_name))
             .fail_safe_throttle(self.fail_safe_throttle)
-            .rules(self.rules.clone());
+            .rules(self.rules.clone())
+            .compression(self.compression.clone());
         let layer = layer.distributed_lock(self.lock_wait, self.lock_expiry);
         if self.pass_host {
             layer
@@ -497,6 +501,21 @@ impl Settings {
                 "  otherwise: the origin's Cache-Control and Expires (RFC 9111 shared cache)"
             );
         }
+        let c = &self.compression;
+        let _ = if c.enabled {
+            let codings: Vec<&str> = c.encodings.iter().map(|e| e.as_str()).collect();
+            writeln!(
+                out,
+                "compress   {} stored once ({:?} level), also {}; {} types from {} bytes",
+                codings.first().copied().unwrap_or("none"),
+                c.level,
+                codings.get(1..).unwrap_or_default().join(", "),
+                c.types.len(),
+                c.min_size
+            )
+        } else {
+            writeln!(out, "compress   off: bodies pass with the origin's codings")
+        };
         let cookies = if self.key_cookies.is_empty() && self.ignore_cookies.is_empty() {
             "every cookie is a credential".to_owned()
         } else {

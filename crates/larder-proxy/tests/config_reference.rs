@@ -61,6 +61,7 @@ fn every_key_is_documented_and_every_documented_key_exists() {
         "[upstream]",
         "[tls]",
         "[[tls.certificate]]",
+        "[compression]",
         "[[rule]]",
     ] {
         let documented: BTreeSet<String> = rows

@@ -35,6 +35,7 @@
 
 mod body;
 mod codec;
+mod serde_in;
 
 use std::str::FromStr;
 

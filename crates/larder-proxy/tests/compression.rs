@@ -23,10 +23,14 @@ fn decode(coding: Option<&str>, body: &[u8]) -> Vec<u8> {
     match coding {
         None => out.extend_from_slice(body),
         Some("gzip") => {
-            flate2::read::GzDecoder::new(body).read_to_end(&mut out).unwrap();
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
         }
         Some("br") => {
-            brotli::Decompressor::new(body, 4096).read_to_end(&mut out).unwrap();
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
         }
         Some("zstd") => out = zstd::decode_all(body).unwrap(),
         Some(other) => panic!("unexpected coding {other}"),
@@ -35,40 +39,55 @@ fn decode(coding: Option<&str>, body: &[u8]) -> Vec<u8> {
 }
 
 async fn origin(calls: Arc<AtomicUsize>, asked: Arc<Mutex<Vec<String>>>) -> Origin {
-    Origin::start(Arc::new(move |req: http::Request<hyper::body::Incoming>| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        let ae = req
-            .headers()
-            .get("accept-encoding")
-            .map_or("-", |v| v.to_str().unwrap())
-            .to_owned();
-        asked.lock().unwrap().push(format!("{} {ae}", req.uri().path()));
-        let path = req.uri().path().to_owned();
-        Box::pin(async move {
-            match path.as_str() {
-                "/items" => full(
-                    200,
-                    &[("content-type", "application/json"), ("cache-control", "max-age=60")],
-                    json(500),
-                ),
-                "/me" => full(
-                    200,
-                    &[("content-type", "application/json"), ("cache-control", "private")],
-                    json(300),
-                ),
-                _ => full(
-                    200,
-                    &[("content-type", "image/png"), ("cache-control", "max-age=60")],
-                    vec![7u8; 5000],
-                ),
-            }
-        }) as futures::future::BoxFuture<'static, http::Response<OriginBody>>
-    }))
+    Origin::start(Arc::new(
+        move |req: http::Request<hyper::body::Incoming>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let ae = req
+                .headers()
+                .get("accept-encoding")
+                .map_or("-", |v| v.to_str().unwrap())
+                .to_owned();
+            asked
+                .lock()
+                .unwrap()
+                .push(format!("{} {ae}", req.uri().path()));
+            let path = req.uri().path().to_owned();
+            Box::pin(async move {
+                match path.as_str() {
+                    "/items" => full(
+                        200,
+                        &[
+                            ("content-type", "application/json"),
+                            ("cache-control", "max-age=60"),
+                        ],
+                        json(500),
+                    ),
+                    "/me" => full(
+                        200,
+                        &[
+                            ("content-type", "application/json"),
+                            ("cache-control", "private"),
+                        ],
+                        json(300),
+                    ),
+                    _ => full(
+                        200,
+                        &[
+                            ("content-type", "image/png"),
+                            ("cache-control", "max-age=60"),
+                        ],
+                        vec![7u8; 5000],
+                    ),
+                }
+            }) as futures::future::BoxFuture<'static, http::Response<OriginBody>>
+        },
+    ))
     .await
 }
 
 fn coding(h: &http::HeaderMap) -> Option<String> {
-    h.get("content-encoding").map(|v| v.to_str().unwrap().to_owned())
+    h.get("content-encoding")
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,11 +126,24 @@ async fn the_proxy_compresses_once_and_serves_every_client_as_it_accepts() {
         assert_eq!(decode(want, &b), body, "{ae:?}");
         assert_eq!(h["vary"], "accept-encoding", "{ae:?}");
         if want == Some("gzip") {
-            assert!(b.len() * 4 < body.len(), "the stored copy, compressed: {}", b.len());
+            assert!(
+                b.len() * 4 < body.len(),
+                "the stored copy, compressed: {}",
+                b.len()
+            );
         }
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "{:?}", asked.lock().unwrap());
-    assert_eq!(asked.lock().unwrap()[0], "/items gzip", "fills ask for the stored coding");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "{:?}",
+        asked.lock().unwrap()
+    );
+    assert_eq!(
+        asked.lock().unwrap()[0],
+        "/items gzip",
+        "fills ask for the stored coding"
+    );
 
     // Not stored (private): compressed as it streams for the client that takes it.
     let (_, h, b) = get(&proxy.url("/me"), &[("accept-encoding", "br")]).await;

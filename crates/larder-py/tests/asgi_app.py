@@ -77,6 +77,12 @@ async def purge(prefix: str, request: Request):
     return {}
 
 
+@app.get("/report")
+async def report():
+    calls["json report"] += 1
+    return [{"id": i, "email": f"user{i}@example.test"} for i in range(400)]
+
+
 @app.get("/slow")
 async def slow(key: str = ""):
     calls["slow"] += 1

@@ -248,3 +248,28 @@ def test_a_body_that_ends_short_of_its_length_goes_to_the_app_as_sent(server):
             pass
     status, headers, _ = post(server, "/search", b'{"q":')
     assert status == 200 and headers["x-cache"] == "MISS"
+
+
+def test_a_json_response_is_stored_compressed_once_and_served_as_each_client_accepts(server):
+    import gzip
+
+    # A client that takes gzip first; then one that takes nothing gets plain JSON, not the
+    # stored gzip bytes (the copy never reaches a client that cannot read it).
+    status, headers, body = get(server, "/report", {"accept-encoding": "gzip, br"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    expected = json.loads(gzip.decompress(body))
+    assert len(expected) == 400
+    for _ in range(50):
+        if get(server, "/report")[1]["x-cache"] == "HIT":
+            break
+        time.sleep(0.02)
+    status, headers, plain = get(server, "/report")
+    assert headers["x-cache"] == "HIT" and "content-encoding" not in headers
+    assert json.loads(plain) == expected
+    assert headers["vary"] == "accept-encoding"
+    _, headers, packed = get(server, "/report", {"accept-encoding": "gzip"})
+    assert headers["content-encoding"] == "gzip" and len(packed) * 4 < len(plain)
+    assert json.loads(gzip.decompress(packed)) == expected
+    _, headers, _ = get(server, "/report", {"accept-encoding": "br"})
+    assert headers["content-encoding"] == "br"
+    assert calls(server)["json report"] == 1

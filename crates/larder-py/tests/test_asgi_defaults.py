@@ -72,7 +72,8 @@ def test_each_setting_reaches_its_own_field_only(name):
 def test_every_field_of_the_settings_can_be_given():
     """A setting larder-http gains must be reachable from Python: every field of the settings is
     the target of one name HttpCache takes (or of ttl/rules)."""
-    reachable = {field for _, field, _ in CHANGES.values()} | {"mode", "rules", "heuristic_fraction", "heuristic_max"}
+    reachable = {field for _, field, _ in CHANGES.values()} | {
+        "mode", "rules", "heuristic_fraction", "heuristic_max", "compression"}
     assert set(HttpCache.defaults()) <= reachable, set(HttpCache.defaults()) - reachable
 
 
@@ -81,3 +82,18 @@ def test_an_unknown_setting_is_a_type_error_naming_it():
         HttpCache(cache(), purge_prefix_dept=3)
     with pytest.raises(ValueError, match="keyed_headers"):
         HttpCache(cache(), keyed_headers=["not a header"])
+
+
+def test_compression_is_on_by_default_and_takes_the_proxys_keys():
+    defaults = HttpCache.defaults()["compression"]
+    assert defaults["enabled"] and defaults["encodings"] == ["gzip", "br", "zstd"]
+    off = HttpCache(cache(), compression=False).settings()
+    assert off["compression"] == {**defaults, "enabled": False}
+    tuned = HttpCache(cache(), compression={"encodings": ["br"], "min_size": "2KiB"}).settings()
+    assert tuned["compression"] == {**defaults, "encodings": ["br"], "min_size": 2048}
+    with pytest.raises(ValueError, match="lz4"):
+        HttpCache(cache(), compression={"encodings": ["lz4"]})
+    with pytest.raises(ValueError, match="unknown field"):
+        HttpCache(cache(), compression={"level": "best", "leve": 1})
+    with pytest.raises(TypeError, match="compression"):
+        HttpCache(cache(), compression="gzip")

@@ -8,8 +8,8 @@
 //! min_size = "2KiB"
 //! ```
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::{Coding, Compression, CompressionLevel};
 
@@ -76,7 +76,11 @@ impl<'de> Deserialize<'de> for Compression {
             }
 
             fn visit_bool<E: de::Error>(self, on: bool) -> Result<Compression, E> {
-                Ok(if on { Compression::default() } else { Compression::off() })
+                Ok(if on {
+                    Compression::default()
+                } else {
+                    Compression::off()
+                })
             }
 
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Compression, M::Error> {

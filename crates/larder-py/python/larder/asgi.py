@@ -87,6 +87,10 @@ class HttpCache:
       process's response.
     - `fixed_host`: key every request on this host instead of its `Host` (one site per app), so
       purges can name paths alone; without it, purges name URLs (`http://host/users`).
+    - `compression`: on by default (`True`): JSON, text and the like of 1 KiB or more are stored
+      gzip-compressed once and sent to each client as its `Accept-Encoding` allows (gzip, br,
+      zstd, or plain). `False` turns it off; a dict changes larder-proxy's `[compression]`
+      keys: `{"encodings": ["br", "gzip"], "level": "best", "min_size": 2048, "types": [...]}`.
     """
 
     def __init__(
@@ -98,6 +102,13 @@ class HttpCache:
         **settings: Any,
     ) -> None:
         texts = [_rule_text(i, r) for i, r in enumerate(rules)]
+        if "compression" in settings:
+            compression = settings["compression"]
+            if not isinstance(compression, (bool, Mapping)):
+                raise TypeError(f"compression: True, False or a dict, not {type(compression).__name__}")
+            settings["compression"] = json.dumps(
+                compression if isinstance(compression, bool) else dict(compression)
+            )
         if cache is not None:
             # One cache per app: with no default named, the middleware's is everyone's.
             _adopt_default(cache)

@@ -222,6 +222,13 @@ impl HttpCache {
         if let Some(etag) = given.value::<bool>("etag_from_body")? {
             layer = layer.etag_from_body(etag);
         }
+        // JSON text of `True`, `False` or a dict (`larder.asgi` writes it): larder-http reads
+        // it, as it reads larder-proxy's `[compression]`.
+        if let Some(text) = given.value::<String>("compression")? {
+            let compression = serde_json::from_str::<larder_http::Compression>(&text)
+                .map_err(|e| PyValueError::new_err(format!("compression: {e}")))?;
+            layer = layer.compression(compression);
+        }
         // The lock processes sharing a store take before calling the app for a cold URL: on by
         // default (larder-http's wait and expiry); `False` or `None` turns it off, a duration
         // is how long to wait for another process's response.
